@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from rest_framework import permissions
+
+from apps.accounts.models import ApiToken
+
+
+def _token_allows(request, view) -> bool:  # noqa: ANN001
+    """Session users are limited by role only; a token must also carry the scope the view asks for."""
+    if not isinstance(request.auth, ApiToken):
+        return True
+    required = getattr(view, "required_scopes", {})
+    needed = required.get("read" if request.method in permissions.SAFE_METHODS else "write")
+    return needed is None or needed in request.auth.scopes
+
+
+class IsOperator(permissions.BasePermission):
+    """Admins and operators; with a token, also the view's scope (``required_scopes = {"read": ..., "write": ...}``)."""
+
+    message = "This endpoint is for operators and admins."
+
+    def has_permission(self, request, view) -> bool:  # noqa: ANN001
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_operator and _token_allows(request, view))

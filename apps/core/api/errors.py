@@ -1,0 +1,61 @@
+"""One error body for the whole API: ``{"detail": "...", "errors": {field: [messages]}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(m) for m in detail]}
+    return {}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Services raise Django's ValidationError; to the API user it is the same 400 as a serializer error.
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": "Invalid input.", "errors": _flatten(exc.detail)}
+    else:
+        detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)
+        response.data = {"detail": str(detail), "errors": {}}
+    return response
+
+
+def json_error(request, detail: str, code: int) -> JsonResponse:  # noqa: ANN001
+    return JsonResponse({"detail": detail, "errors": {}}, status=code)
+
+
+def handler404(request, exception=None):  # noqa: ANN001, ANN201
+    """JSON 404 under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error(request, "Not found.", status.HTTP_404_NOT_FOUND)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):  # noqa: ANN001, ANN201
+    if request.path.startswith("/api/"):
+        return json_error(request, "Internal server error; the incident was logged.", status.HTTP_500_INTERNAL_SERVER_ERROR)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,68 @@
+// Charts for the Models page (primary metric by version) and a run's learning curves. Chart.js is served locally.
+(function () {
+  "use strict";
+  const STATUS_COLOURS = { production: "#1a7f37", candidate: "#9a6700", archived: "#8c959f" };
+  const PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#57606a"];
+
+  function modelCharts() {
+    const dataEl = document.getElementById("chart-data");
+    if (!dataEl) return;
+    const charts = JSON.parse(dataEl.textContent);
+    document.querySelectorAll("canvas[data-chart-family]").forEach((canvas) => {
+      const points = charts[canvas.dataset.chartFamily] || [];
+      if (!points.length) return;
+      new Chart(canvas, {
+        type: "line",
+        data: {
+          labels: points.map((p) => "v" + p.version),
+          datasets: [{
+            label: canvas.dataset.metric,
+            data: points.map((p) => p.value),
+            borderColor: "#0969da",
+            pointBackgroundColor: points.map((p) => STATUS_COLOURS[p.status] || "#0969da"),
+            pointRadius: 5,
+          }],
+        },
+        options: { animation: false, plugins: { legend: { display: true } }, scales: { y: { title: { display: true, text: canvas.dataset.metric } } } },
+      });
+    });
+  }
+
+  let historyChart = null;
+  function historyChartUpdate(history) {
+    const canvas = document.getElementById("history-chart");
+    if (!canvas || !history) return;
+    const keys = Array.from(new Set(history.flatMap((h) => Object.keys(h)))).filter((k) => k !== "epoch" && k !== "step");
+    const labels = history.map((h, i) => h.epoch ?? h.step ?? i + 1);
+    const datasets = keys.map((k, i) => ({
+      label: k, data: history.map((h) => h[k] ?? null), borderColor: PALETTE[i % PALETTE.length], pointRadius: 0,
+      yAxisID: /loss/.test(k) ? "loss" : "score",
+    }));
+    if (historyChart) {
+      historyChart.data.labels = labels;
+      historyChart.data.datasets = datasets;
+      historyChart.update("none");
+      return;
+    }
+    historyChart = new Chart(canvas, {
+      type: "line",
+      data: { labels, datasets },
+      options: {
+        animation: false,
+        scales: {
+          x: { title: { display: true, text: "epoch" } },
+          loss: { position: "left", title: { display: true, text: "loss" } },
+          score: { position: "right", title: { display: true, text: "score" }, grid: { drawOnChartArea: false } },
+        },
+      },
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (typeof Chart === "undefined") return;
+    modelCharts();
+    const dataEl = document.getElementById("history-data");
+    if (dataEl) historyChartUpdate(JSON.parse(dataEl.textContent));
+    window.downstreamHistoryChart = historyChartUpdate;
+  });
+})();

@@ -1,0 +1,169 @@
+"""Server-rendered operator dashboard. Views call one service or selector each and render."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.dashboard.products import PRODUCTS, PRODUCTS_BY_KEY
+from apps.mlops import selectors, services
+from apps.mlops.api.serializers import TrainingRunSerializer
+from apps.mlops.families import UnknownFamily, get_family
+from apps.mlops.models import ModelVersion, TrainingRun, Trigger
+
+
+def operator_required(view):  # noqa: ANN001, ANN201
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
+        if not request.user.is_operator:
+            raise PermissionDenied("The dashboard is for operators and admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+@operator_required
+def home(request: HttpRequest) -> HttpResponse:
+    overviews = selectors.family_overviews(versions_per_family=1)
+    return render(
+        request,
+        "dashboard/home.html",
+        {
+            "products": [(p, [o for o in overviews if o.spec.product == p.key]) for p in PRODUCTS],
+            "platform_families": [o for o in overviews if o.spec.product == "platform"],
+            "recent_runs": selectors.training_run_list()[:8],
+            "workers": selectors.workers_alive(),
+        },
+    )
+
+
+@operator_required
+def product(request: HttpRequest, key: str) -> HttpResponse:
+    product = PRODUCTS_BY_KEY.get(key)
+    if product is None:
+        raise Http404(f"No product {key!r}.")
+    overviews = selectors.family_overviews(product=key)
+    return render(request, "dashboard/product.html", {"product": product, "overviews": overviews})
+
+
+@operator_required
+def models(request: HttpRequest) -> HttpResponse:
+    overviews = selectors.family_overviews()
+    charts = {
+        o.spec.name: [
+            {"version": v.version, "status": v.status, "value": v.primary_value, "metrics": v.metrics}
+            for v in reversed(o.versions)
+        ]
+        for o in overviews
+    }
+    return render(request, "dashboard/models.html", {"overviews": overviews, "charts": charts})
+
+
+@operator_required
+def runs(request: HttpRequest) -> HttpResponse:
+    family = request.GET.get("family") or None
+    return render(request, "dashboard/runs.html", {"runs": selectors.training_run_list(family=family)[:100], "family": family})
+
+
+@operator_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(selectors.training_run_list(), pk=pk)
+    return render(request, "dashboard/run_detail.html", {"run": run, "run_json": TrainingRunSerializer(run).data})
+
+
+@operator_required
+def runs_live(request: HttpRequest) -> JsonResponse:
+    """Progress of the runs the page shows (``?ids=1,2,3``) or the latest 100; polled by runs.js."""
+    qs = selectors.training_run_list()
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:200]
+    qs = qs.filter(pk__in=ids) if ids else qs[:100]
+    newest = TrainingRun.objects.order_by("-id").values_list("id", flat=True).first()
+    return JsonResponse({"runs": TrainingRunSerializer(qs, many=True).data, "newest_id": newest})
+
+
+@require_POST
+@operator_required
+def retrain(request: HttpRequest) -> HttpResponse:
+    family = request.POST.get("family", "")
+    raw_config = request.POST.get("config", "").strip()
+    try:
+        config = json.loads(raw_config) if raw_config else {}
+    except json.JSONDecodeError as exc:
+        messages.error(request, f"Config is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).")
+        return redirect("dashboard:models")
+    try:
+        run = services.training_run_start(family=family, trigger=Trigger.DASHBOARD, user=request.user, config=config)
+    except ValidationError as exc:
+        messages.error(request, f"Could not start training: {_error_text(exc)}")
+        return redirect("dashboard:models")
+    messages.success(request, f"Training run #{run.pk} of {family} queued.")
+    return redirect("dashboard:runs")
+
+
+@require_POST
+@operator_required
+def promote(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        services.model_version_promote(version=version, user=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, f"Could not promote {version.family} v{version.version}: {_error_text(exc)}")
+    else:
+        messages.success(request, f"{version.family} v{version.version} is now in production.")
+    return redirect("dashboard:models")
+
+
+@require_POST
+@operator_required
+def rollback(request: HttpRequest, family: str) -> HttpResponse:
+    try:
+        version = services.model_family_rollback(family=family, user=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        messages.error(request, f"Could not roll back {family}: {_error_text(exc)}")
+    else:
+        messages.success(request, f"{family} rolled back to v{version.version}.")
+    return redirect("dashboard:models")
+
+
+@require_POST
+@operator_required
+def family_settings(request: HttpRequest, family: str) -> HttpResponse:
+    try:
+        get_family(family)
+    except UnknownFamily as exc:
+        raise Http404(str(exc)) from None
+    raw = request.POST.get("retrain_every_minutes", "").strip()
+    if raw and (not raw.isdigit() or int(raw) < 1):
+        messages.error(request, "Retrain interval must be a whole number of minutes (1 or more), or empty for none.")
+        return redirect("dashboard:models")
+    fs = services.family_settings_get(family=family)
+    fs.auto_promote = request.POST.get("auto_promote") == "on"
+    fs.retrain_every_minutes = int(raw) if raw else None
+    fs.save(update_fields=["auto_promote", "retrain_every_minutes", "updated_at"])
+    messages.success(request, f"Settings of {family} saved.")
+    return redirect("dashboard:models")
+
+
+@require_POST
+@operator_required
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    try:
+        services.training_run_cancel(run=run, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"Cancellation of run #{run.pk} requested.")
+    return redirect("dashboard:run-detail", pk=run.pk)

@@ -1,0 +1,74 @@
+from rest_framework import serializers
+
+from apps.mlops.models import ModelVersion, PromotionEvent, TrainingRun
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    training_run = serializers.PrimaryKeyRelatedField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = (
+            "id", "family", "version", "status", "primary_metric", "primary_value", "metrics", "config",
+            "data_snapshot", "artifact_uri", "artifact_sha256", "artifact_size", "device", "training_run",
+            "parent", "created_by", "created_via", "promotion_note", "created_at", "promoted_at",
+        )
+        read_only_fields = fields
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model_version = serializers.SerializerMethodField()
+    duration_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = (
+            "id", "family", "status", "progress", "stage", "config", "data_snapshot", "metrics", "metric_history",
+            "device", "worker", "attempts", "cancel_requested", "error", "trigger", "triggered_by", "queued_at",
+            "started_at", "finished_at", "heartbeat_at", "duration_seconds", "model_version",
+        )
+        read_only_fields = fields
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        version = getattr(run, "model_version", None)
+        return version.pk if version else None
+
+
+class TrainingRunStartSerializer(serializers.Serializer):
+    family = serializers.CharField(max_length=100)
+    config = serializers.DictField(required=False, default=dict, help_text="Overrides of the family's config.")
+
+
+class PromoteSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class PromotionEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    from_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    to_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+
+    class Meta:
+        model = PromotionEvent
+        fields = ("id", "family", "from_version", "to_version", "action", "actor", "reason", "created_at")
+        read_only_fields = fields
+
+
+class FamilySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    product = serializers.CharField()
+    description = serializers.CharField()
+    primary_metric = serializers.CharField()
+    higher_is_better = serializers.BooleanField()
+    auto_promote = serializers.BooleanField()
+    retrain_every_minutes = serializers.IntegerField(allow_null=True)
+    production = ModelVersionSerializer(allow_null=True)
+    default_config = serializers.DictField()
+
+
+class PredictSerializer(serializers.Serializer):
+    inputs = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=1000)

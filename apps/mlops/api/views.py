@@ -1,0 +1,165 @@
+"""REST API of the model registry: operators and admins only (integrators reach product endpoints)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsOperator
+from apps.mlops import selectors, services
+from apps.mlops.api import serializers as s
+from apps.mlops.families import UnknownFamily, get_family
+from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger, VersionStatus
+from apps.mlops.serving import NoProductionModel, model_cache
+
+
+class OperatorAPIView(APIView):
+    permission_classes = (IsOperator,)
+    required_scopes = {"read": "models:read", "write": "models:write"}
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    family = django_filters.CharFilter()
+    status = django_filters.ChoiceFilter(choices=VersionStatus.choices)
+
+    class Meta:
+        model = ModelVersion
+        fields = ("family", "status")
+
+
+class ModelVersionListApi(OperatorAPIView, generics.ListAPIView):
+    serializer_class = s.ModelVersionSerializer
+    filterset_class = ModelVersionFilter
+    ordering_fields = ("created_at", "version", "primary_value")
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.model_version_list().order_by("-created_at", "-id")
+
+
+class ModelVersionDetailApi(OperatorAPIView, generics.RetrieveAPIView):
+    serializer_class = s.ModelVersionSerializer
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.model_version_list()
+
+
+class ModelVersionPromoteApi(OperatorAPIView):
+    @extend_schema(request=s.PromoteSerializer, responses=s.ModelVersionSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        version = get_object_or_404(ModelVersion, pk=pk)
+        body = s.PromoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = services.model_version_promote(version=version, user=request.user, reason=body.validated_data["reason"])
+        return Response(s.ModelVersionSerializer(version).data)
+
+
+def _family_payload(overview: selectors.FamilyOverview) -> dict:
+    spec, fs = overview.spec, overview.settings
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "product": spec.product,
+        "description": spec.description,
+        "primary_metric": spec.primary_metric,
+        "higher_is_better": spec.higher_is_better,
+        "auto_promote": fs.auto_promote if fs else True,
+        "retrain_every_minutes": fs.retrain_every_minutes if fs else None,
+        "production": overview.production,
+        "default_config": {**asdict(spec.config_class()), **(fs.default_config if fs else {})},
+    }
+
+
+class FamilyListApi(OperatorAPIView):
+    @extend_schema(responses=s.FamilySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        payload = [_family_payload(o) for o in selectors.family_overviews(versions_per_family=1)]
+        return Response(s.FamilySerializer(payload, many=True).data)
+
+
+def _family_or_404(name: str) -> None:
+    try:
+        get_family(name)
+    except UnknownFamily as exc:
+        from rest_framework.exceptions import NotFound
+
+        raise NotFound(str(exc)) from None
+
+
+class FamilyRollbackApi(OperatorAPIView):
+    @extend_schema(request=s.PromoteSerializer, responses=s.ModelVersionSerializer)
+    def post(self, request: Request, name: str) -> Response:
+        _family_or_404(name)
+        body = s.PromoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = services.model_family_rollback(family=name, user=request.user, reason=body.validated_data["reason"])
+        return Response(s.ModelVersionSerializer(version).data)
+
+
+class FamilyPredictApi(OperatorAPIView):
+    # Predicting reads a model: allowed with the read scope.
+    required_scopes = {"read": "models:read", "write": "models:read"}
+
+    @extend_schema(request=s.PredictSerializer)
+    def post(self, request: Request, name: str) -> Response:
+        _family_or_404(name)
+        body = s.PredictSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            version, predictions = model_cache.predict(name, body.validated_data["inputs"])
+        except NoProductionModel as exc:
+            return Response({"detail": str(exc), "errors": {}}, status=status.HTTP_409_CONFLICT)
+        except (ValueError, TypeError) as exc:
+            return Response({"detail": "Invalid input.", "errors": {"inputs": [str(exc)]}}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"family": name, "version": version.version, "model_version_id": version.pk, "predictions": predictions})
+
+
+class TrainingRunFilter(django_filters.FilterSet):
+    family = django_filters.CharFilter()
+    status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices)
+    trigger = django_filters.ChoiceFilter(choices=Trigger.choices)
+
+    class Meta:
+        model = TrainingRun
+        fields = ("family", "status", "trigger")
+
+
+class TrainingRunListApi(OperatorAPIView, generics.ListAPIView):
+    serializer_class = s.TrainingRunSerializer
+    filterset_class = TrainingRunFilter
+    ordering_fields = ("queued_at", "finished_at", "progress")
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.training_run_list()
+
+    @extend_schema(request=s.TrainingRunStartSerializer, responses={201: s.TrainingRunSerializer})
+    def post(self, request: Request) -> Response:
+        body = s.TrainingRunStartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = services.training_run_start(
+            family=body.validated_data["family"], config=body.validated_data["config"], trigger=Trigger.API, user=request.user
+        )
+        return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunDetailApi(OperatorAPIView, generics.RetrieveAPIView):
+    serializer_class = s.TrainingRunSerializer
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.training_run_list()
+
+
+class TrainingRunCancelApi(OperatorAPIView):
+    @extend_schema(request=None, responses=s.TrainingRunSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        run = get_object_or_404(TrainingRun, pk=pk)
+        run = services.training_run_cancel(run=run, user=request.user)
+        return Response(s.TrainingRunSerializer(run).data)
+
+

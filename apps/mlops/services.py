@@ -1,0 +1,439 @@
+"""Writes of the model registry: training runs, model versions, promotion, rollback, schedules.
+
+Every state change is one function inside a transaction; Celery tasks are dispatched on commit with ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from apps.mlops.families import ModelFamily, UnknownFamily, get_family
+from apps.mlops.models import (
+    FamilySettings,
+    ModelVersion,
+    PromotionAction,
+    PromotionEvent,
+    RunStatus,
+    TrainingRun,
+    Trigger,
+    VersionStatus,
+    WorkerHeartbeat,
+)
+from ml.artifacts import open_store
+from ml.core import ConfigError, TrainingCancelled
+from ml.device import select_device
+
+logger = logging.getLogger(__name__)
+
+# Progress is written at most this often (plus on every stage change), so a fast loop does not hammer the DB.
+PROGRESS_WRITE_INTERVAL = 0.5
+MAX_HISTORY_POINTS = 2000
+
+
+# --- training runs ----------------------------------------------------------------------------------------
+
+
+def _family_or_error(name: str, field: str = "family") -> ModelFamily:
+    try:
+        return get_family(name)
+    except UnknownFamily as exc:
+        raise ValidationError({field: [str(exc)]}) from None
+
+
+def family_settings_get(*, family: str) -> FamilySettings:
+    obj, _ = FamilySettings.objects.get_or_create(family=family)
+    return obj
+
+
+def training_run_start(
+    *, family: str, trigger: str, user: Any = None, config: Mapping[str, Any] | None = None, dispatch: bool = True
+) -> TrainingRun:
+    """Create a queued run and dispatch its training task once the transaction commits.
+
+    ``dispatch=False`` leaves the run for the caller to execute in-process (the demo bootstrap does this).
+    """
+    spec = _family_or_error(family)
+    if trigger not in Trigger.values:
+        raise ValidationError({"trigger": [f"Unknown trigger {trigger!r}."]})
+    if config is not None and not isinstance(config, Mapping):
+        raise ValidationError({"config": ["Must be an object of config values."]})
+    with transaction.atomic():
+        family_settings = family_settings_get(family=family)
+        merged = {**family_settings.default_config, **(config or {})}
+        try:
+            resolved = spec.config_class.from_dict(merged).to_dict()
+        except ConfigError as exc:
+            raise ValidationError({"config": [str(exc)]}) from None
+        run = TrainingRun.objects.create(
+            family=family,
+            trigger=trigger,
+            triggered_by=user if getattr(user, "is_authenticated", False) else None,
+            config=resolved,
+        )
+        if dispatch:
+            transaction.on_commit(lambda: _dispatch_training(run.pk))
+    logger.info("training run %s queued for %s (%s)", run.pk, family, trigger)
+    return run
+
+
+def _task_id(run_id: int) -> str:
+    return f"mlops-train-run-{run_id}"
+
+
+def _dispatch_training(run_id: int) -> None:
+    from apps.mlops.tasks import train_run
+
+    train_run.apply_async(args=[run_id], task_id=_task_id(run_id))
+
+
+def training_run_cancel(*, run: TrainingRun, user: Any = None) -> TrainingRun:
+    """A queued run is cancelled at once; a running one stops at its next progress report."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            raise ValidationError({"status": [f"Run #{run.pk} has already finished ({run.status})."]})
+        if run.status == RunStatus.QUEUED:
+            run.status = RunStatus.CANCELLED
+            run.stage = "cancelled"
+            run.finished_at = timezone.now()
+            run.error = f"Cancelled before it started{_by(user)}."
+            run.save(update_fields=["status", "stage", "finished_at", "error"])
+        else:
+            run.cancel_requested = True
+            run.save(update_fields=["cancel_requested"])
+    if run.status == RunStatus.CANCELLED:
+        # The queued message is dropped by workers that receive the revoke; others see the status and skip.
+        transaction.on_commit(lambda: _revoke(run.pk))
+    return run
+
+
+def _revoke(run_id: int) -> None:
+    from celery import current_app
+
+    try:
+        current_app.control.revoke(_task_id(run_id))
+    except Exception:  # noqa: BLE001 - best effort: the task checks the row anyway
+        logger.warning("could not broadcast revoke for run %s", run_id, exc_info=True)
+
+
+def _by(user: Any) -> str:
+    return f" by {user.get_username()}" if getattr(user, "is_authenticated", False) else ""
+
+
+class _RunProgress:
+    """The progress callback handed to trainers: writes progress, keeps the metric history, checks cancellation."""
+
+    def __init__(self, run_id: int, attempt: int) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.history: list[dict[str, Any]] = []
+        self.stage = ""
+        self.percent = 0.0
+        self._last_write = 0.0
+
+    def __call__(self, percent: float, stage: str, metrics: Mapping[str, float] | None = None) -> None:
+        self.percent = max(0.0, min(100.0, float(percent)))
+        if metrics:
+            self.history.append({k: float(v) for k, v in metrics.items()})
+            if len(self.history) > MAX_HISTORY_POINTS:
+                self.history = self.history[::2]  # keep the whole curve at half resolution
+        now = time.monotonic()
+        if stage != self.stage or now - self._last_write >= PROGRESS_WRITE_INTERVAL:
+            self.stage = stage
+            self._last_write = now
+            self.flush()
+
+    def flush(self) -> None:
+        updated = TrainingRun.objects.filter(
+            pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt, cancel_requested=False
+        ).update(progress=round(self.percent, 2), stage=self.stage[:64], metric_history=self.history, heartbeat_at=timezone.now())
+        if not updated:
+            # Cancelled by an operator, or no longer ours (marked failed as stale): stop training.
+            raise TrainingCancelled(f"run {self.run_id} was cancelled or taken over")
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps ``heartbeat_at`` fresh while a trainer computes between progress reports."""
+
+    def __init__(self, run_id: int, attempt: int, interval: float) -> None:
+        super().__init__(name=f"heartbeat-run-{run_id}", daemon=True)
+        self.run_id, self.attempt, self.interval = run_id, attempt, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt).update(heartbeat_at=timezone.now())
+        except Exception:  # noqa: BLE001 - a lost heartbeat is reported by the reaper, never crashes training
+            logger.warning("heartbeat for run %s stopped", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+
+def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
+    """Move a queued run to running; returns None when there is nothing to do (idempotent redelivery)."""
+    stale_before = timezone.now() - timedelta(seconds=settings.MLOPS_STALE_RUN_SECONDS)
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.is_finished:
+            return None
+        if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at >= stale_before:
+            logger.info("run %s is already running on %s; duplicate delivery ignored", run_id, run.worker)
+            return None
+        if run.cancel_requested:
+            _finish(run, RunStatus.CANCELLED, error="Cancelled before it started.")
+            return None
+        now = timezone.now()
+        run.status = RunStatus.RUNNING
+        run.attempts += 1
+        run.started_at = run.started_at or now
+        run.heartbeat_at = now
+        run.worker = worker[:200]
+        run.stage = "starting"
+        run.progress = 0
+        run.error = ""
+        run.save()
+    return run
+
+
+def _finish(run: TrainingRun, status: str, *, error: str = "", **fields: Any) -> bool:
+    """Set a terminal status unless the run was already finished (e.g. by the stale-run reaper)."""
+    values = {"status": status, "finished_at": timezone.now(), "error": error[:20000], **fields}
+    if status == RunStatus.SUCCEEDED:
+        values.update(progress=100.0, stage="done")
+    else:
+        values.setdefault("stage", status)
+    updated = TrainingRun.objects.filter(pk=run.pk, status__in=(RunStatus.QUEUED, RunStatus.RUNNING), attempts=run.attempts).update(**values)
+    return bool(updated)
+
+
+def _describe_error(exc: BaseException) -> str:
+    # Celery's SoftTimeLimitExceeded is matched by name: services do not import celery.
+    if type(exc).__name__ == "SoftTimeLimitExceeded":
+        return f"Training exceeded its time limit ({settings.ML_TRAINING_SOFT_TIME_LIMIT} s) and was stopped."
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None:
+    """Train, store the artifact, register a candidate and decide promotion. Called by the Celery task."""
+    run = _claim_run(run_id, worker)
+    if run is None:
+        return None
+    spec = get_family(run.family)
+    progress = _RunProgress(run.pk, run.attempts)
+    heartbeat = _Heartbeat(run.pk, run.attempts, settings.MLOPS_HEARTBEAT_SECONDS)
+    heartbeat.start()
+    try:
+        device = select_device()
+        TrainingRun.objects.filter(pk=run.pk).update(device=device.description[:200])
+        config = spec.config_class.from_dict(run.config)
+        progress(0, "loading data")
+        dataset, snapshot = spec.prepare(config, run)
+        TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot)
+        trained = spec.train(dataset, config, progress, device)
+        progress(97, "storing artifact")
+        stored = _store_artifact(spec, run, trained)
+        with transaction.atomic():
+            version = _register_version(spec, run, trained, stored, snapshot, device.description)
+            finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, metric_history=progress.history)
+            if not finished:
+                # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
+                transaction.set_rollback(True)
+                return TrainingRun.objects.get(pk=run.pk)
+        model_version_consider_promotion(version=version)
+    except TrainingCancelled:
+        run.refresh_from_db()
+        if run.cancel_requested:
+            _finish(run, RunStatus.CANCELLED, error="Cancelled while running.", metric_history=progress.history)
+    except BaseException as exc:
+        logger.exception("training run %s failed", run.pk)
+        _finish(run, RunStatus.FAILED, error=f"{_describe_error(exc)}\n\n{traceback.format_exc(limit=20)}", metric_history=progress.history)
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        heartbeat.stopped.set()
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def _store_artifact(spec: ModelFamily, run: TrainingRun, trained: Any):  # noqa: ANN202
+    store = open_store(settings.ARTIFACT_STORE_URI)
+    with tempfile.TemporaryDirectory(prefix="downstream-artifact-") as tmp:
+        path = Path(tmp) / trained.artifact_name
+        trained.save(path)
+        return store.put(path, f"{spec.name}/run-{run.pk}-attempt-{run.attempts}/{trained.artifact_name}")
+
+
+def _register_version(spec: ModelFamily, run: TrainingRun, trained: Any, stored: Any, snapshot: dict, device: str) -> ModelVersion:
+    # Locking the family's settings row serialises version numbering between concurrent runs of one family.
+    FamilySettings.objects.get_or_create(family=spec.name)
+    FamilySettings.objects.select_for_update().get(family=spec.name)
+    last = ModelVersion.objects.filter(family=spec.name).order_by("-version").values_list("version", flat=True).first()
+    production = ModelVersion.objects.filter(family=spec.name, status=VersionStatus.PRODUCTION).first()
+    primary = trained.metrics.get(spec.primary_metric)
+    return ModelVersion.objects.create(
+        family=spec.name,
+        version=(last or 0) + 1,
+        artifact_uri=stored.uri,
+        artifact_sha256=stored.sha256,
+        artifact_size=stored.size_bytes,
+        metrics=trained.metrics,
+        primary_metric=spec.primary_metric,
+        primary_value=float(primary) if primary is not None else None,
+        config=run.config,
+        data_snapshot=snapshot,
+        device=device[:200],
+        training_run=run,
+        parent=production,
+        created_by=run.triggered_by,
+        created_via=run.trigger,
+    )
+
+
+def training_runs_reap_stale(*, stale_after_seconds: int | None = None, now: datetime | None = None) -> list[int]:
+    """Mark running runs whose worker stopped sending heartbeats as failed; returns their ids."""
+    stale_after = settings.MLOPS_STALE_RUN_SECONDS if stale_after_seconds is None else stale_after_seconds
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=stale_after)
+    reaped = []
+    for run in TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
+        error = (
+            f"Worker lost: no heartbeat from {run.worker or 'the worker'} since "
+            f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (the process died or was killed). Start a new run to retry."
+        )
+        if _finish(run, RunStatus.FAILED, error=error, stage="worker lost"):
+            logger.warning("run %s marked failed: %s", run.pk, error)
+            reaped.append(run.pk)
+    return reaped
+
+
+# --- model versions ---------------------------------------------------------------------------------------
+
+
+def model_version_promote(*, version: ModelVersion, user: Any = None, reason: str = "", action: str | None = None) -> ModelVersion:
+    """Make ``version`` the family's production version; archives the previous one and records who and why.
+
+    A manual promotion of a version that does not beat production is an override and needs a reason.
+    """
+    spec = _family_or_error(version.family)
+    with transaction.atomic():
+        FamilySettings.objects.get_or_create(family=version.family)
+        FamilySettings.objects.select_for_update().get(family=version.family)
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status == VersionStatus.PRODUCTION:
+            raise ValidationError({"status": [f"{version.family} v{version.version} is already in production."]})
+        current = ModelVersion.objects.select_for_update().filter(family=version.family, status=VersionStatus.PRODUCTION).first()
+        if action is None:
+            beats = current is None or spec.beats(version.primary_value, current.primary_value)
+            action = PromotionAction.MANUAL if beats else PromotionAction.OVERRIDE
+        if action == PromotionAction.OVERRIDE and not reason.strip():
+            raise ValidationError(
+                {"reason": [f"v{version.version} does not beat production v{current.version} on {spec.primary_metric}; give a reason to override."]}
+            )
+        now = timezone.now()
+        if current is not None:
+            current.status = VersionStatus.ARCHIVED
+            current.save(update_fields=["status"])
+        version.status = VersionStatus.PRODUCTION
+        version.promoted_at = now
+        version.save(update_fields=["status", "promoted_at"])
+        PromotionEvent.objects.create(
+            family=version.family,
+            from_version=current,
+            to_version=version,
+            action=action,
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            reason=reason.strip(),
+        )
+    logger.info("%s v%s promoted (%s)", version.family, version.version, action)
+    return version
+
+
+def model_version_consider_promotion(*, version: ModelVersion) -> ModelVersion:
+    """Automatic promotion: a candidate that beats production on the primary metric replaces it."""
+    spec = get_family(version.family)
+    family_settings = family_settings_get(family=version.family)
+    current = ModelVersion.objects.filter(family=version.family, status=VersionStatus.PRODUCTION).first()
+    metric = spec.primary_metric
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    if current is None:
+        note, promote = "First version of the family.", True
+    elif spec.beats(version.primary_value, current.primary_value):
+        note, promote = f"{metric} {fmt(version.primary_value)} beats production v{current.version} ({fmt(current.primary_value)}).", True
+    else:
+        note, promote = f"{metric} {fmt(version.primary_value)} does not beat production v{current.version} ({fmt(current.primary_value)}).", False
+    if promote and not family_settings.auto_promote:
+        note, promote = f"{note} Auto-promotion is off for this family.", False
+    ModelVersion.objects.filter(pk=version.pk).update(promotion_note=note[:300])
+    version.promotion_note = note[:300]
+    if promote:
+        version = model_version_promote(version=version, reason=note, action=PromotionAction.AUTO)
+    return version
+
+
+def model_family_rollback(*, family: str, user: Any = None, reason: str = "") -> ModelVersion:
+    """Put back the version that production replaced most recently."""
+    _family_or_error(family)
+    current = ModelVersion.objects.filter(family=family, status=VersionStatus.PRODUCTION).first()
+    if current is None:
+        raise ValidationError({"family": [f"{family} has no production version to roll back."]})
+    event = PromotionEvent.objects.filter(to_version=current, from_version__isnull=False).order_by("-created_at", "-id").first()
+    if event is None:
+        raise ValidationError({"family": [f"{family} v{current.version} replaced no earlier version; nothing to roll back to."]})
+    return model_version_promote(
+        version=event.from_version,
+        user=user,
+        reason=reason.strip() or f"Rolled back from v{current.version}{_by(user)}.",
+        action=PromotionAction.ROLLBACK,
+    )
+
+
+# --- schedules and workers ------------------------------------------------------------------------------
+
+
+def scheduled_retraining_start_due(*, now: datetime | None = None) -> list[TrainingRun]:
+    """Start a run for each family whose schedule is due and that has no run queued or running."""
+    now = now or timezone.now()
+    started = []
+    for family_settings in FamilySettings.objects.filter(retrain_every_minutes__isnull=False):
+        with transaction.atomic():
+            fs = FamilySettings.objects.select_for_update(skip_locked=True).filter(pk=family_settings.pk).first()
+            if fs is None or fs.retrain_every_minutes is None:
+                continue
+            if fs.last_scheduled_at and now - fs.last_scheduled_at < timedelta(minutes=fs.retrain_every_minutes):
+                continue
+            if TrainingRun.objects.filter(family=fs.family, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).exists():
+                continue
+            try:
+                run = training_run_start(family=fs.family, trigger=Trigger.SCHEDULE)
+            except ValidationError:
+                logger.exception("scheduled retraining of %s could not start", fs.family)
+                continue
+            fs.last_scheduled_at = now
+            fs.save(update_fields=["last_scheduled_at"])
+            started.append(run)
+    return started
+
+
+def worker_heartbeat_record(*, hostname: str, queues: list[str], pid: int, started_at: datetime) -> None:
+    close_old_connections()
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname[:200], defaults={"queues": queues, "pid": pid, "started_at": started_at, "last_seen_at": timezone.now()}
+    )
+
+
+def worker_heartbeat_remove(*, hostname: str) -> None:
+    WorkerHeartbeat.objects.filter(hostname=hostname[:200]).delete()

@@ -1,0 +1,125 @@
+"""The one shape every model family has: a config dataclass, ``train(dataset, config, progress)`` returning a
+:class:`TrainedModel`, and a :class:`Predictor` with ``load(artifact)`` and ``predict_batch(items)``."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+import types
+from typing import Any, Protocol, Self, Union, get_args, get_origin, get_type_hints
+
+from ml.device import DeviceInfo
+
+
+class ProgressCallback(Protocol):
+    def __call__(self, percent: float, stage: str, metrics: Mapping[str, float] | None = None) -> None:
+        """Report progress 0–100 in ``stage``; ``metrics`` (e.g. epoch loss) go to the run's history.
+
+        The callback may raise :class:`TrainingCancelled` to stop the training between steps.
+        """
+
+
+class TrainingCancelled(Exception):
+    """Raised through the progress callback when the run was cancelled; trainers let it propagate."""
+
+
+class ConfigError(ValueError):
+    """A training config has unknown keys or invalid values."""
+
+
+def no_progress(percent: float, stage: str, metrics: Mapping[str, float] | None = None) -> None:
+    """A progress callback for scripts that do not track progress."""
+
+
+@dataclass
+class TrainConfig:
+    """Base of every family's config; subclasses add their hyper-parameters with defaults."""
+
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> Self:
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        hints = get_type_hints(cls)
+        for key, value in values.items():
+            if not _matches(value, hints.get(key)):
+                raise ConfigError(f"{key} must be of type {_type_name(hints[key])}, got {value!r}")
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values that cannot train; subclasses extend it."""
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError("seed must be a non-negative integer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainedModel:
+    """What a trainer returns: the fitted model, its held-out metrics, and how to write it as one artifact file."""
+
+    model: Any
+    metrics: dict[str, float]
+    save: Callable[[Path], None]
+    artifact_name: str = "model.pt"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Predictor(ABC):
+    """Loaded once per process and version; serves batched predictions."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
+        """Load the artifact file written by :attr:`TrainedModel.save`."""
+
+    @abstractmethod
+    def predict_batch(self, items: Sequence[Any]) -> list[Any]:
+        """Predict for many items in one pass; one result per item, in order."""
+
+
+def set_seed(seed: int) -> None:
+    """Fix Python, NumPy and torch seeds so a run with the same config and data reproduces."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """JSON-level type check of a config value against its dataclass annotation."""
+    if hint is None or hint is Any:
+        return True
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(_matches(value, arg) for arg in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return isinstance(value, get_origin(hint) or object)
+
+
+def _type_name(hint: Any) -> str:
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(hint))
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))

@@ -1,0 +1,72 @@
+"""Which device runs ML work: ``cuda`` → ``mps`` → ``cpu``, or what ``ML_DEVICE`` says."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+VALID_DEVICES = ("cuda", "mps", "cpu")
+
+
+class DeviceUnavailable(RuntimeError):
+    """``ML_DEVICE`` asked for a device this process cannot use."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str  # "cuda" | "mps" | "cpu"
+    name: str  # e.g. "cuda:0", "cpu"
+    description: str  # human-readable, stored on each run
+
+    def torch_device(self):  # noqa: ANN201 - torch is imported lazily
+        import torch
+
+        return torch.device(self.name)
+
+
+def select_device(requested: str | None = None) -> DeviceInfo:
+    """Pick the best available device, or the one requested (argument, else ``ML_DEVICE``).
+
+    ``cuda:1`` style indices are accepted. Asking for a device that is not available raises
+    :class:`DeviceUnavailable` instead of silently falling back: an operator who pinned a GPU wants to know.
+    """
+    import torch
+
+    requested = (requested or os.environ.get("ML_DEVICE") or "").strip().lower() or None
+    if requested in (None, "auto"):
+        if torch.cuda.is_available():
+            return _cuda(0)
+        if _mps_available(torch):
+            return DeviceInfo("mps", "mps", "mps (Apple GPU)")
+        return _cpu(torch)
+    kind, _, index = requested.partition(":")
+    if kind not in VALID_DEVICES:
+        raise DeviceUnavailable(f"ML_DEVICE={requested!r} is not one of {', '.join(VALID_DEVICES)} (or 'auto')")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable("ML_DEVICE asks for cuda but torch sees no CUDA device on this host")
+        idx = int(index or 0)
+        if idx >= torch.cuda.device_count():
+            raise DeviceUnavailable(f"ML_DEVICE={requested!r} but only {torch.cuda.device_count()} CUDA device(s)")
+        return _cuda(idx)
+    if kind == "mps":
+        if not _mps_available(torch):
+            raise DeviceUnavailable("ML_DEVICE asks for mps but it is not available on this host")
+        return DeviceInfo("mps", "mps", "mps (Apple GPU)")
+    return _cpu(torch)
+
+
+def _cuda(index: int) -> DeviceInfo:
+    import torch
+
+    name = torch.cuda.get_device_name(index)
+    return DeviceInfo("cuda", f"cuda:{index}", f"cuda:{index} ({name}, torch {torch.__version__})")
+
+
+def _cpu(torch) -> DeviceInfo:  # noqa: ANN001
+    return DeviceInfo("cpu", "cpu", f"cpu ({torch.get_num_threads()} threads, torch {torch.__version__})")
+
+
+def _mps_available(torch) -> bool:  # noqa: ANN001
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())

@@ -1,0 +1,53 @@
+"""/healthz: is the database reachable, the broker reachable, and is a worker consuming each queue?"""
+
+from __future__ import annotations
+
+import time
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from apps.mlops.selectors import workers_alive
+from platform_.celery import app as celery_app
+from platform_.queues import ALL_QUEUES
+
+
+def _timed(check) -> dict:  # noqa: ANN001
+    started = time.perf_counter()
+    try:
+        detail = check() or {}
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), **detail}
+    except Exception as exc:  # noqa: BLE001 - a health check reports failures, it never raises them
+        return {"ok": False, "ms": round((time.perf_counter() - started) * 1000, 1), "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"vendor": connection.vendor}
+
+
+def _broker() -> dict:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        return {"transport": conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name}
+
+
+def _workers() -> dict:
+    alive = workers_alive()
+    covered = {q for w in alive for q in w.queues}
+    missing = [q for q in ALL_QUEUES if q not in covered]
+    result = {"alive": [{"hostname": w.hostname, "queues": w.queues, "last_seen_at": w.last_seen_at.isoformat()} for w in alive]}
+    if not alive:
+        raise RuntimeError("no Celery worker has sent a heartbeat in the last 45 s")
+    if missing:
+        result["queues_without_worker"] = missing
+    return result
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _timed(_database), "broker": _timed(_broker), "workers": _timed(_workers)}
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)

@@ -1,0 +1,12 @@
+"""Celery queue names. Import-light on purpose: settings, workers and scripts import it without Django."""
+
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    DEFAULT = "default"  # housekeeping, webhooks, schedules
+    ML_CPU = "ml_cpu"  # light inference, batch scoring
+    ML_GPU = "ml_gpu"  # training and heavy image/video inference
+
+
+ALL_QUEUES = tuple(q.value for q in Queue)

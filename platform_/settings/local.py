@@ -1,0 +1,8 @@
+"""Developer machine and the embedded demo (`make run`): SQLite and a file-system broker unless told otherwise."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = SECRET_KEY or "insecure-local-development-key-do-not-use-in-production"  # noqa: F405
+WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps, no collectstatic needed

@@ -1,0 +1,62 @@
+"""Device selection: ``ML_DEVICE`` (or the argument) pins a device, and asking for a missing one fails loudly."""
+
+import pytest
+import torch
+
+from ml.device import DeviceUnavailable, select_device
+
+needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks behaviour on a host without CUDA")
+
+
+@pytest.fixture(autouse=True)
+def _no_ml_device(monkeypatch):
+    # The developer's or CI's own ML_DEVICE must not decide these tests.
+    monkeypatch.delenv("ML_DEVICE", raising=False)
+
+
+@needs_no_cuda
+@pytest.mark.parametrize("env", [None, "", "auto", "  AUTO "])
+def test_auto_picks_cpu_on_a_host_without_gpu(monkeypatch, env):
+    if env is not None:
+        monkeypatch.setenv("ML_DEVICE", env)
+    device = select_device()
+    assert (device.kind, device.name) == ("cpu", "cpu")
+    assert device.description.startswith("cpu (")
+    assert device.torch_device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("env", ["cpu", "CPU", " cpu "])
+def test_ml_device_cpu_is_honoured(monkeypatch, env):
+    monkeypatch.setenv("ML_DEVICE", env)
+    assert select_device().kind == "cpu"
+
+
+@needs_no_cuda
+@pytest.mark.parametrize("env", ["cuda", "cuda:0"])
+def test_ml_device_cuda_without_gpu_fails_with_a_clear_message(monkeypatch, env):
+    monkeypatch.setenv("ML_DEVICE", env)
+    with pytest.raises(DeviceUnavailable, match="cuda.*no CUDA device"):
+        select_device()
+
+
+def test_unknown_device_names_the_valid_choices(monkeypatch):
+    monkeypatch.setenv("ML_DEVICE", "bogus")
+    with pytest.raises(DeviceUnavailable, match=r"'bogus' is not one of cuda, mps, cpu"):
+        select_device()
+
+
+def test_unknown_device_as_argument_is_rejected_too():
+    with pytest.raises(DeviceUnavailable, match="bogus"):
+        select_device("bogus")
+
+
+@pytest.mark.parametrize("env", ["cuda", "bogus"])
+def test_explicit_argument_overrides_the_environment(monkeypatch, env):
+    monkeypatch.setenv("ML_DEVICE", env)
+    assert select_device("cpu").kind == "cpu"
+
+
+@needs_no_cuda
+def test_explicit_auto_argument_ignores_a_pinned_environment(monkeypatch):
+    monkeypatch.setenv("ML_DEVICE", "cuda")
+    assert select_device("auto").kind == "cpu"
