@@ -31,7 +31,7 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, unique=True, help_text="Public part, shown to identify the token.")
     key_hash = models.CharField(max_length=64, unique=True)
-    scopes = models.JSONField(default=list, help_text="What the token may call, e.g. models:read.")
+    scopes = models.JSONField(default=list, blank=True, help_text="What the token may call, e.g. models:read.")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -274,7 +275,8 @@ def _store_artifact(spec: ModelFamily, run: TrainingRun, trained: Any):  # noqa:
     with tempfile.TemporaryDirectory(prefix="downstream-artifact-") as tmp:
         path = Path(tmp) / trained.artifact_name
         trained.save(path)
-        return store.put(path, f"{spec.name}/run-{run.pk}-attempt-{run.attempts}/{trained.artifact_name}")
+        # A random part keeps keys unique even when run ids repeat (a restored database, a shared store).
+        return store.put(path, f"{spec.name}/run-{run.pk}-{uuid.uuid4().hex[:12]}/{trained.artifact_name}")
 
 
 def _register_version(spec: ModelFamily, run: TrainingRun, trained: Any, stored: Any, snapshot: dict, device: str) -> ModelVersion:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,14 +98,15 @@ def train(dataset: DemoDataset, config: DemoConfig, progress: ProgressCallback, 
         "accuracy": accuracy(dataset.y_val, predicted),
         "macro_f1": macro_f1(dataset.y_val, predicted, N_CLASSES),
         "val_loss": val_loss,
-        "train_seconds": round(time.perf_counter() - started, 3),
     }
     model = model.cpu()
 
     def save(path: Path) -> None:
         torch.save({"format": "downstream.demo/1", "hidden": config.hidden, "state_dict": model.state_dict()}, path)
 
-    return TrainedModel(model=model, metrics=metrics, save=save, details={"parameters": sum(p.numel() for p in model.parameters())})
+    return TrainedModel(
+        model=model, metrics=metrics, save=save, details={"parameters": sum(p.numel() for p in model.parameters()), "train_seconds": round(time.perf_counter() - started, 3)},
+    )
 
 
 class DemoPredictor(Predictor):
@@ -117,8 +119,11 @@ class DemoPredictor(Predictor):
         import torch
 
         device = device or select_device()
-        payload = torch.load(artifact, map_location="cpu", weights_only=True)
-        if payload.get("format") != "downstream.demo/1":
+        try:
+            payload = torch.load(artifact, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+            raise ValueError(f"{artifact} is not a readable model artifact") from exc
+        if not isinstance(payload, dict) or payload.get("format") != "downstream.demo/1":
             raise ValueError(f"{artifact} is not a demo-classifier artifact")
         model = _build(payload["hidden"])
         model.load_state_dict(payload["state_dict"])
@@ -127,6 +132,8 @@ class DemoPredictor(Predictor):
     def predict_batch(self, items: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
         import torch
 
+        if len(items) == 0:
+            return []
         points = np.asarray(items, dtype=np.float32)
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError("each input must be a pair of numbers [x, y]")

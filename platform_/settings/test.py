@@ -1,22 +1,61 @@
-"""Test settings: real PostgreSQL and Redis by default (see tests/conftest.py for the fallbacks)."""
+"""Test settings: real PostgreSQL and Redis.
+
+With DOWNSTREAM_REQUIRE_SERVICES=1 (CI) an unreachable PostgreSQL or Redis fails the run. Without it, a developer
+machine lacking them falls back to SQLite and the file-system broker, so `make test` still runs everything.
+"""
 
 import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
 
-# Decided before base reads the environment, so the test run never touches a developer's var/ database.
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/downstream")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
-os.environ.setdefault("DOWNSTREAM_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "var", "test"))
+_ROOT = Path(__file__).resolve().parent.parent.parent
+_REQUIRE = os.environ.get("DOWNSTREAM_REQUIRE_SERVICES") == "1"
+os.environ.setdefault("DOWNSTREAM_VAR_DIR", str(_ROOT / "var" / "test"))
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _service(var: str, default: str, fallback: str, what: str) -> None:
+    url = os.environ.get(var, default)
+    if _reachable(url):
+        os.environ[var] = url
+    elif _REQUIRE:
+        raise SystemExit(f"DOWNSTREAM_REQUIRE_SERVICES=1 but {what} at {url} is unreachable ({var}).")
+    else:
+        print(f"[tests] {what} at {url} unreachable: falling back to {fallback}", file=sys.stderr)
+        os.environ[var] = fallback
+
+
+_service("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/downstream", f"sqlite:///{_ROOT / 'var' / 'test' / 'db.sqlite3'}", "PostgreSQL")
+_service("REDIS_URL", "redis://127.0.0.1:6379/15", "", "Redis")
+os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"] or "filesystem://")
+os.environ.setdefault("MLOPS_HEARTBEAT_SECONDS", "1")
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES  # noqa: E402
+from .base import DATABASES, REST_FRAMEWORK, VAR_DIR  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("TEST_DATABASE_NAME", "downstream_test")
-# Tests that need a worker start a real one (tests/workers.py); everything else runs tasks inline.
-CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
+# A file, not memory, so that a real worker process can share the SQLite test database.
+_test_db = "downstream_test" if DATABASES["default"]["ENGINE"].endswith("postgresql") else str(VAR_DIR / "test-db.sqlite3")
+DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("TEST_DATABASE_NAME", _test_db)
+# Unit tests run tasks inline; tests/workers.py switches this off while a real worker runs.
+CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "10000/min"}  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "10000/min"}
 MLOPS_SERVING_REFRESH_SECONDS = 0.0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405

@@ -1,6 +1,7 @@
 """Run by tests/ml/test_offline.py in a fresh interpreter: use the whole ML stack with the network blocked.
 
-Usage: python offline_probe.py <home dir> [--self-check]; ``ml`` must be importable (PYTHONPATH). Prints one JSON line: {"blocked": [...], "steps": [...]}.
+Usage: python offline_probe.py <home dir> [--self-check], with ``ml`` importable (PYTHONPATH).
+Prints one JSON line: {"blocked": [...], "steps": [...], "env": {...}}.
 The guard is installed before anything else is imported, so a library that reaches for the network at
 import time is caught as well.
 """

@@ -95,4 +95,3 @@ def test_configure_respects_a_chosen_yolo_dir_and_is_idempotent(tmp_path, clean_
     assert offline.configure(tmp_path / "home") == chosen
     assert font.read_bytes() == b"kept"
     assert not (tmp_path / "home" / "ultralytics").exists()
-

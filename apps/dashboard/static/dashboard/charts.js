@@ -23,7 +23,7 @@
             pointRadius: 5,
           }],
         },
-        options: { animation: false, plugins: { legend: { display: true } }, scales: { y: { title: { display: true, text: canvas.dataset.metric } } } },
+        options: { animation: false, plugins: { legend: { display: true } }, scales: { x: { offset: true }, y: { title: { display: true, text: canvas.dataset.metric } } } },
       });
     });
   }

@@ -46,7 +46,8 @@
       const data = await response.json();
       data.runs.forEach(update);
       const shownMax = Math.max(0, ...ids.map(Number));
-      if (listPage && data.newest_id && data.newest_id > shownMax) { window.location.reload(); return; }
+      // newest_id counts every family, so a list filtered by family would reload on each poll; it is not used there.
+      if (listPage && !listPage.dataset.family && data.newest_id && data.newest_id > shownMax) { window.location.reload(); return; }
       const pending = data.runs.some((r) => !FINISHED.has(r.status));
       // Finished runs that just ended may have gained an error row or a model version: refresh once.
       const justFinished = data.runs.some((r) => FINISHED.has(r.status) && document.querySelector(`[data-run-status="${r.id}"]`)?.dataset.initial && document.querySelector(`[data-run-status="${r.id}"]`).dataset.initial !== r.status);
