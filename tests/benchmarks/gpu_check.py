@@ -85,7 +85,7 @@ def write_docs(result: dict) -> None:
     runs = result["runs"]
     config = ", ".join(f"{k}={v}" for k, v in result["config"].items())
     body = f"""Measured {result["date"]} on {result["machine"]}.
-Command: `make gpu-check` (`ML_DEVICE=cuda tests/benchmarks/gpu_check.py{" --compare-cpu" if len(runs) > 1 else ""}`).
+Command: `make gpu-check` (`ML_DEVICE={runs[0]["requested"]} tests/benchmarks/gpu_check.py{" --compare-cpu" if len(runs) > 1 else ""}`).
 
 Demo family trained through `mlops.train_run` (Celery `apply()`, in-process) with {config}, after one tiny
 unreported warm-up run on the same device. Wall time includes data generation, storing the artifact and

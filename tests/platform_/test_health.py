@@ -1,0 +1,41 @@
+import pytest
+from django.test import Client
+
+from tests.workers import celery_worker, purge_broker
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_without_a_worker_and_names_the_problem():
+    body = Client().get("/healthz")
+    assert body.status_code == 503
+    checks = body.json()["checks"]
+    assert checks["database"]["ok"] and checks["broker"]["ok"]
+    assert not checks["workers"]["ok"] and "no Celery worker" in checks["workers"]["error"]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_healthz_reports_database_broker_and_live_workers():
+    purge_broker()
+    with celery_worker(queues="ml_gpu,ml_cpu,default") as worker:
+        response = Client().get("/healthz")
+    assert response.status_code == 200, response.json()
+    checks = response.json()["checks"]
+    assert checks["database"]["vendor"] in ("postgresql", "sqlite")
+    assert [w["hostname"] for w in checks["workers"]["alive"]] == [worker.hostname]
+    assert "queues_without_worker" not in checks["workers"]
+
+
+@pytest.mark.django_db
+def test_healthz_reports_an_unreachable_broker(settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert not response.json()["checks"]["broker"]["ok"]
+
+
+def test_the_platform_package_does_not_shadow_the_standard_library():
+    import platform
+    import uuid
+
+    assert platform.__file__.endswith("platform.py") and uuid.uuid4()
