@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import random
+import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-import types
 from typing import Any, Protocol, Self, Union, get_args, get_origin, get_type_hints
 
 from ml.device import DeviceInfo

@@ -80,16 +80,24 @@ def runs(request: HttpRequest) -> HttpResponse:
 @operator_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(selectors.training_run_list(), pk=pk)
-    return render(request, "dashboard/run_detail.html", {"run": run, "run_json": TrainingRunSerializer(run).data})
+    pretty = lambda value: json.dumps(value, indent=2, sort_keys=True)  # noqa: E731 - copy-pasteable into "Config overrides"
+    context = {
+        "run": run,
+        "run_json": TrainingRunSerializer(run).data,
+        "config_json": pretty(run.config),
+        "snapshot_json": pretty(run.data_snapshot),
+        "metrics_json": pretty(run.metrics),
+    }
+    return render(request, "dashboard/run_detail.html", context)
 
 
 @operator_required
 def runs_live(request: HttpRequest) -> JsonResponse:
     """Progress of the runs the page shows (``?ids=1,2,3``) or the latest 100; polled by runs.js."""
-    qs = selectors.training_run_list()
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:200]
-    qs = qs.filter(pk__in=ids) if ids else qs[:100]
-    newest = TrainingRun.objects.order_by("-id").values_list("id", flat=True).first()
+    family_runs = selectors.training_run_list(family=request.GET.get("family") or None)
+    qs = selectors.training_run_list().filter(pk__in=ids) if ids else family_runs[:100]
+    newest = family_runs.order_by("-id").values_list("id", flat=True).first()
     return JsonResponse({"runs": TrainingRunSerializer(qs, many=True).data, "newest_id": newest})
 
 

@@ -45,9 +45,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Promote to production")
     def promote(self, request: HttpRequest, queryset: QuerySet) -> None:
+        reason = f"Promoted from the Django admin by {request.user.get_username()}."
         for version in queryset:
-            reason = f"Promoted from the Django admin by {request.user.get_username()}."
-            _report(self, request, f"{version}", lambda v=version: services.model_version_promote(version=v, user=request.user, reason=reason))
+            _report(self, request, str(version), lambda v=version: services.model_version_promote(version=v, user=request.user, reason=reason))
 
     @admin.action(description="Roll back the family to its previous production version")
     def roll_back(self, request: HttpRequest, queryset: QuerySet) -> None:

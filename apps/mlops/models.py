@@ -101,7 +101,9 @@ class ModelVersion(models.Model):
     data_snapshot = models.JSONField(default=dict, blank=True)
     device = models.CharField(max_length=200, blank=True)
     training_run = models.OneToOneField(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", help_text="Production version when this one was trained.")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", help_text="Production version when this one was trained."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_via = models.CharField(max_length=16, choices=Trigger.choices)
     promotion_note = models.CharField(max_length=300, blank=True)

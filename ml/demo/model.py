@@ -104,9 +104,8 @@ def train(dataset: DemoDataset, config: DemoConfig, progress: ProgressCallback, 
     def save(path: Path) -> None:
         torch.save({"format": "downstream.demo/1", "hidden": config.hidden, "state_dict": model.state_dict()}, path)
 
-    return TrainedModel(
-        model=model, metrics=metrics, save=save, details={"parameters": sum(p.numel() for p in model.parameters()), "train_seconds": round(time.perf_counter() - started, 3)},
-    )
+    details = {"parameters": sum(p.numel() for p in model.parameters()), "train_seconds": round(time.perf_counter() - started, 3)}
+    return TrainedModel(model=model, metrics=metrics, save=save, details=details)
 
 
 class DemoPredictor(Predictor):

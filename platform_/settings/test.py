@@ -31,7 +31,7 @@ def _service(var: str, default: str, fallback: str, what: str) -> None:
     elif _REQUIRE:
         raise SystemExit(f"DOWNSTREAM_REQUIRE_SERVICES=1 but {what} at {url} is unreachable ({var}).")
     else:
-        print(f"[tests] {what} at {url} unreachable: falling back to {fallback}", file=sys.stderr)
+        sys.stderr.write(f"[tests] {what} at {url} unreachable: falling back to {fallback}\n")
         os.environ[var] = fallback
 
 

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 # Long enough that the page shows progress between 0 and 100 %: ~40 s on 2 idle CPU cores, over 2 min when loaded.
-SLOW_DEMO_CONFIG = {"epochs": 400, "n_samples": 3000}
+SLOW_DEMO_CONFIG = {"epochs": 100, "n_samples": 3000}
 TRAINING_TIMEOUT_S = 240  # under pytest-timeout's 300 s
 
 

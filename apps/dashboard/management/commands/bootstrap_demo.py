@@ -55,4 +55,5 @@ class Command(BaseCommand):
                 self.stderr.write(f"training   {spec.name}: {run.status}: {run.error.splitlines()[0] if run.error else ''}")
                 continue
             version = run.model_version
-            self.stdout.write(f"training   {spec.name}: v{version.version} {spec.primary_metric}={version.primary_value:.4f} ({version.status}) on {run.device}")
+            metric = f"{spec.primary_metric}={version.primary_value:.4f}"
+            self.stdout.write(f"training   {spec.name}: v{version.version} {metric} ({version.status}) on {run.device}")

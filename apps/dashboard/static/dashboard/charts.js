@@ -10,7 +10,15 @@
     const charts = JSON.parse(dataEl.textContent);
     document.querySelectorAll("canvas[data-chart-family]").forEach((canvas) => {
       const points = charts[canvas.dataset.chartFamily] || [];
-      if (!points.length) return;
+      if (!points.length) {
+        const note = document.createElement("p");
+        note.className = "muted";
+        note.textContent = "No versions yet: the chart of " + canvas.dataset.metric + " by version appears after the first training run.";
+        canvas.replaceWith(note);
+        return;
+      }
+      const values = points.map((p) => p.value).filter((v) => v !== null);
+      const unitInterval = values.every((v) => v >= 0 && v <= 1);
       new Chart(canvas, {
         type: "line",
         data: {
@@ -19,11 +27,16 @@
             label: canvas.dataset.metric,
             data: points.map((p) => p.value),
             borderColor: "#0969da",
+            backgroundColor: "#0969da",
             pointBackgroundColor: points.map((p) => STATUS_COLOURS[p.status] || "#0969da"),
             pointRadius: 5,
           }],
         },
-        options: { animation: false, plugins: { legend: { display: true } }, scales: { x: { offset: true }, y: { title: { display: true, text: canvas.dataset.metric } } } },
+        options: { animation: false, plugins: { legend: { display: true } }, scales: {
+          x: { offset: true },
+          // Metrics in [0, 1] (accuracy, nDCG, AUROC) never get an axis past 1.
+          y: { title: { display: true, text: canvas.dataset.metric }, ...(unitInterval ? { suggestedMin: Math.max(0, Math.min(...values) - 0.05), max: 1 } : {}) },
+        } },
       });
     });
   }
@@ -35,7 +48,7 @@
     const keys = Array.from(new Set(history.flatMap((h) => Object.keys(h)))).filter((k) => k !== "epoch" && k !== "step");
     const labels = history.map((h, i) => h.epoch ?? h.step ?? i + 1);
     const datasets = keys.map((k, i) => ({
-      label: k, data: history.map((h) => h[k] ?? null), borderColor: PALETTE[i % PALETTE.length], pointRadius: 0,
+      label: k, data: history.map((h) => h[k] ?? null), borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length], pointRadius: 0,
       yAxisID: /loss/.test(k) ? "loss" : "score",
     }));
     if (historyChart) {

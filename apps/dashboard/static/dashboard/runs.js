@@ -41,13 +41,14 @@
     const ids = visibleIds();
     const listPage = document.querySelector("[data-live-runs]");
     try {
-      const response = await fetch(`/runs/live/?ids=${ids.join(",")}`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const family = listPage ? listPage.dataset.family : "";
+      const response = await fetch(`/runs/live/?ids=${ids.join(",")}&family=${encodeURIComponent(family)}`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
       if (!response.ok) throw new Error("HTTP " + response.status);
       const data = await response.json();
       data.runs.forEach(update);
       const shownMax = Math.max(0, ...ids.map(Number));
       // newest_id counts every family, so a list filtered by family would reload on each poll; it is not used there.
-      if (listPage && !listPage.dataset.family && data.newest_id && data.newest_id > shownMax) { window.location.reload(); return; }
+      if (listPage && data.newest_id && data.newest_id > shownMax) { window.location.reload(); return; }
       const pending = data.runs.some((r) => !FINISHED.has(r.status));
       // Finished runs that just ended may have gained an error row or a model version: refresh once.
       const justFinished = data.runs.some((r) => FINISHED.has(r.status) && document.querySelector(`[data-run-status="${r.id}"]`)?.dataset.initial && document.querySelector(`[data-run-status="${r.id}"]`).dataset.initial !== r.status);
