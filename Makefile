@@ -41,7 +41,7 @@ lint: install-dev
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
-## bench: benchmarks under tests/benchmarks/, results appended to docs/benchmarks.md
+## bench: benchmarks under tests/benchmarks/, results written to docs/benchmarks.md
 bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
 

@@ -56,6 +56,7 @@ class TrainingRun(models.Model):
     data_snapshot = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     metric_history = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="What the trainer reports beside metrics: timings, sizes.")
     device = models.CharField(max_length=200, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -250,7 +250,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
         stored = _store_artifact(spec, run, trained)
         with transaction.atomic():
             version = _register_version(spec, run, trained, stored, snapshot, device.description)
-            finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, metric_history=progress.history)
+            finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, details=trained.details, metric_history=progress.history)
             if not finished:
                 # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
                 transaction.set_rollback(True)

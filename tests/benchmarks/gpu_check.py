@@ -73,9 +73,7 @@ def train_once(config: dict, device: str) -> dict:
         "device": run.device,
         "wall_s": round(wall, 2),
         "run_s": round(run.duration_seconds or 0.0, 2),
-        # The trainer measures train_seconds, but services.training_run_execute does not store TrainedModel.details
-        # yet; this stays null until it does.
-        "train_seconds": run.metrics.get("train_seconds"),
+        "train_seconds": run.details.get("train_seconds"),
         "accuracy": round(run.metrics["accuracy"], 4),
         "run_id": run.pk,
     }

@@ -27,7 +27,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         model = TrainingRun
         fields = (
             "id", "family", "status", "progress", "stage", "config", "data_snapshot", "metrics", "metric_history",
-            "device", "worker", "attempts", "cancel_requested", "error", "trigger", "triggered_by", "queued_at",
+            "details", "device", "worker", "attempts", "cancel_requested", "error", "trigger", "triggered_by", "queued_at",
             "started_at", "finished_at", "heartbeat_at", "duration_seconds", "model_version",
         )
         read_only_fields = fields
