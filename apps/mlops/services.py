@@ -248,6 +248,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
         trained = spec.train(dataset, config, progress, device)
         progress(97, "storing artifact")
         stored = _store_artifact(spec, run, trained)
+        # One transaction: whoever sees the run succeeded also sees its version and the promotion decision.
         with transaction.atomic():
             version = _register_version(spec, run, trained, stored, snapshot, device.description)
             finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, details=trained.details, metric_history=progress.history)
@@ -255,7 +256,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
                 # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
                 transaction.set_rollback(True)
                 return TrainingRun.objects.get(pk=run.pk)
-        model_version_consider_promotion(version=version)
+            model_version_consider_promotion(version=version)
     except TrainingCancelled:
         run.refresh_from_db()
         if run.cancel_requested:
