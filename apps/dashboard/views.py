@@ -153,14 +153,16 @@ def family_settings(request: HttpRequest, family: str) -> HttpResponse:
     except UnknownFamily as exc:
         raise Http404(str(exc)) from None
     raw = request.POST.get("retrain_every_minutes", "").strip()
-    if raw and (not raw.isdigit() or int(raw) < 1):
-        messages.error(request, "Retrain interval must be a whole number of minutes (1 or more), or empty for none.")
-        return redirect("dashboard:models")
-    fs = services.family_settings_get(family=family)
-    fs.auto_promote = request.POST.get("auto_promote") == "on"
-    fs.retrain_every_minutes = int(raw) if raw else None
-    fs.save(update_fields=["auto_promote", "retrain_every_minutes", "updated_at"])
-    messages.success(request, f"Settings of {family} saved.")
+    try:
+        if raw and not raw.isdigit():
+            raise ValidationError({"retrain_every_minutes": ["Must be a whole number of minutes."]})
+        services.family_settings_update(
+            family=family, auto_promote=request.POST.get("auto_promote") == "on", retrain_every_minutes=int(raw) if raw else None
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Retrain interval must be a whole number of minutes (1 or more), or empty for none. {_error_text(exc)}")
+    else:
+        messages.success(request, f"Settings of {family} saved.")
     return redirect("dashboard:models")
 
 

@@ -59,6 +59,18 @@ def family_settings_get(*, family: str) -> FamilySettings:
     return obj
 
 
+def family_settings_update(*, family: str, auto_promote: bool, retrain_every_minutes: int | None) -> FamilySettings:
+    _family_or_error(family)
+    if retrain_every_minutes is not None and retrain_every_minutes < 1:
+        raise ValidationError({"retrain_every_minutes": ["Must be at least 1 minute, or empty for no schedule."]})
+    fs = family_settings_get(family=family)
+    fs.auto_promote = auto_promote
+    fs.retrain_every_minutes = retrain_every_minutes
+    fs.full_clean()
+    fs.save(update_fields=["auto_promote", "retrain_every_minutes", "updated_at"])
+    return fs
+
+
 def training_run_start(
     *, family: str, trigger: str, user: Any = None, config: Mapping[str, Any] | None = None, dispatch: bool = True
 ) -> TrainingRun:

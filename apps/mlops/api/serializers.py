@@ -72,3 +72,10 @@ class FamilySerializer(serializers.Serializer):
 
 class PredictSerializer(serializers.Serializer):
     inputs = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=1000)
+
+
+class PredictionSerializer(serializers.Serializer):
+    family = serializers.CharField()
+    version = serializers.IntegerField()
+    model_version_id = serializers.IntegerField()
+    predictions = serializers.ListField(child=serializers.JSONField())

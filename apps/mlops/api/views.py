@@ -106,7 +106,7 @@ class FamilyPredictApi(OperatorAPIView):
     # Predicting reads a model: allowed with the read scope.
     required_scopes = {"read": "models:read", "write": "models:read"}
 
-    @extend_schema(request=s.PredictSerializer)
+    @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
     def post(self, request: Request, name: str) -> Response:
         _family_or_404(name)
         body = s.PredictSerializer(data=request.data)
