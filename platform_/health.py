@@ -47,8 +47,16 @@ def _workers() -> dict:
     return result
 
 
+CHECKS = {"database": _database, "broker": _broker, "workers": _workers}
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _timed(_database), "broker": _timed(_broker), "workers": _timed(_workers)}
+    """All checks by default; ``?checks=database`` limits them (a web container's own liveness probe)."""
+    wanted = [c for c in request.GET.get("checks", "").split(",") if c] or list(CHECKS)
+    unknown = sorted(set(wanted) - set(CHECKS))
+    if unknown:
+        return JsonResponse({"detail": f"Unknown check(s): {', '.join(unknown)}.", "errors": {"checks": [f"Choose from {', '.join(CHECKS)}."]}}, status=400)
+    checks = {name: _timed(CHECKS[name]) for name in wanted}
     healthy = all(c["ok"] for c in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)

@@ -13,6 +13,14 @@ def test_healthz_is_503_without_a_worker_and_names_the_problem():
     assert not checks["workers"]["ok"] and "no Celery worker" in checks["workers"]["error"]
 
 
+@pytest.mark.django_db
+def test_healthz_can_be_limited_to_some_checks():
+    response = Client().get("/healthz?checks=database")
+    assert response.status_code == 200 and list(response.json()["checks"]) == ["database"]
+    bad = Client().get("/healthz?checks=database,disk")
+    assert bad.status_code == 400 and "disk" in bad.json()["detail"]
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_healthz_reports_database_broker_and_live_workers():
