@@ -11,6 +11,7 @@ urlpatterns = [
     path("models/retrain/", views.retrain, name="retrain"),
     path("models/versions/<int:pk>/promote/", views.promote, name="promote"),
     path("models/families/<str:family>/rollback/", views.rollback, name="rollback"),
+    path("models/families/<str:family>/upload/", views.upload, name="upload"),
     path("models/families/<str:family>/settings/", views.family_settings, name="family-settings"),
     path("runs/", views.runs, name="runs"),
     path("runs/live/", views.runs_live, name="runs-live"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +18,7 @@ from apps.mlops import selectors, services
 from apps.mlops.api.serializers import TrainingRunSerializer
 from apps.mlops.families import UnknownFamily, get_family
 from apps.mlops.models import ModelVersion, TrainingRun, Trigger
+from apps.mlops.uploads import uploaded_file_path
 
 
 def operator_required(view):  # noqa: ANN001, ANN201
@@ -130,6 +132,31 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Could not promote {version.family} v{version.version}: {_error_text(exc)}")
     else:
         messages.success(request, f"{version.family} v{version.version} is now in production.")
+    return redirect("dashboard:models")
+
+
+@require_POST
+@operator_required
+def upload(request: HttpRequest, family: str) -> HttpResponse:
+    upload = request.FILES.get("file")
+    raw_metrics = request.POST.get("metrics", "").strip()
+    try:
+        if upload is None:
+            raise ValidationError({"file": ["Choose a weights file to upload."]})
+        if upload.size > settings.MLOPS_MAX_UPLOAD_BYTES:
+            raise ValidationError({"file": [f"The file is over the {settings.MLOPS_MAX_UPLOAD_BYTES // 2**20} MB limit."]})
+        try:
+            metrics = json.loads(raw_metrics) if raw_metrics else {}
+        except json.JSONDecodeError as exc:
+            raise ValidationError({"metrics": [f"Metrics are not valid JSON: {exc.msg}."]}) from None
+        with uploaded_file_path(upload) as path:
+            version = services.model_version_import(
+                family=family, source=path, filename=upload.name, user=request.user, metrics=metrics, note=request.POST.get("note", "")
+            )
+    except ValidationError as exc:
+        messages.error(request, f"Could not register the upload: {_error_text(exc)}")
+    else:
+        messages.success(request, f"{upload.name} registered as {family} v{version.version} (candidate).")
     return redirect("dashboard:models")
 
 

@@ -11,6 +11,7 @@ class Trigger(models.TextChoices):
     API = "api", "REST API"
     SCHEDULE = "schedule", "Schedule"
     CLI = "cli", "Command line"
+    UPLOAD = "upload", "Uploaded weights"
 
 
 class RunStatus(models.TextChoices):

@@ -262,7 +262,10 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
         stored = _store_artifact(spec, run, trained)
         # One transaction: whoever sees the run succeeded also sees its version and the promotion decision.
         with transaction.atomic():
-            version = _register_version(spec, run, trained, stored, snapshot, device.description)
+            version = _create_version(
+                spec=spec, stored=stored, metrics=trained.metrics, config=run.config, data_snapshot=snapshot, device=device.description[:200],
+                training_run=run, created_by=run.triggered_by, created_via=run.trigger,
+            )
             finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, details=trained.details, metric_history=progress.history)
             if not finished:
                 # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
@@ -292,30 +295,50 @@ def _store_artifact(spec: ModelFamily, run: TrainingRun, trained: Any):  # noqa:
         return store.put(path, f"{spec.name}/run-{run.pk}-{uuid.uuid4().hex[:12]}/{trained.artifact_name}")
 
 
-def _register_version(spec: ModelFamily, run: TrainingRun, trained: Any, stored: Any, snapshot: dict, device: str) -> ModelVersion:
+def _create_version(*, spec: ModelFamily, stored: Any, metrics: Mapping[str, float], **fields: Any) -> ModelVersion:
+    """Number and create a version of ``spec``; the caller holds the transaction."""
     # Locking the family's settings row serialises version numbering between concurrent runs of one family.
     FamilySettings.objects.get_or_create(family=spec.name)
     FamilySettings.objects.select_for_update().get(family=spec.name)
     last = ModelVersion.objects.filter(family=spec.name).order_by("-version").values_list("version", flat=True).first()
-    production = ModelVersion.objects.filter(family=spec.name, status=VersionStatus.PRODUCTION).first()
-    primary = trained.metrics.get(spec.primary_metric)
+    primary = metrics.get(spec.primary_metric)
     return ModelVersion.objects.create(
         family=spec.name,
         version=(last or 0) + 1,
         artifact_uri=stored.uri,
         artifact_sha256=stored.sha256,
         artifact_size=stored.size_bytes,
-        metrics=trained.metrics,
+        metrics=dict(metrics),
         primary_metric=spec.primary_metric,
         primary_value=float(primary) if primary is not None else None,
-        config=run.config,
-        data_snapshot=snapshot,
-        device=device[:200],
-        training_run=run,
-        parent=production,
-        created_by=run.triggered_by,
-        created_via=run.trigger,
+        parent=ModelVersion.objects.filter(family=spec.name, status=VersionStatus.PRODUCTION).first(),
+        **fields,
     )
+
+
+def model_version_import(
+    *, family: str, source: Path, filename: str, user: Any = None, metrics: Mapping[str, float] | None = None, note: str = ""
+) -> ModelVersion:
+    """Register weights trained elsewhere (e.g. a COCO-pretrained YOLO file) as a candidate version.
+
+    The file must load with the family's predictor, or nothing is stored. Without metrics the version is never
+    promoted automatically: an operator promotes it, with a reason when production has a measured metric.
+    """
+    spec = _family_or_error(family)
+    if metrics is not None and not (isinstance(metrics, Mapping) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values())):
+        raise ValidationError({"metrics": ["Must be an object of numbers, e.g. {\"accuracy\": 0.91}."]})
+    name = Path(filename).name or "weights.bin"
+    try:
+        spec.predictor_class.load(source, select_device())
+    except Exception as exc:  # noqa: BLE001 - any failure to load means the upload is unusable
+        raise ValidationError({"file": [f"{name} cannot be loaded as a {spec.name} model: {exc}"]}) from None
+    stored = open_store(settings.ARTIFACT_STORE_URI).put(source, f"{spec.name}/upload-{uuid.uuid4().hex[:12]}/{name}")
+    with transaction.atomic():
+        return _create_version(
+            spec=spec, stored=stored, metrics=metrics or {}, data_snapshot={"source": "uploaded weights", "filename": name},
+            created_by=user if getattr(user, "is_authenticated", False) else None, created_via=Trigger.UPLOAD,
+            promotion_note=(note or f"Uploaded {name}{_by(user)}; promote it manually.")[:300],
+        )
 
 
 def training_runs_reap_stale(*, stale_after_seconds: int | None = None, now: datetime | None = None) -> list[int]:

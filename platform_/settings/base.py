@@ -214,6 +214,8 @@ ARTIFACT_STORE_URI = env.str("ARTIFACT_STORE_URI", default=(VAR_DIR / "artifacts
 # A running training run whose worker has not written a heartbeat for this long is marked failed.
 MLOPS_STALE_RUN_SECONDS = env.int("MLOPS_STALE_RUN_SECONDS", default=120)
 MLOPS_HEARTBEAT_SECONDS = env.int("MLOPS_HEARTBEAT_SECONDS", default=10)
+# Largest weights file an operator may upload to the registry.
+MLOPS_MAX_UPLOAD_BYTES = env.int("MLOPS_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # How long a process trusts its idea of which version is in production before asking the database again.
 MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", default=2.0)
 

@@ -46,6 +46,12 @@ class PromoteSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
+class ModelUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The weights file, in the format the family's predictor loads.")
+    metrics = serializers.JSONField(required=False, default=dict, help_text='Measured elsewhere, e.g. {"accuracy": 0.91}.')
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
 class PromotionEventSerializer(serializers.ModelSerializer):
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
     from_version = serializers.SlugRelatedField(slug_field="version", read_only=True)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("models/<int:pk>/promote/", views.ModelVersionPromoteApi.as_view(), name="model-promote"),
     path("models/families/", views.FamilyListApi.as_view(), name="family-list"),
     path("models/families/<str:name>/rollback/", views.FamilyRollbackApi.as_view(), name="family-rollback"),
+    path("models/families/<str:name>/versions/", views.FamilyUploadApi.as_view(), name="family-upload"),
     path("models/families/<str:name>/predict/", views.FamilyPredictApi.as_view(), name="family-predict"),
     path("runs/", views.TrainingRunListApi.as_view(), name="run-list"),
     path("runs/<int:pk>/", views.TrainingRunDetailApi.as_view(), name="run-detail"),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import django_filters
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +20,7 @@ from apps.mlops.api import serializers as s
 from apps.mlops.families import UnknownFamily, get_family
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger, VersionStatus
 from apps.mlops.serving import NoProductionModel, model_cache
+from apps.mlops.uploads import uploaded_file_path
 
 
 class OperatorAPIView(APIView):
@@ -100,6 +103,28 @@ class FamilyRollbackApi(OperatorAPIView):
         body.is_valid(raise_exception=True)
         version = services.model_family_rollback(family=name, user=request.user, reason=body.validated_data["reason"])
         return Response(s.ModelVersionSerializer(version).data)
+
+
+class FamilyUploadApi(OperatorAPIView):
+    parser_classes = (MultiPartParser,)
+
+    @extend_schema(request={"multipart/form-data": s.ModelUploadSerializer}, responses={201: s.ModelVersionSerializer})
+    def post(self, request: Request, name: str) -> Response:
+        _family_or_404(name)
+        body = s.ModelUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        if upload.size > settings.MLOPS_MAX_UPLOAD_BYTES:
+            return Response(
+                {"detail": "Invalid input.", "errors": {"file": [f"{upload.size} bytes is over the {settings.MLOPS_MAX_UPLOAD_BYTES}-byte limit."]}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        with uploaded_file_path(upload) as path:
+            version = services.model_version_import(
+                family=name, source=path, filename=upload.name, user=request.user,
+                metrics=body.validated_data["metrics"], note=body.validated_data["note"],
+            )
+        return Response(s.ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
 class FamilyPredictApi(OperatorAPIView):
