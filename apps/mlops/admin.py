@@ -76,6 +76,10 @@ class FamilySettingsAdmin(admin.ModelAdmin):
     list_display = ("family", "auto_promote", "retrain_every_minutes", "last_scheduled_at", "updated_at")
     actions = (retrain_now,)
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):  # noqa: ANN001, ANN201
+        services.family_settings_ensure_registered()
+        return super().changelist_view(request, extra_context)
+
 
 @admin.register(PromotionEvent)
 class PromotionEventAdmin(admin.ModelAdmin):

@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from apps.mlops.families import ModelFamily, UnknownFamily, get_family
+from apps.mlops.families import ModelFamily, UnknownFamily, all_families, get_family
 from apps.mlops.models import (
     FamilySettings,
     ModelVersion,
@@ -57,6 +57,12 @@ def _family_or_error(name: str, field: str = "family") -> ModelFamily:
 def family_settings_get(*, family: str) -> FamilySettings:
     obj, _ = FamilySettings.objects.get_or_create(family=family)
     return obj
+
+
+def family_settings_ensure_registered() -> None:
+    """One settings row per registered family, so every family can be configured and retrained from the admin."""
+    existing = set(FamilySettings.objects.values_list("family", flat=True))
+    FamilySettings.objects.bulk_create([FamilySettings(family=f.name) for f in all_families() if f.name not in existing], ignore_conflicts=True)
 
 
 def family_settings_update(*, family: str, auto_promote: bool, retrain_every_minutes: int | None) -> FamilySettings:

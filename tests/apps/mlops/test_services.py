@@ -217,3 +217,9 @@ def test_serving_refuses_a_tampered_artifact():
         fh.write(b"tampered")
     with pytest.raises(ArtifactIntegrityError):
         model_cache.predict(DEMO_FAMILY, [[0.0, 0.0]])
+
+
+def test_admin_lists_every_registered_family_for_retraining(admin_client_):
+    response = admin_client_.get("/admin/mlops/familysettings/")
+    assert response.status_code == 200
+    assert set(FamilySettings.objects.values_list("family", flat=True)) >= {DEMO_FAMILY, FAILING_FAMILY}
