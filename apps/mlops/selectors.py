@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.mlops.families import ModelFamily, all_families
-from apps.mlops.models import FamilySettings, ModelVersion, RunStatus, TrainingRun, VersionStatus, WorkerHeartbeat
+from apps.mlops.models import FamilySettings, ModelVersion, TrainingRun, VersionStatus, WorkerHeartbeat
 
 WORKER_ALIVE_SECONDS = 45
 
@@ -26,10 +26,6 @@ def model_version_list(*, family: str | None = None) -> QuerySet[ModelVersion]:
 def training_run_list(*, family: str | None = None) -> QuerySet[TrainingRun]:
     qs = TrainingRun.objects.select_related("triggered_by", "model_version")
     return qs.filter(family=family) if family else qs
-
-
-def active_run_count() -> int:
-    return TrainingRun.objects.filter(status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).count()
 
 
 @dataclass

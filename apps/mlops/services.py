@@ -33,6 +33,7 @@ from apps.mlops.models import (
     VersionStatus,
     WorkerHeartbeat,
 )
+from apps.mlops.selectors import production_version
 from ml.artifacts import open_store
 from ml.core import ConfigError, TrainingCancelled
 from ml.device import select_device
@@ -317,7 +318,7 @@ def _create_version(*, spec: ModelFamily, stored: Any, metrics: Mapping[str, flo
         metrics=dict(metrics),
         primary_metric=spec.primary_metric,
         primary_value=float(primary) if primary is not None else None,
-        parent=ModelVersion.objects.filter(family=spec.name, status=VersionStatus.PRODUCTION).first(),
+        parent=production_version(family=spec.name),
         **fields,
     )
 
@@ -410,7 +411,7 @@ def model_version_consider_promotion(*, version: ModelVersion) -> ModelVersion:
     """Automatic promotion: a candidate that beats production on the primary metric replaces it."""
     spec = get_family(version.family)
     family_settings = family_settings_get(family=version.family)
-    current = ModelVersion.objects.filter(family=version.family, status=VersionStatus.PRODUCTION).first()
+    current = production_version(family=version.family)
     metric = spec.primary_metric
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     if current is None:
@@ -431,7 +432,7 @@ def model_version_consider_promotion(*, version: ModelVersion) -> ModelVersion:
 def model_family_rollback(*, family: str, user: Any = None, reason: str = "") -> ModelVersion:
     """Put back the version that production replaced most recently."""
     _family_or_error(family)
-    current = ModelVersion.objects.filter(family=family, status=VersionStatus.PRODUCTION).first()
+    current = production_version(family=family)
     if current is None:
         raise ValidationError({"family": [f"{family} has no production version to roll back."]})
     event = PromotionEvent.objects.filter(to_version=current, from_version__isnull=False).order_by("-created_at", "-id").first()

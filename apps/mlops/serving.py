@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 
 from apps.mlops.families import get_family
-from apps.mlops.models import ModelVersion, VersionStatus
+from apps.mlops.models import ModelVersion
+from apps.mlops.selectors import production_version
 from ml.artifacts import open_store
 from ml.core import Predictor
 from ml.device import select_device
@@ -36,7 +37,7 @@ class ModelCache:
     def production(self, family: str) -> ModelVersion | None:
         checked = self._production.get(family)
         if checked is None or time.monotonic() - checked[0] >= settings.MLOPS_SERVING_REFRESH_SECONDS:
-            version = ModelVersion.objects.filter(family=family, status=VersionStatus.PRODUCTION).first()
+            version = production_version(family=family)
             self._production[family] = checked = (time.monotonic(), version)
         return checked[1]
 
