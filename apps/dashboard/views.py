@@ -93,9 +93,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "dashboard/run_detail.html", context)
 
 
-@operator_required
 def runs_live(request: HttpRequest) -> JsonResponse:
     """Progress of the runs the page shows (``?ids=1,2,3``) or the latest 100; polled by runs.js."""
+    # A JSON endpoint answers in JSON: no login-page redirect for a script to parse.
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Log in to see training runs.", "errors": {}}, status=401)
+    if not request.user.is_operator:
+        return JsonResponse({"detail": "The dashboard is for operators and admins.", "errors": {}}, status=403)
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:200]
     family_runs = selectors.training_run_list(family=request.GET.get("family") or None)
     qs = selectors.training_run_list().filter(pk__in=ids) if ids else family_runs[:100]

@@ -38,7 +38,7 @@ def _version(*, version: int, accuracy: float, status: str = VersionStatus.CANDI
 # --- access -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [*DASHBOARD_PAGES, "/runs/live/"])
+@pytest.mark.parametrize("url", DASHBOARD_PAGES)
 def test_anonymous_visitor_is_sent_to_login(client: Client, url: str) -> None:
     response = client.get(url)
 
@@ -234,3 +234,10 @@ def test_family_settings_of_unknown_family_is_404(operator_client: Client) -> No
 
     assert response.status_code == 404
     assert not FamilySettings.objects.exists()
+
+
+def test_runs_live_answers_json_errors_to_scripts(client: Client) -> None:
+    response = client.get("/runs/live/")
+    assert response.status_code == 401 and "Log in" in response.json()["detail"]
+    client.force_login(UserFactory(role="customer"))
+    assert client.get("/runs/live/").status_code == 403
