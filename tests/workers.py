@@ -18,6 +18,7 @@ from django.db import connection
 
 from apps.mlops.models import WorkerHeartbeat
 from platform_.celery import app as celery_app
+from tests.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,13 +91,7 @@ def celery_worker(queues: str = "ml_gpu,ml_cpu,default", env: dict[str, str] | N
         yield worker
     finally:
         celery_app.conf.task_always_eager = was_eager
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process)
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str = "condition"):  # noqa: ANN001, ANN201

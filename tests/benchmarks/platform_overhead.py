@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,9 @@ from pathlib import Path
 import _report
 
 ROOT = _report.ROOT
+sys.path.insert(0, str(ROOT))
+from tests.processes import stop_process_group  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 VAR = ROOT / "var" / "bench"
 
@@ -123,13 +125,7 @@ def process(name: str, cmd: list[str]):  # noqa: ANN201
     try:
         yield proc, log_path
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process_group(proc, timeout=30)
 
 
 def _fail_if_exited(proc: subprocess.Popen, name: str, log_path: Path) -> None:
@@ -287,7 +283,6 @@ def main() -> int:
     os.environ.update(ENV)
     # staticfiles/ only so whitenoise does not warn about a missing STATIC_ROOT; the API serves no static files.
     (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT))
     log(f"settings {ENV['DJANGO_SETTINGS_MODULE']} (DEBUG off), API_THROTTLE_USER={THROTTLE}, database {DB_NAME}, redis dbs 13/12")
     ensure_database()
     flush_redis()
