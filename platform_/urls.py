@@ -7,6 +7,11 @@ from platform_.health import healthz
 
 api_v1 = [
     path("", include("apps.mlops.api.urls")),
+    path("commerce/", include("apps.commerce.api.urls")),
+    path("recommendations/", include("apps.recommendations.api.urls")),
+    path("chatbot/", include("apps.chatbot.api.urls")),
+    path("inspection/", include("apps.inspection.api.urls")),
+    path("traffic/", include("apps.traffic.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
@@ -18,6 +23,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
+    path("recommendations/", include("apps.recommendations.urls")),
+    path("chatbot/", include("apps.chatbot.urls")),
+    path("inspection/", include("apps.inspection.urls")),
+    path("traffic/", include("apps.traffic.urls")),
     path("", include("apps.dashboard.urls")),
 ]
 

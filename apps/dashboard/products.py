@@ -9,6 +9,10 @@ class Product:
     title: str
     summary: str
 
+    @property
+    def url_name(self) -> str:  # each product app's urls.py names its landing page "home"
+        return f"{self.key}:home"
+
 
 PRODUCTS = (
     Product("recommendations", "Recommendations", "Personalised and similar-item recommendations from shop events."),

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.accounts.decorators import operator_required
 from apps.dashboard.products import PRODUCTS, PRODUCTS_BY_KEY
 from apps.mlops import selectors, services
 from apps.mlops.api.serializers import TrainingRunSerializer
 from apps.mlops.families import UnknownFamily, get_family
 from apps.mlops.models import ModelVersion, TrainingRun, Trigger
 from apps.mlops.uploads import uploaded_file_path
-
-
-def operator_required(view):  # noqa: ANN001, ANN201
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
-        if not request.user.is_operator:
-            raise PermissionDenied("The dashboard is for operators and admins.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _error_text(exc: ValidationError) -> str:

@@ -38,6 +38,11 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.mlops",
+    "apps.commerce",
+    "apps.recommendations",
+    "apps.chatbot",
+    "apps.inspection",
+    "apps.traffic",
     "apps.dashboard",
 ]
 

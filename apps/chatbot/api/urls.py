@@ -1,0 +1,3 @@
+"""REST API of chatbot, mounted at /api/v1/chatbot/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""REST API of commerce, mounted at /api/v1/commerce/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""REST API of inspection, mounted at /api/v1/inspection/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""REST API of recommendations, mounted at /api/v1/recommendations/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""REST API of traffic, mounted at /api/v1/traffic/."""
+
+urlpatterns: list = []
