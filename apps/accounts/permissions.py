@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import permissions
 
-from apps.accounts.models import ApiToken
+from apps.accounts.models import ApiToken, Role
 
 
 def _token_allows(request, view) -> bool:  # noqa: ANN001
@@ -22,3 +22,16 @@ class IsOperator(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:  # noqa: ANN001
         user = request.user
         return bool(user and user.is_authenticated and user.is_operator and _token_allows(request, view))
+
+
+class IsIntegrationOrOperator(permissions.BasePermission):
+    """Product endpoints called by a shop's or factory's systems: integrators plus operators and admins.
+
+    With a token, the token must also carry the view's scope (``required_scopes``)."""
+
+    message = "This endpoint is for integrations (an integrator token with the right scope), operators and admins."
+
+    def has_permission(self, request, view) -> bool:  # noqa: ANN001
+        user = request.user
+        allowed_role = user and user.is_authenticated and (user.is_operator or user.role == Role.INTEGRATOR)
+        return bool(allowed_role and user.is_active and _token_allows(request, view))
