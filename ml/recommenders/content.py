@@ -29,7 +29,7 @@ def _encoder(device: DeviceInfo | None):  # noqa: ANN202 - sentence-transformers
         return _encoders[name]
 
 
-def embed_texts(texts: Sequence[str], device: DeviceInfo | None = None, batch_size: int = 64) -> np.ndarray:
+def embed_texts(texts: Sequence[str], device: DeviceInfo | None = None, batch_size: int = 128) -> np.ndarray:
     """L2-normalised embeddings (len(texts) × 384, float32); cosine similarity is a dot product."""
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)

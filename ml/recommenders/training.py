@@ -41,7 +41,7 @@ class RecommenderConfig(TrainConfig):
     # Confidence weighting for the factor models (ALS, BPR): bm25, tfidf or none.
     confidence: str = "bm25"
     bm25_k1: float = 100.0
-    bm25_b: float = 0.5
+    bm25_b: float = 0.8
     ease_l2: float = 500.0
     als_factors: int = 16
     als_regularization: float = 10.0
