@@ -25,6 +25,7 @@ PRIMARY_METRIC = "ndcg@10"
 @dataclass
 class ALSConfig(RecommenderConfig):
     algorithm: str = "als"
+    content: bool = False  # the main family carries the text neighbours for serving
 
 
 @dataclass

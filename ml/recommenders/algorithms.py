@@ -30,8 +30,18 @@ def _noop(_fraction: float) -> None:
     return None
 
 
-def _on_gpu(device: DeviceInfo | None) -> bool:
-    return device is not None and device.kind == "cuda"
+BACKENDS = ("auto", "numpy", "torch")
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def _use_torch(backend: str, device: DeviceInfo | None) -> bool:
+    """``auto``: our torch code on ``cuda`` (implicit's PyPI wheel has no CUDA), the CPU libraries elsewhere."""
+    return backend == "torch" or (backend == "auto" and device is not None and device.kind == "cuda")
 
 
 class Component(ABC):
@@ -62,23 +72,27 @@ class Component(ABC):
 class EASE(Component):
     kind = "ease"
 
-    def __init__(self, l2: float = 500.0) -> None:
+    def __init__(self, l2: float = 500.0, backend: str = "auto") -> None:
         self.l2 = float(l2)
+        self.backend = _check_backend(backend)
+        self.used_backend = ""
         self.weights: np.ndarray | None = None  # items × items, zero diagonal
 
     def fit(self, matrix: sp.csr_matrix, device: DeviceInfo | None = None, tick: Tick = _noop) -> None:
         gram = (matrix.T @ matrix).toarray().astype(np.float64)
         tick(0.3)
-        if _on_gpu(device):
+        if _use_torch(self.backend, device):
             import torch
 
-            g = torch.from_numpy(gram).to(device.name)
+            self.used_backend = "torch"
+            g = torch.from_numpy(gram).to(device.name if device is not None and device.kind == "cuda" else "cpu")
             g.diagonal().add_(self.l2)
             precision = torch.linalg.inv(g)
             b = precision / (-torch.diagonal(precision))
             b.fill_diagonal_(0.0)
             self.weights = b.float().cpu().numpy()
         else:
+            self.used_backend = "numpy"
             gram[np.diag_indices_from(gram)] += self.l2
             precision = np.linalg.inv(gram)
             b = precision / (-np.diag(precision))
@@ -195,15 +209,13 @@ class ALS(_Factors):
         self.iterations = int(iterations)
         self.seed = int(seed)
         self.members = int(members)
-        if backend not in ("auto", "implicit", "torch"):
-            raise ValueError("backend must be auto, implicit or torch")
-        self.backend = backend
+        self.backend = _check_backend(backend)
         self.used_backend = ""
 
     def fit(self, matrix: sp.csr_matrix, device: DeviceInfo | None = None, tick: Tick = _noop) -> None:
         self.confidence.fit(matrix)
         weighted = self._weighted(matrix)
-        use_torch = self.backend == "torch" or (self.backend == "auto" and _on_gpu(device))
+        use_torch = _use_torch(self.backend, device)
         users, items = [], []
         for m in range(self.members):
             seed = self.seed + m

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ml.core import ConfigError, ProgressCallback, TrainConfig, TrainedModel, no_progress, set_seed
 from ml.device import DeviceInfo
 from ml.metrics.ranking import ranking_report_arrays
-from ml.recommenders.algorithms import ALS, BPR, EASE, Component, StaticScores, popularity, trending
+from ml.recommenders.algorithms import ALS, BACKENDS, BPR, EASE, Component, StaticScores, popularity, trending
 from ml.recommenders.data import Confidence, EventWeights, InteractionMatrix, Interactions, build_matrix, split_per_user
 from ml.recommenders.model import RecommenderModel, top_indices, zscore_unseen
 
@@ -48,7 +48,8 @@ class RecommenderConfig(TrainConfig):
     als_iterations: int = 15
     als_alpha: float = 1.0
     als_members: int = 3  # ALS models with consecutive seeds, factors concatenated (averages out init noise)
-    als_backend: str = "auto"  # auto: implicit on CPU, our torch solver on cuda; or force implicit / torch
+    # auto: implicit / NumPy on CPU, our torch code on cuda (same interface); numpy or torch force one.
+    backend: str = "auto"
     bpr_factors: int = 64
     bpr_learning_rate: float = 0.05
     bpr_regularization: float = 0.01
@@ -68,7 +69,7 @@ class RecommenderConfig(TrainConfig):
             (self.algorithm in ALGORITHMS, f"algorithm must be one of {', '.join(ALGORITHMS)}"),
             (self.aggregate in ("max", "sum"), "aggregate must be max or sum"),
             (self.confidence in ("bm25", "tfidf", "none"), "confidence must be bm25, tfidf or none"),
-            (self.als_backend in ("auto", "implicit", "torch"), "als_backend must be auto, implicit or torch"),
+            (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
             (all(w >= 0 for w in (self.weight_view, self.weight_add_to_cart, self.weight_purchase)), "event weights must be ≥ 0"),
             (self.rating_offset >= 0 and self.rating_scale >= 0, "rating_offset and rating_scale must be ≥ 0"),
             (self.bm25_k1 > 0 and 0 <= self.bm25_b <= 1, "bm25_k1 must be > 0 and bm25_b between 0 and 1"),
@@ -113,7 +114,7 @@ def _components(config: RecommenderConfig, matrix: sp.csr_matrix, events: tuple[
         cols, weights, stamps = events
         return [StaticScores(trending(cols, weights, stamps, matrix.shape[1], half_life_days=config.trending_half_life_days, now=now))]
     confidence = Confidence(config.confidence, config.bm25_k1, config.bm25_b)
-    ease = EASE(config.ease_l2)
+    ease = EASE(config.ease_l2, config.backend)
     als = ALS(
         config.als_factors,
         config.als_regularization,
@@ -122,7 +123,7 @@ def _components(config: RecommenderConfig, matrix: sp.csr_matrix, events: tuple[
         confidence,
         config.seed,
         config.als_members,
-        config.als_backend,
+        config.backend,
     )
     bpr = BPR(config.bpr_factors, config.bpr_learning_rate, config.bpr_regularization, config.bpr_iterations, confidence, config.seed)
     return {"blend": [ease, als], "ease": [ease], "als": [als], "bpr": [bpr]}[config.algorithm]
@@ -341,9 +342,7 @@ def train(dataset: RecommenderDataset, config: RecommenderConfig, progress: Prog
 
     progress(92, "item neighbours")
     t = time.perf_counter()
-    for component in components:
-        if isinstance(component, ALS):
-            info["als_backend"] = component.used_backend
+    info["backends"] = {c.kind: c.used_backend for c in components if getattr(c, "used_backend", "")}
     model = _build_model(config, full, components, blend, embeddings, has_text, info)
     timings["neighbours_seconds"] = time.perf_counter() - t
     timings["train_seconds"] = time.perf_counter() - started
