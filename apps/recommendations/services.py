@@ -205,6 +205,7 @@ def _serve(
     in_stock: bool,
     category: str | None,
     exclude_purchased: bool,
+    record: bool = True,
 ) -> RecommendationList:
     n = _validate_n(n)
     key = customer_external_id or session_id or None
@@ -238,7 +239,7 @@ def _serve(
         recs = predictor.recommend(
             user_id=customer.id if customer is not None else None, history=history, n=n, exclude_item_ids=excluded, allowed_item_ids=allowed
         )
-    return _finish(kind, version, variant, test, recs, kinds, customer_external_id if customer is not None else "", session_id, unknown)
+    return _finish(kind, version, variant, test, recs, kinds, customer_external_id if customer is not None else "", session_id, unknown, record)
 
 
 def _finish(
@@ -251,7 +252,10 @@ def _finish(
     customer_external_id: str,
     session_id: str,
     unknown: list[str],
+    record: bool = True,
 ) -> RecommendationList:
+    """Turn model output into catalog items with reasons and store the served list (unless ``record`` is off:
+    an operator's preview must not count in A/B statistics)."""
     ids = {r.item_id for r in recs} | {r.because_item_id for r in recs if r.because_item_id is not None}
     products = commerce.products_by_ids(ids=ids)
     items = []
@@ -262,6 +266,8 @@ def _finish(
         because = products.get(rec.because_item_id) if rec.because_item_id is not None else None
         reason = _reason(rec, because.title if because else None, kinds.get(rec.because_item_id) if because else None)
         items.append(RecommendedItem(product.sku, product.title, product.price, product.category, round(float(rec.score), 6), reason, rec.source))
+    if not record:
+        return RecommendationList("", _label(version), items, version.family, variant, unknown)
     served = ServedList.objects.create(
         id=f"rec_{uuid.uuid4().hex}",
         kind=kind,
@@ -303,9 +309,10 @@ def recommendations_for(
 
 
 def user_recommendations(
-    *, external_id: str, n: int = 10, exclude_purchased: bool = True, in_stock: bool = False, category: str | None = None
+    *, external_id: str, n: int = 10, exclude_purchased: bool = True, in_stock: bool = False, category: str | None = None, record: bool = True
 ) -> RecommendationList:
     return _serve(
+        record=record,
         kind=ListKind.USER,
         customer_external_id=external_id,
         session_skus=None,
@@ -334,7 +341,7 @@ class UnknownProduct(LookupError):
     pass
 
 
-def similar_items(*, sku: str, n: int = 10, in_stock: bool = False, category: str | None = None) -> RecommendationList:
+def similar_items(*, sku: str, n: int = 10, in_stock: bool = False, category: str | None = None, record: bool = True) -> RecommendationList:
     """Products similar to ``sku``: bought/viewed by the same shoppers, or by text for a product without history."""
     n = _validate_n(n)
     product = commerce.product_get(sku=sku)
@@ -349,7 +356,7 @@ def similar_items(*, sku: str, n: int = 10, in_stock: bool = False, category: st
         similar = predictor.similar_to_text(texts[0][1] if texts else product.title, n + 1, allowed)
         similar = [s for s in similar if s.item_id != product.id][:n]
     recs = [Recommendation(item_id=s.item_id, score=s.score, source=s.source) for s in similar]
-    result = _finish(ListKind.SIMILAR, version, variant, None, recs, {}, "", "", [])
+    result = _finish(ListKind.SIMILAR, version, variant, None, recs, {}, "", "", [], record)
     reason = {"collaborative": "Often viewed and bought by the same shoppers", "content": f"Similar description to {product.title}"}
     items = [RecommendedItem(i.sku, i.title, i.price, i.category, i.score, reason.get(i.source, i.reason), i.source) for i in result.items]
     return RecommendationList(result.id, result.model_version, items, result.family, result.variant)

@@ -19,12 +19,21 @@ def sku_of(category: str, index: int) -> str:
     return f"{category[:3].upper()}-{index:03d}"
 
 
-def make_shop(*, customers_per_category: int = 20, events_per_customer: int = 10, seed: int = 7) -> dict:
+PER_CATEGORY = 14  # the last two of each category are never touched (cold products)
+
+
+def title_of(category: str, index: int) -> str:
+    base = CATEGORIES[category][index % len(CATEGORIES[category])]
+    return base if index < len(CATEGORIES[category]) else f"{base} Pro"
+
+
+def make_shop(*, customers_per_category: int = 20, events_per_customer: int = 8, seed: int = 7) -> dict:
     """Products in three categories; each customer views, carts and buys mostly within one category."""
     rng = random.Random(seed)
     products = []
-    for category, titles in CATEGORIES.items():
-        for index, title in enumerate(titles):
+    for category in CATEGORIES:
+        for index in range(PER_CATEGORY):
+            title = title_of(category, index)
             products.append(
                 {
                     "sku": sku_of(category, index),
@@ -45,7 +54,7 @@ def make_shop(*, customers_per_category: int = 20, events_per_customer: int = 10
             for e in range(events_per_customer):
                 own = rng.random() < 0.9
                 cat = category if own else rng.choice(list(CATEGORIES))
-                index = rng.randrange(len(CATEGORIES[cat]) - 2)  # the last two products of each category stay untouched
+                index = rng.randrange(PER_CATEGORY - 2)
                 kind = rng.choices(["view", "add_to_cart", "purchase"], weights=[6, 2, 1])[0]
                 n += 1
                 events.append(
