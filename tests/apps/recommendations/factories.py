@@ -12,7 +12,6 @@ CATEGORIES = {
     "garden": ["Pruning shears", "Watering can", "Seed tray", "Garden gloves", "Compost bin", "Hose reel", "Raised bed", "Trowel set"],
     "running": ["Trail shoes", "Running socks", "Hydration vest", "Sports watch", "Reflective jacket", "Foam roller", "Energy gels", "Headlamp"],
 }
-BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def sku_of(category: str, index: int) -> str:
@@ -30,6 +29,8 @@ def title_of(category: str, index: int) -> str:
 def make_shop(*, customers_per_category: int = 20, events_per_customer: int = 8, seed: int = 7) -> dict:
     """Products in three categories; each customer views, carts and buys mostly within one category."""
     rng = random.Random(seed)
+    # Recent events, so every customer counts as active for the batch precompute.
+    base_time = datetime.now(UTC) - timedelta(days=7)
     products = []
     for category in CATEGORIES:
         for index in range(PER_CATEGORY):
@@ -63,7 +64,7 @@ def make_shop(*, customers_per_category: int = 20, events_per_customer: int = 8,
                         "type": kind,
                         "sku": sku_of(cat, index),
                         "customer_external_id": external_id,
-                        "occurred_at": (BASE_TIME + timedelta(minutes=10 * e + c)).isoformat(),
+                        "occurred_at": (base_time + timedelta(minutes=10 * e + c)).isoformat(),
                     }
                 )
     result = commerce.event_ingest_many(rows=events)
