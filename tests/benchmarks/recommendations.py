@@ -47,11 +47,15 @@ def log(message: str) -> None:
 def load(data: Path) -> tuple[Interactions, dict[int, str]]:
     ratings = np.loadtxt(data / "u.data", dtype=np.int64, delimiter="\t")
     interactions = Interactions(
-        user_ids=ratings[:, 0], item_ids=ratings[:, 1], types=np.full(len(ratings), "rating"),
-        values=ratings[:, 2].astype(np.float64), timestamps=ratings[:, 3].astype(np.float64),
+        user_ids=ratings[:, 0],
+        item_ids=ratings[:, 1],
+        types=np.full(len(ratings), "rating"),
+        values=ratings[:, 2].astype(np.float64),
+        timestamps=ratings[:, 3].astype(np.float64),
     )
     titles: dict[int, str] = {}
-    genres = [line.split("|")[0] for line in (data / "u.genre").read_text(encoding="latin-1").splitlines() if line.strip()] if (data / "u.genre").exists() else []
+    genre_file = data / "u.genre"
+    genres = [line.split("|")[0] for line in genre_file.read_text(encoding="latin-1").splitlines() if line.strip()] if genre_file.exists() else []
     item_file = data / "u.item"
     if item_file.exists():
         for line in item_file.read_text(encoding="latin-1").splitlines():
@@ -75,8 +79,11 @@ def split(interactions: Interactions) -> tuple[Interactions, sp.csr_matrix, np.n
     cols = np.searchsorted(full.item_ids, interactions.item_ids)
     in_train = np.asarray(train_cells[rows, cols]).ravel() > 0
     part = Interactions(
-        interactions.user_ids[in_train], interactions.item_ids[in_train], interactions.types[in_train],
-        interactions.values[in_train], interactions.timestamps[in_train],
+        interactions.user_ids[in_train],
+        interactions.item_ids[in_train],
+        interactions.types[in_train],
+        interactions.values[in_train],
+        interactions.timestamps[in_train],
     )
     return part, test_cells, full.user_ids, full.item_ids
 
@@ -166,7 +173,7 @@ def write_docs(result: dict, details: dict, seconds: float) -> None:
         ["`implicit` ALS, default parameters", *(result["baseline_implicit_als"][m] for m in METRICS), result["baseline_implicit_als"]["train_seconds"]],
         ["popularity (product baseline)", *(result["baseline_popularity"][m] for m in METRICS), result["baseline_popularity"]["train_seconds"]],
     ]
-    body = f"""Measured {_report.utc_now()} on {_report.machine()}; device {result['device']}.
+    body = f"""Measured {_report.utc_now()} on {_report.machine()}; device {result["device"]}.
 Command: `make bench` (`tests/benchmarks/recommendations.py`, {seconds:.1f} s). Other engineers' jobs shared the CPUs,
 so the timings are upper bounds.
 
