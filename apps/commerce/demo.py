@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.commerce.models import Customer, Event, EventType, Order, OrderLine, OrderStatus, Product
+from apps.commerce.services import insert_event_rows
 
 SEED = 20260301
 PRODUCTS_PER_CATEGORY = 40
@@ -436,20 +437,9 @@ def seed_demo_shop() -> str:
             ],
             batch_size=2000,
         )
-        Event.objects.bulk_create(
-            [
-                Event(
-                    event_id=e["event_id"],
-                    type=e["type"],
-                    customer_id=customer_ids[e["customer"]],
-                    product_id=product_ids[e["sku"]],
-                    value=e["value"],
-                    occurred_at=e["at"],
-                )
-                for e in shop.events
-            ],
-            batch_size=2000,
-            ignore_conflicts=True,
+        now_received = timezone.now()
+        insert_event_rows(
+            [(e["event_id"], e["type"], customer_ids[e["customer"]], "", product_ids[e["sku"]], e["value"], e["at"], "", now_received) for e in shop.events]
         )
     kinds = Counter(e["type"] for e in shop.events)
     return (

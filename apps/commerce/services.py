@@ -533,12 +533,13 @@ def _parse_event(row: _Row, now: datetime) -> tuple[str, dict]:
     return event_id, values
 
 
-_EVENT_COLUMNS = ("event_id", "type", "customer_id", "session_id", "product_id", "value", "occurred_at", "recommendation_id", "received_at")
+EVENT_COLUMNS = ("event_id", "type", "customer_id", "session_id", "product_id", "value", "occurred_at", "recommendation_id", "received_at")
 _EVENT_PG_TYPES = ("varchar", "varchar", "bigint", "varchar", "bigint", "float8", "timestamptz", "varchar", "timestamptz")
 
 
-def _insert_events(events: list[tuple]) -> int:
-    """Insert event rows (in `_EVENT_COLUMNS` order), skipping any event_id already stored; returns how many were new.
+def insert_event_rows(events: list[tuple]) -> int:
+    """Insert already-validated event rows (tuples in `EVENT_COLUMNS` order), skipping any event_id already stored;
+    returns how many were new. Used by `event_ingest_many` and the demo seeder; other callers go through those.
 
     The unique constraint on event_id keeps one copy even when concurrent requests carry the same event. On
     PostgreSQL one ``INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING`` per chunk reports exactly how many rows it
@@ -548,11 +549,11 @@ def _insert_events(events: list[tuple]) -> int:
     if not events:
         return 0
     if connection.vendor != "postgresql":
-        Event.objects.bulk_create([Event(**dict(zip(_EVENT_COLUMNS, row, strict=True))) for row in events], batch_size=_WRITE_BATCH, ignore_conflicts=True)
+        Event.objects.bulk_create([Event(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in events], batch_size=_WRITE_BATCH, ignore_conflicts=True)
         return len(events)
     arrays = ", ".join(f"%s::{kind}[]" for kind in _EVENT_PG_TYPES)
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} ({', '.join(_EVENT_COLUMNS)}) "
+        f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} ({', '.join(EVENT_COLUMNS)}) "
         f"SELECT * FROM unnest({arrays}) ON CONFLICT (event_id) DO NOTHING"
     )
     inserted = 0
@@ -611,7 +612,7 @@ def event_ingest_many(*, rows: list[dict]) -> BulkResult:
             customer_id = customers[values["customer"]] if values["customer"] else None
             v = values
             events.append((event_id, v["type"], customer_id, v["session_id"], product_id, v["value"], v["occurred_at"], v["recommendation_id"], now))
-        inserted = _insert_events(events)
+        inserted = insert_event_rows(events)
         result.created += inserted
         # Stored by a concurrent request between our read and our insert: a duplicate all the same.
         result.duplicates += len(events) - inserted
