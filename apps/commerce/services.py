@@ -185,6 +185,13 @@ class _Row:
             return None
 
 
+def _currency(row: _Row) -> str:
+    currency = row.string("currency", max_length=100).upper()
+    if len(currency) != 3 or not currency.isalpha():
+        row.error("currency", "Expected a 3-letter ISO 4217 code such as EUR.")
+    return currency
+
+
 def _check_rows(rows: Any) -> list:
     if not isinstance(rows, list):
         raise ValidationError({"rows": ["Expected a list of objects."]})
@@ -263,10 +270,7 @@ def _parse_product(row: _Row) -> tuple[str, dict]:
     if "price" in row.data:
         values["price"] = row.decimal("price")
     if row.has("currency"):
-        currency = row.string("currency", max_length=3).upper()
-        if len(currency) != 3 or not currency.isalpha():
-            row.error("currency", "Expected a 3-letter ISO 4217 code such as EUR.")
-        values["currency"] = currency
+        values["currency"] = _currency(row)
     if row.has("in_stock"):
         values["in_stock"] = row.boolean("in_stock", default=True)
     if row.has("attributes"):
@@ -385,7 +389,7 @@ def _parse_order(row: _Row) -> tuple[str, dict, list[dict]]:
     if row.has("total"):
         values["total"] = row.decimal("total")
     if row.has("currency"):
-        values["currency"] = row.string("currency", max_length=3).upper()
+        values["currency"] = _currency(row)
     if row.has("carrier"):
         values["carrier"] = row.string("carrier", max_length=60)
     if row.has("tracking_number"):

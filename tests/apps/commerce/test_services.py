@@ -120,10 +120,12 @@ def test_orders_upsert_replaces_lines_and_is_idempotent():
 
     changed = {**order, "status": "delivered", "lines": [{"sku": "B", "quantity": 4}]}
     bad = {**order, "number": "DS-2", "lines": [{"sku": "ZZZ"}]}
-    result = services.order_upsert_many(rows=[changed, bad, {"number": "DS-3"}])
+    bad_currency = {**order, "number": "DS-4", "currency": "euro"}
+    result = services.order_upsert_many(rows=[changed, bad, {"number": "DS-3"}, bad_currency])
     assert (result.created, result.updated) == (0, 1)
     assert result.errors[0] == {"index": 1, "errors": {"lines": ["unknown sku 'ZZZ'; upsert the product first."]}}
     assert set(result.errors[1]["errors"]) == {"customer_external_id", "placed_at", "lines"}
+    assert result.errors[2] == {"index": 3, "errors": {"currency": ["Expected a 3-letter ISO 4217 code such as EUR."]}}
     stored.refresh_from_db()
     assert stored.status == "delivered" and stored.total == Decimal("10.00")
     assert [(line.product.sku, line.quantity) for line in stored.lines.all()] == [("B", 4)]
