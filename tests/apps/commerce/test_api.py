@@ -75,9 +75,11 @@ def test_more_than_10000_rows_is_400(integrator):
 def test_product_list_detail_and_customer(integrator):
     ProductFactory(sku="A", title="Trail shoe", category="running shoes")
     ProductFactory(sku="B", title="Sencha", category="tea", in_stock=False)
+    ProductFactory(sku="X/1", title="Slashed")
     listing = integrator.get("/api/v1/commerce/products/", {"category": "tea"}).json()
     assert listing["count"] == 1 and listing["results"][0]["sku"] == "B"
-    assert [p["sku"] for p in integrator.get("/api/v1/commerce/products/", {"in_stock": "true"}).json()["results"]] == ["A"]
+    assert [p["sku"] for p in integrator.get("/api/v1/commerce/products/", {"in_stock": "true"}).json()["results"]] == ["A", "X/1"]
+    assert integrator.get("/api/v1/commerce/products/X/1/").json()["title"] == "Slashed"
     assert [p["sku"] for p in integrator.get("/api/v1/commerce/products/", {"search": "trail"}).json()["results"]] == ["A"]
     assert integrator.get("/api/v1/commerce/products/", {"in_stock": "maybe"}).status_code == 400
     assert integrator.get("/api/v1/commerce/products/A/").json()["title"] == "Trail shoe"
