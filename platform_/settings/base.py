@@ -126,6 +126,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- REST API -------------------------------------------------------------------------------------------
+# Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiTokenAuthentication",
@@ -160,7 +162,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"TriggerEnum": "apps.mlops.models.Trigger"},
+    "ENUM_NAME_OVERRIDES": {
+        "TriggerEnum": "apps.mlops.models.Trigger",
+        "OrderStatusEnum": "apps.commerce.models.OrderStatus",
+        "EventTypeEnum": "apps.commerce.models.EventType",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------
