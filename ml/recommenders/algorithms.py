@@ -128,15 +128,18 @@ class _Factors(Component):
         self.user_factors: np.ndarray | None = None  # users × (members · factors)
         self.item_factors: np.ndarray | None = None  # items × (members · factors)
         self.members = 1
+        self._gram_cache: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def _weighted(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         return (self.confidence.transform(rows) * self.alpha).tocsr()
 
     def scores(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        user_vectors = self.fold_in(rows)
-        if users is not None and self.user_factors is not None:
-            known = users >= 0
-            user_vectors[known] = self.user_factors[users[known]]
+        known = np.zeros(rows.shape[0], dtype=bool) if users is None or self.user_factors is None else np.asarray(users) >= 0
+        user_vectors = np.zeros((rows.shape[0], self.item_factors.shape[1]), dtype=np.float32)
+        if known.any():
+            user_vectors[known] = self.user_factors[np.asarray(users)[known]]
+        if not known.all():
+            user_vectors[~known] = self.fold_in(rows[np.flatnonzero(~known)])
         return (user_vectors @ self.item_factors.T).astype(np.float32)
 
     def fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
@@ -144,10 +147,8 @@ class _Factors(Component):
         weighted = self._weighted(rows)
         width = self.item_factors.shape[1]
         out = np.zeros((rows.shape[0], width), dtype=np.float32)
-        for m in range(self.members):
+        for m, (items, yty) in enumerate(self._gram()):
             cols = slice(m * self.factors, (m + 1) * self.factors)
-            items = self.item_factors[:, cols].astype(np.float64)
-            yty = items.T @ items + self.regularization * np.eye(self.factors)
             for r in range(rows.shape[0]):
                 start, end = weighted.indptr[r], weighted.indptr[r + 1]
                 if start == end:
@@ -157,6 +158,16 @@ class _Factors(Component):
                 a = yty + (y.T * (conf - 1.0)) @ y
                 out[r, cols] = np.linalg.solve(a, y.T @ conf)
         return out
+
+    def _gram(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per ensemble member: its item factors (float64) and YᵀY + λI, computed once per loaded model."""
+        if self._gram_cache is None:
+            grams = []
+            for m in range(self.members):
+                items = self.item_factors[:, m * self.factors : (m + 1) * self.factors].astype(np.float64)
+                grams.append((items, items.T @ items + self.regularization * np.eye(self.factors)))
+            self._gram_cache = grams
+        return self._gram_cache
 
     def item_vectors(self) -> np.ndarray | None:
         return self.item_factors
@@ -228,6 +239,7 @@ class ALS(_Factors):
             users.append(u)
             items.append(i)
         self.used_backend = "torch" if use_torch else "implicit"
+        self._gram_cache = None
         self.user_factors = np.hstack(users).astype(np.float32)
         self.item_factors = np.hstack(items).astype(np.float32)
 
@@ -295,6 +307,7 @@ class BPR(_Factors):
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.factors = self.item_factors.shape[1]
+        self._gram_cache = None
         tick(1.0)
 
     def state(self) -> dict[str, np.ndarray]:
