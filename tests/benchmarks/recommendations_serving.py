@@ -196,6 +196,7 @@ def serve(secret: str, customers: list[str]) -> tuple[dict, dict]:
 
 
 VERSION: dict = {}
+LOAD_AT_START = round(os.getloadavg()[0], 1)  # the machine is shared: say how busy it was
 
 
 def load(base: str, secret: str, customers: list[str], clients: int = CLIENTS, per_client: int = REQUESTS_PER_CLIENT) -> dict:
@@ -252,8 +253,9 @@ def write_docs(result: dict) -> None:
         one = r["one_client"]
         rows.append([f"{name}, 1 client", one["p50"], one["p95"], one["mean"], f"{one['rps']:.0f} req/s", one["errors"]])
     body = f"""Measured {result["date"]} on {result["machine"]}.
-Command: `make bench` (`tests/benchmarks/recommendations_serving.py`, {result["runtime_s"]} s). Other engineers' jobs shared
-the CPUs during the run, and the 20 client threads run on the same 2 cores as the server.
+Command: `make bench` (`tests/benchmarks/recommendations_serving.py`, {result["runtime_s"]} s). Other jobs shared the CPUs
+(1-minute load average {result["load_average_1m"]["start"]} at the start, {result["load_average_1m"]["end"]} at the end), and the
+client threads run on the same 2 cores as the server.
 
 Synthetic shop of {result["users"]} customers × {result["items"]} products ({result["events"]} events ingested through
 `event_ingest_many` at {result["ingest_events_per_s"]:.0f} events/s), `recommendations.blend` trained with the product code in
@@ -303,6 +305,7 @@ def main() -> int:
         "online_ms": online,
         "precomputed_ms": precomputed,
         "server": SERVER,
+        "load_average_1m": {"start": LOAD_AT_START, "end": round(os.getloadavg()[0], 1)},
         "date": _report.utc_now(),
         "machine": _report.machine(),
         "runtime_s": round(time.perf_counter() - started, 1),
