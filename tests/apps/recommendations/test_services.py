@@ -110,3 +110,24 @@ def test_precomputed_lists_are_served_and_a_promotion_switches_versions(trained)
     # Precomputing the new version drops the old version's rows.
     services.precompute_for_version(version_id=second.pk, days=100_000)
     assert not PrecomputedRecommendations.objects.filter(model_version=version).exists()
+
+
+def test_precompute_command(trained):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("precompute_recommendations", "--n", "5", stdout=out)
+    assert "for 60 customers" in out.getvalue()
+    row = PrecomputedRecommendations.objects.filter(model_version=trained["blend"]).first()
+    assert len(row.items) == 5
+    with pytest.raises(CommandError, match="--n"):
+        call_command("precompute_recommendations", "--n", "500")
+
+
+def test_admin_lists_served_lists_read_only(trained, admin_client_):
+    services.recommendations_for(customer_external_id="coffee-fan-0", n=3)
+    page = admin_client_.get("/admin/recommendations/servedlist/")
+    assert page.status_code == 200 and "coffee-fan-0" in page.content.decode()
+    assert admin_client_.get("/admin/recommendations/servedlist/add/").status_code == 403
