@@ -1,0 +1,130 @@
+"""Reading video (files and RTSP/HTTP streams, OpenCV) and writing browser-playable H.264 MP4 (PyAV)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+class VideoError(Exception):
+    """A video that cannot be used; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None  # None for streams
+    codec: str
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return self.frame_count / self.fps if self.frame_count else None
+
+
+def _fourcc(cap) -> str:  # noqa: ANN001
+    code = int(cap.get(__import__("cv2").CAP_PROP_FOURCC))
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ")
+    return text if text.isprintable() and text else "unknown"
+
+
+def probe_video(path: Path | str) -> VideoInfo:
+    """Check a video file can be decoded and describe it; raises :class:`VideoError` with a clear reason."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video file {path.name} does not exist")
+    if path.stat().st_size == 0:
+        raise VideoError("the video file is empty (0 bytes); upload the recording again")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError("the file is not a video OpenCV/FFmpeg can open (corrupt, truncated or not a video); upload an MP4 (H.264) file")
+        codec = _fourcc(cap)
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise VideoError(f"the video's frames cannot be decoded (codec {codec!r} unsupported or the data is corrupt); re-encode it as H.264 MP4")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not 0.5 <= fps <= 240:
+            raise VideoError(f"the video reports {fps:g} frames per second; re-encode it with a constant frame rate")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+        return VideoInfo(width=frame.shape[1], height=frame.shape[0], fps=fps, frame_count=count, codec=codec)
+    finally:
+        cap.release()
+
+
+class StreamLost(Exception):
+    """A stream stopped delivering frames (the caller may reconnect)."""
+
+
+def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_index, bgr_frame)`` from ``start``. Files skip to ``start`` by decoding (exact, unlike
+    seeking on H.264); streams number frames from the start of the connection and raise :class:`StreamLost`
+    when they stop."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(source))
+    try:
+        if not cap.isOpened():
+            if is_stream:
+                raise StreamLost(f"cannot connect to stream {source}")
+            raise VideoError(f"cannot open video {Path(str(source)).name}")
+        index = 0
+        while index < start:
+            if not cap.grab():
+                return
+            index += 1
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                if is_stream:
+                    raise StreamLost(f"stream {source} stopped delivering frames")
+                return
+            yield index, frame
+            index += 1
+    finally:
+        cap.release()
+
+
+class H264Writer:
+    """Writes BGR frames as H.264 (yuv420p) in a fragmented MP4: browsers play it, and a file cut short by a
+    killed worker is still playable up to its last fragment."""
+
+    def __init__(self, path: Path | str, fps: float, width: int, height: int, *, crf: int = 28, preset: str = "ultrafast") -> None:
+        import av
+
+        self.path = Path(path)
+        self.width, self.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
+        self._container = av.open(str(self.path), mode="w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = self.width, self.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"preset": preset, "crf": str(crf), "bf": "0", "g": str(max(1, round(fps * 2)))}
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        if frame.shape[1] != self.width or frame.shape[0] != self.height:
+            frame = frame[: self.height, : self.width]
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+    def __enter__(self) -> H264Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
