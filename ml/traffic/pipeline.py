@@ -111,7 +111,7 @@ class TrafficPipeline:
         lines: list[LineSpec],
         zones: list[ZoneSpec] | None = None,
         fps: float,
-        frame_size: tuple[int, int],
+        frame_size: tuple[int, int] | None,
         homography: Homography | None = None,
         classifier: CropClassifier | None = None,
         config: PipelineConfig | None = None,
@@ -123,10 +123,11 @@ class TrafficPipeline:
         self.lines = lines
         self.zones = zones or []
         self.fps = fps
-        self.width, self.height = frame_size
         self.tracker = ByteTracker(fps, self.config.tracker)
-        band = max(3.0, self.config.band_fraction * self.height)
-        self.counter = LineCounter(lines, band=band)
+        self.counter = LineCounter(lines)
+        self.width = self.height = 0
+        if frame_size is not None:
+            self._set_size(*frame_size)
         self.speed = SpeedEstimator(homography, fps, self.config.speed) if homography is not None else None
         self.events = EventDetector(self.zones, fps, self.config.events)
         self.classifier = None if detector.classifies else (classifier or CropClassifier())
@@ -136,8 +137,15 @@ class TrafficPipeline:
         self._id_map: dict[int, str] = {}
         self._frame = -1
 
+    def _set_size(self, width: int, height: int) -> None:
+        """Frame size (streams learn it from their first frame); the line band scales with the height."""
+        self.width, self.height = width, height
+        self.counter.band = max(3.0, self.config.band_fraction * height)
+
     # -- per frame -------------------------------------------------------------------------------------------
     def process(self, index: int, frame: np.ndarray) -> FrameResult:
+        if not self.width:
+            self._set_size(frame.shape[1], frame.shape[0])
         self._frame = index
         detections = self.detector.detect(frame)
         tracked = self.tracker.update(detections)
@@ -319,21 +327,26 @@ def process_video(
     end_frame: int | None = None,
     annotated_path: Path | None = None,
     is_stream: bool = False,
-    on_frame: Callable[[FrameResult], None] | None = None,
+    index_offset: int = 0,
+    on_first_frame: Callable[[np.ndarray], None] | None = None,
 ) -> Iterator[FrameResult]:
     """Run ``pipeline`` over ``source`` from ``start_frame``; yields a :class:`FrameResult` per frame from
     ``start_frame`` on (warm-up frames before it are processed but not yielded). At the end of a file the open
     tracks are closed and yielded in a final result. ``annotated_path`` receives the annotated H.264 MP4 of the
-    yielded frames."""
+    yielded frames. Streams number their frames from ``index_offset`` and raise
+    :class:`~ml.traffic.video.StreamLost` when they stop (the pipeline keeps its state for a reconnect)."""
     warmup = 0 if is_stream else min(start_frame, round(pipeline.config.warmup_seconds * pipeline.fps))
     writer = None
-    last = start_frame - 1
+    last = (index_offset if is_stream else start_frame) - 1
     try:
-        for index, frame in read_frames(source, start=start_frame - warmup, is_stream=is_stream):
+        for index, frame in read_frames(source, start=start_frame - warmup, is_stream=is_stream, index_offset=index_offset):
             if end_frame is not None and index >= end_frame:
                 break
+            if on_first_frame is not None:
+                on_first_frame(frame)
+                on_first_frame = None
             result = pipeline.process(index, frame)
-            if index < start_frame:
+            if index < start_frame and not is_stream:
                 continue  # warm-up: rebuilt state only
             last = index
             if annotated_path is not None:
@@ -347,7 +360,8 @@ def process_video(
                     drawn = cv2.resize(drawn, (writer.width, writer.height), interpolation=cv2.INTER_AREA)
                 writer.write(drawn)
             yield result
-        yield FrameResult(last, [], [], pipeline.finish(), active_tracks=0)
+        if not is_stream or (end_frame is not None and last + 1 >= end_frame):
+            yield FrameResult(last, [], [], pipeline.finish(), active_tracks=0)
     finally:
         if writer is not None:
             writer.close()

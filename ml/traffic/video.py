@@ -45,6 +45,9 @@ def probe_video(path: Path | str) -> VideoInfo:
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
+            codec = _container_codec(path)
+            if codec is not None:
+                raise VideoError(f"the video's codec ({codec}) is not supported: no decoder for it; re-encode it as H.264 MP4")
             raise VideoError("the file is not a video OpenCV/FFmpeg can open (corrupt, truncated or not a video); upload an MP4 (H.264) file")
         codec = _fourcc(cap)
         ok, frame = cap.read()
@@ -59,14 +62,30 @@ def probe_video(path: Path | str) -> VideoInfo:
         cap.release()
 
 
+def _container_codec(path: Path) -> str | None:
+    """The codec a readable container names for its video stream, when OpenCV could not open it (else None)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            tag = stream.codec_context.codec_tag if stream.codec_context else ""
+            name = stream.codec_context.name if stream.codec_context else ""
+            return f"{name or 'unknown'} / FourCC {tag}" if tag else (name or "unknown")
+    except Exception:  # noqa: BLE001 - not a container FFmpeg knows: the caller reports a corrupt file
+        return None
+
+
 class StreamLost(Exception):
     """A stream stopped delivering frames (the caller may reconnect)."""
 
 
-def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False, index_offset: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, bgr_frame)`` from ``start``. Files skip to ``start`` by decoding (exact, unlike
-    seeking on H.264); streams number frames from the start of the connection and raise :class:`StreamLost`
-    when they stop."""
+    seeking on H.264); streams number frames from ``index_offset`` (frames already processed in earlier
+    connections) and raise :class:`StreamLost` when they stop."""
     import cv2
 
     cap = cv2.VideoCapture(str(source))
@@ -75,8 +94,8 @@ def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False) 
             if is_stream:
                 raise StreamLost(f"cannot connect to stream {source}")
             raise VideoError(f"cannot open video {Path(str(source)).name}")
-        index = 0
-        while index < start:
+        index = index_offset if is_stream else 0
+        while index < start and not is_stream:
             if not cap.grab():
                 return
             index += 1
@@ -128,3 +147,39 @@ class H264Writer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def concat_h264_parts(parts: list[tuple[int, Path]], target: Path) -> int:
+    """Join annotated parts written by successive attempts of one job into one MP4 (no re-encoding).
+
+    ``parts`` are ``(first_frame, path)`` in order; a part is cut where the next one starts (a killed attempt may
+    have written past its last checkpoint). Parts are encoded without B-frames and start with a key frame, so
+    packets can be cut and joined. Returns the number of frames written."""
+    import av
+
+    parts = sorted(parts)
+    written = 0
+    with av.open(str(parts[0][1])) as first:
+        template = first.streams.video[0]
+        fps = template.average_rate or template.guessed_rate
+        out = av.open(str(target), mode="w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            stream = out.add_stream_from_template(template)
+            for i, (start, path) in enumerate(parts):
+                limit = parts[i + 1][0] - start if i + 1 < len(parts) else None
+                with av.open(str(path)) as source:
+                    count = 0
+                    for packet in source.demux(source.streams.video[0]):
+                        if packet.dts is None:
+                            continue
+                        if limit is not None and count >= limit:
+                            break
+                        ts = round((start + count) / fps / stream.time_base) if stream.time_base else start + count
+                        packet.pts = packet.dts = ts
+                        packet.stream = stream
+                        out.mux(packet)
+                        count += 1
+                        written += 1
+        finally:
+            out.close()
+    return written

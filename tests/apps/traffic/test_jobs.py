@@ -1,0 +1,83 @@
+"""A job run in-process on the real database: counts, bins, tracks, the annotated video and idempotency."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.traffic import services
+from apps.traffic.models import Count, Crossing, Direction, JobStatus, Track
+from tests.apps.traffic.factories import CameraFactory, LineFactory
+from tests.apps.traffic.videos import road_video
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("v") / "road.mp4"
+    return path, road_video(path, frames=100, seed=3)
+
+
+def upload(path: Path) -> SimpleUploadedFile:
+    return SimpleUploadedFile(path.name, path.read_bytes(), content_type="video/mp4")
+
+
+def test_a_job_counts_per_line_class_and_direction_and_is_idempotent(video):
+    path, truth = video
+    camera = CameraFactory()
+    line = LineFactory(camera=camera)
+    job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
+    assert job.status == JobStatus.QUEUED and job.frame_count == truth.frames
+    job = services.job_execute(job_id=job.pk, worker="test")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.detector.startswith("background-subtraction")
+    crossings = Crossing.objects.filter(job=job)
+    assert crossings.filter(direction=Direction.IN).count() == truth.down  # in = towards +1 = down
+    assert crossings.filter(direction=Direction.OUT).count() == truth.up
+    for minutes in (1, 15):
+        assert sum(Count.objects.filter(line=line, bin_minutes=minutes).values_list("count", flat=True)) == truth.down + truth.up
+    assert Track.objects.filter(job=job).count() >= truth.down + truth.up
+    assert job.annotated_video and Path(job.annotated_video.path).stat().st_size > 0
+    camera.refresh_from_db()
+    assert camera.latest_frame and (camera.width, camera.height) == (320, 240)
+    # A redelivered task finds the job finished and changes nothing.
+    assert services.job_execute(job_id=job.pk, worker="again") is None
+    assert Crossing.objects.filter(job=job).count() == truth.down + truth.up
+
+
+def test_the_in_side_of_a_line_decides_the_direction_names(video):
+    path, truth = video
+    camera = CameraFactory()
+    LineFactory(camera=camera, in_side=-1, wrong_way="in")
+    job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
+    job = services.job_execute(job_id=job.pk, worker="test")
+    assert Crossing.objects.filter(job=job, direction=Direction.IN).count() == truth.up
+    assert job.events.filter(kind="wrong_way").count() == truth.up
+
+
+def test_a_stale_running_job_is_requeued_and_resumes_from_its_checkpoint(video, django_capture_on_commit_callbacks):
+    path, truth = video
+    camera = CameraFactory()
+    LineFactory(camera=camera)
+    job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
+    job.status, job.attempts, job.checkpoint_frame = JobStatus.RUNNING, 1, 40
+    job.heartbeat_at = job.created_at
+    job.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.jobs_resume_stale(stale_after_seconds=0) == [job.pk]
+    assert len(callbacks) == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and "frame 40" in job.stage
+    job = services.job_execute(job_id=job.pk, worker="test")
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    assert min(Crossing.objects.filter(job=job).values_list("frame", flat=True), default=40) >= 40
+
+
+def test_demo_seeder_processes_its_own_synthetic_video_once():
+    from apps.traffic.demo import seed
+
+    summary = seed()
+    assert "succeeded" in summary and "crossings counted" in summary
+    assert "already" in seed()
+    assert Crossing.objects.count() > 0 and Count.objects.filter(bin_minutes=15).exists()
