@@ -497,7 +497,8 @@ def _run_stream(runner: _JobRunner) -> None:
             break
         except StreamLost as exc:
             failures += 1
-            ProcessingJob.objects.filter(pk=job.pk).update(reconnects=job.reconnects + failures, heartbeat_at=timezone.now())
+            job.reconnects += 1
+            ProcessingJob.objects.filter(pk=job.pk).update(reconnects=job.reconnects, heartbeat_at=timezone.now())
             if failures > settings.TRAFFIC_STREAM_MAX_RETRIES:
                 raise StreamUnavailable(
                     f"Stream unreachable after {failures} attempts ({exc}). Check the URL and that the camera is online, then start a new session."
