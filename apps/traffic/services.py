@@ -93,7 +93,7 @@ def zone_validate(zone: Zone) -> None:
 
 def line_spec(line: CountingLine) -> LineSpec:
     wrong = {"in": line.in_side, "out": -line.in_side}.get(line.wrong_way)
-    return LineSpec(str(line.pk or line.name), (line.x1, line.y1), (line.x2, line.y2), wrong_way=wrong)
+    return LineSpec(str(line.pk or line.name), (line.x1, line.y1), (line.x2, line.y2), wrong_way=wrong, name=line.name)
 
 
 def zone_spec(zone: Zone) -> ZoneSpec:

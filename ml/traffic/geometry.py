@@ -28,6 +28,7 @@ class LineSpec:
     a: Point
     b: Point
     wrong_way: int | None = None
+    name: str = ""  # shown on the annotated video (default: the key)
 
     def __post_init__(self) -> None:
         if math.dist(self.a, self.b) < 2:

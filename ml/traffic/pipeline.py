@@ -292,7 +292,7 @@ class TrafficPipeline:
         for line in self.lines:
             a, b = (round(line.a[0]), round(line.a[1])), (round(line.b[0]), round(line.b[1]))
             cv2.line(out, a, b, (0, 255, 255), thickness + 1)
-            text = f"{line.key}: +{self.totals.get((line.key, 1), 0)} / -{self.totals.get((line.key, -1), 0)}"
+            text = f"{line.name or line.key}: +{self.totals.get((line.key, 1), 0)} / -{self.totals.get((line.key, -1), 0)}"
             org = (max(5, min(a[0], b[0]) + 5), max(20, min(a[1], b[1]) - 8))
             cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font * 1.3, (0, 0, 0), thickness + 2, cv2.LINE_AA)
             cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font * 1.3, (0, 255, 255), thickness, cv2.LINE_AA)

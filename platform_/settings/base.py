@@ -160,7 +160,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"TriggerEnum": "apps.mlops.models.Trigger"},
+    "ENUM_NAME_OVERRIDES": {
+        "TriggerEnum": "apps.mlops.models.Trigger",
+        "TrafficDirectionEnum": "apps.traffic.models.Direction",
+        "TrafficJobStatusEnum": "apps.traffic.models.JobStatus",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------

@@ -30,12 +30,12 @@ def test_lines_and_zones_crud_with_validation(operator_client: Client):
     assert patched.status_code == 200 and CountingLine.objects.get(pk=line_id).wrong_way == "out"
 
     zone = operator_client.post(
-        f"{API}/zones/", {"camera": camera.pk, "name": "shoulder", "kind": "stopped_vehicle", "polygon": [[0, 0], [50, 0], [50, 50]]}, content_type="application/json"
+        f"{API}/zones/",
+        {"camera": camera.pk, "name": "shoulder", "kind": "stopped_vehicle", "polygon": [[0, 0], [50, 0], [50, 50]]},
+        content_type="application/json",
     )
     assert zone.status_code == 201, zone.json()
-    flat = operator_client.post(
-        f"{API}/zones/", {"camera": camera.pk, "name": "flat", "polygon": [[0, 0], [1, 1], [2, 2]]}, content_type="application/json"
-    )
+    flat = operator_client.post(f"{API}/zones/", {"camera": camera.pk, "name": "flat", "polygon": [[0, 0], [1, 1], [2, 2]]}, content_type="application/json")
     assert flat.status_code == 400 and "polygon" in flat.json()["errors"]
     listed = operator_client.get(f"{API}/lines/?camera={camera.pk}").json()
     assert listed["count"] == 1 and listed["results"][0]["name"] == "north"
@@ -45,11 +45,15 @@ def test_lines_and_zones_crud_with_validation(operator_client: Client):
 def test_calibration_needs_four_good_points(operator_client: Client):
     camera = CameraFactory()
     url = f"{API}/cameras/{camera.pk}/calibration/"
-    ok = operator_client.put(url, {"image_points": [[0, 0], [10, 0], [10, 10], [0, 10]], "ground_points": [[0, 0], [1, 0], [1, 1], [0, 1]]}, content_type="application/json")
+    ok = operator_client.put(
+        url, {"image_points": [[0, 0], [10, 0], [10, 10], [0, 10]], "ground_points": [[0, 0], [1, 0], [1, 1], [0, 1]]}, content_type="application/json"
+    )
     assert ok.status_code == 200 and ok.json()["is_calibrated"] is True
     three = operator_client.put(url, {"image_points": [[0, 0], [10, 0], [10, 10]], "ground_points": [[0, 0], [1, 0], [1, 1]]}, content_type="application/json")
     assert three.status_code == 400 and "4 points" in str(three.json()["errors"])
-    collinear = operator_client.put(url, {"image_points": [[0, 0], [5, 5], [10, 10], [0, 10]], "ground_points": [[0, 0], [1, 0], [1, 1], [0, 1]]}, content_type="application/json")
+    collinear = operator_client.put(
+        url, {"image_points": [[0, 0], [5, 5], [10, 10], [0, 10]], "ground_points": [[0, 0], [1, 0], [1, 1], [0, 1]]}, content_type="application/json"
+    )
     assert collinear.status_code == 400
 
 
@@ -148,7 +152,9 @@ def test_operator_pages_render(operator_client: Client, tmp_path):
     LineFactory(camera=camera)
     path = tmp_path / "road.mp4"
     road_video(path, frames=60, seed=2)
-    job = services.job_create_from_upload(camera=camera, upload=SimpleUploadedFile("road.mp4", path.read_bytes()), recorded_at=timezone.now() - timedelta(minutes=1), dispatch=False)
+    job = services.job_create_from_upload(
+        camera=camera, upload=SimpleUploadedFile("road.mp4", path.read_bytes()), recorded_at=timezone.now() - timedelta(minutes=1), dispatch=False
+    )
     services.job_execute(job_id=job.pk, worker="test")
     home = operator_client.get("/traffic/")
     assert home.status_code == 200 and camera.name in home.content.decode()

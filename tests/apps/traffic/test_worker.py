@@ -35,7 +35,9 @@ def test_upload_to_counts_through_the_api_and_an_unreachable_stream_fails_clearl
         created = operator_client.post("/api/v1/traffic/jobs/", {"camera": camera.pk, "video": SimpleUploadedFile("road.mp4", path.read_bytes())})
         assert created.status_code == 201, created.content
         job_id = created.json()["id"]
-        stream = operator_client.post("/api/v1/traffic/jobs/stream/", {"camera": camera.pk, "url": "rtsp://127.0.0.1:9/nothing-here"}, content_type="application/json")
+        stream = operator_client.post(
+            "/api/v1/traffic/jobs/stream/", {"camera": camera.pk, "url": "rtsp://127.0.0.1:9/nothing-here"}, content_type="application/json"
+        )
         assert stream.status_code == 201
         stream_id = stream.json()["id"]
 

@@ -59,7 +59,7 @@
       if (i) { ctx.beginPath(); ctx.moveTo(points[i - 1][0], points[i - 1][1]); ctx.lineTo(x, y); ctx.stroke(); }
     });
     document.getElementById("points").textContent = `points: ${points.length}`;
-    document.querySelectorAll("#editor [data-for]").forEach((el) => { el.hidden = el.dataset.for !== mode(); });
+    document.querySelectorAll("#editor [data-for]").forEach((el) => { el.style.display = el.dataset.for === mode() ? "" : "none"; });
   }
 
   if (canvas) {
