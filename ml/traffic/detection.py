@@ -81,7 +81,9 @@ class BackgroundSubtractionDetector:
         c = self.config
         height, width = frame.shape[:2]
         scale = width / c.detect_width if width > c.detect_width else 1.0
-        small = cv2.resize(frame, (round(width / scale), round(height / scale)), interpolation=cv2.INTER_AREA) if scale != 1.0 else frame
+        # INTER_LINEAR, not INTER_AREA: at a non-integer factor AREA cost 6 ms per 720p frame, LINEAR under 1 ms,
+        # and the blur below smooths the aliasing LINEAR leaves.
+        small = cv2.resize(frame, (round(width / scale), round(height / scale)), interpolation=cv2.INTER_LINEAR) if scale != 1.0 else frame
         if c.blur > 1:
             small = cv2.GaussianBlur(small, (c.blur, c.blur), 0)
         mask = self._subtractor.apply(small, learningRate=c.learning_rate)

@@ -45,7 +45,7 @@ class PipelineConfig:
     # stopped-vehicle events still see it and it is continued when it moves off.
     hold_speed: float = 0.1
     hold_seconds: float = 120.0
-    max_classifications: int = 3  # crops classified per track (at confirmation, then when seen much larger)
+    max_classifications: int = 2  # crops classified per track (at confirmation, then once when seen much larger)
     warmup_seconds: float = 3.0  # video re-read before a resume point
     annotate_max_width: int = 960  # the annotated copy is encoded at most this wide (encoding 720p costs ~40% more)
 
@@ -177,7 +177,7 @@ class TrafficPipeline:
                 newly_confirmed.append(track)
             elif self.classifier is not None and track.hits > c.min_hits and track.classifications < c.max_classifications:
                 area = (track.box[2] - track.box[0]) * (track.box[3] - track.box[1])
-                if area > 1.6 * track.classified_area and _inside(track.box, self.width, self.height):
+                if area > 2.0 * track.classified_area and _inside(track.box, self.width, self.height):
                     newly_confirmed.append(track)
             seen.append(track)
         if self.classifier is not None and newly_confirmed:
@@ -280,17 +280,27 @@ class TrafficPipeline:
         return [s for t in list(self._tracks.values()) if (s := self._close(t)) is not None]
 
     # -- drawing ---------------------------------------------------------------------------------------------
-    def annotate(self, frame: np.ndarray) -> np.ndarray:
+    def annotate(self, frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """A copy of ``frame`` (resized to ``size``) with zones, lines and running counts, and the tracks' boxes."""
         import cv2
 
-        out = frame.copy()
-        thickness = max(1, round(self.height / 360))
+        if size is not None and size != (frame.shape[1], frame.shape[0]):
+            # Resize first and draw at the output size: cheaper than drawing on the full frame.
+            out = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        else:
+            out = frame.copy()
+        s = out.shape[1] / frame.shape[1]
+
+        def pt(x: float, y: float) -> tuple[int, int]:
+            return round(x * s), round(y * s)
+
+        thickness = max(1, round(out.shape[0] / 360))
         font = 0.45 * thickness
         for zone in self.zones:
-            pts = np.asarray(zone.polygon, dtype=np.int32).reshape(-1, 1, 2)
+            pts = np.asarray([pt(x, y) for x, y in zone.polygon], dtype=np.int32).reshape(-1, 1, 2)
             cv2.polylines(out, [pts], True, (0, 200, 255) if zone.kind == "congestion" else (255, 120, 0), thickness)
         for line in self.lines:
-            a, b = (round(line.a[0]), round(line.a[1])), (round(line.b[0]), round(line.b[1]))
+            a, b = pt(*line.a), pt(*line.b)
             cv2.line(out, a, b, (0, 255, 255), thickness + 1)
             text = f"{line.name or line.key}: +{self.totals.get((line.key, 1), 0)} / -{self.totals.get((line.key, -1), 0)}"
             org = (max(5, min(a[0], b[0]) + 5), max(20, min(a[1], b[1]) - 8))
@@ -300,7 +310,7 @@ class TrafficPipeline:
             if track.last_frame != self._frame or track.hits < self.config.min_hits:
                 continue
             colour = _COLOURS.get(track.label, (255, 255, 255))
-            x1, y1, x2, y2 = (round(v) for v in track.box)
+            (x1, y1), (x2, y2) = pt(track.box[0], track.box[1]), pt(track.box[2], track.box[3])
             cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
             text = f"#{track.key} {track.label}" + (f" {track.speed:.0f} km/h" if track.speed is not None else "")
             cv2.putText(out, text, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, font, colour, thickness, cv2.LINE_AA)
@@ -338,8 +348,9 @@ def process_video(
     warmup = 0 if is_stream else min(start_frame, round(pipeline.config.warmup_seconds * pipeline.fps))
     writer = None
     last = (index_offset if is_stream else start_frame) - 1
+    frames = read_frames(source, start=start_frame - warmup, is_stream=is_stream, index_offset=index_offset, prefetch=8)
     try:
-        for index, frame in read_frames(source, start=start_frame - warmup, is_stream=is_stream, index_offset=index_offset):
+        for index, frame in frames:
             if end_frame is not None and index >= end_frame:
                 break
             if on_first_frame is not None:
@@ -353,15 +364,11 @@ def process_video(
                 if writer is None:
                     scale = min(1.0, pipeline.config.annotate_max_width / pipeline.width)
                     writer = H264Writer(annotated_path, pipeline.fps, round(pipeline.width * scale), round(pipeline.height * scale))
-                drawn = pipeline.annotate(frame)
-                if drawn.shape[1] != writer.width or drawn.shape[0] != writer.height:
-                    import cv2
-
-                    drawn = cv2.resize(drawn, (writer.width, writer.height), interpolation=cv2.INTER_AREA)
-                writer.write(drawn)
+                writer.write(pipeline.annotate(frame, (writer.width, writer.height)))
             yield result
         if not is_stream or (end_frame is not None and last + 1 >= end_frame):
             yield FrameResult(last, [], [], pipeline.finish(), active_tracks=0)
     finally:
+        frames.close()
         if writer is not None:
             writer.close()

@@ -82,10 +82,58 @@ class StreamLost(Exception):
     """A stream stopped delivering frames (the caller may reconnect)."""
 
 
-def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False, index_offset: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False, index_offset: int = 0, prefetch: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, bgr_frame)`` from ``start``. Files skip to ``start`` by decoding (exact, unlike
     seeking on H.264); streams number frames from ``index_offset`` (frames already processed in earlier
-    connections) and raise :class:`StreamLost` when they stop."""
+    connections) and raise :class:`StreamLost` when they stop. With ``prefetch`` > 0 a thread decodes up to that
+    many frames ahead (OpenCV releases the GIL while decoding, so decoding overlaps the caller's work)."""
+    frames = _read_frames(source, start=start, is_stream=is_stream, index_offset=index_offset)
+    return _prefetched(frames, prefetch) if prefetch > 0 else frames
+
+
+_DONE = object()
+
+
+def _prefetched(iterator: Iterator, size: int) -> Iterator:
+    import queue
+    import threading
+
+    items: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            items.put(exc)
+        finally:
+            iterator.close()
+
+    thread = threading.Thread(target=produce, name="frame-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _read_frames(source: str | Path, *, start: int, is_stream: bool, index_offset: int) -> Iterator[tuple[int, np.ndarray]]:
     import cv2
 
     cap = cv2.VideoCapture(str(source))
@@ -113,7 +161,8 @@ def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False, 
 
 class H264Writer:
     """Writes BGR frames as H.264 (yuv420p) in a fragmented MP4: browsers play it, and a file cut short by a
-    killed worker is still playable up to its last fragment."""
+    killed worker is still playable up to its last fragment. Encoding runs on a thread (FFmpeg releases the GIL),
+    overlapping the caller's work."""
 
     def __init__(self, path: Path | str, fps: float, width: int, height: int, *, crf: int = 28, preset: str = "ultrafast") -> None:
         import av
@@ -126,21 +175,47 @@ class H264Writer:
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"preset": preset, "crf": str(crf), "bf": "0", "g": str(max(1, round(fps * 2)))}
         self.frames = 0
+        import queue
+        import threading
 
-    def write(self, frame: np.ndarray) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode_loop, name="h264-writer", daemon=True)
+        self._thread.start()
+
+    def _encode_loop(self) -> None:
         import av
 
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._error is not None:
+                continue  # drain the queue after a failure; close() reports it
+            try:
+                for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                    self._container.mux(packet)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by write() / close() in the caller's thread
+                self._error = exc
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
         if frame.shape[1] != self.width or frame.shape[0] != self.height:
             frame = frame[: self.height, : self.width]
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
+        self._queue.put(np.ascontiguousarray(frame))
         self.frames += 1
 
     def close(self) -> None:
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            if self._error is not None:
+                raise self._error
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        finally:
+            self._container.close()
 
     def __enter__(self) -> H264Writer:
         return self
