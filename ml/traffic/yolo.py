@@ -58,6 +58,7 @@ def prepare_dataset(config: YoloTrainConfig) -> tuple[YoloDataset, dict[str, Any
     for split in ("train", "val"):
         if split not in spec:
             raise ConfigError(f"{path.name} has no {split!r} split: the held-out 'val' split gives the primary metric")
+    for split in ("train", "val"):
         folder = root / spec[split]
         counts[split] = sum(1 for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
         if counts[split] == 0:
@@ -72,13 +73,15 @@ def train(dataset: YoloDataset, config: YoloTrainConfig, progress: ProgressCallb
     model = YOLO(config.model)
 
     def on_epoch_end(trainer: Any) -> None:
-        epoch = trainer.epoch + 1
-        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, int | float)}
-        progress(
-            100.0 * epoch / config.epochs,
-            f"epoch {epoch}/{config.epochs}",
-            {"loss": float(trainer.tloss.sum()) if trainer.tloss is not None else 0.0, **metrics},
-        )
+        # Ultralytics fires this once more after its final validation: clamp to the last epoch.
+        epoch = min(trainer.epoch + 1, config.epochs)
+        # trainer.metrics holds the validation metrics; label_loss_items names the training losses.
+        values = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, int | float)}
+        try:
+            values.update({k: float(v) for k, v in trainer.label_loss_items(trainer.tloss, prefix="train").items()})
+        except Exception:  # noqa: BLE001, S110 - loss names differ between ultralytics versions; progress still reports
+            pass
+        progress(100.0 * epoch / config.epochs, f"epoch {epoch}/{config.epochs}", values)
 
     model.add_callback("on_fit_epoch_end", on_epoch_end)
     gpu = device.kind == "cuda"

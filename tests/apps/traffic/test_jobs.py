@@ -81,3 +81,23 @@ def test_demo_seeder_processes_its_own_synthetic_video_once():
     assert "succeeded" in summary and "crossings counted" in summary
     assert "already" in seed()
     assert Crossing.objects.count() > 0 and Count.objects.filter(bin_minutes=15).exists()
+
+
+def test_uploaded_yolo_weights_in_production_are_the_detector_a_job_records(tmp_path):
+    from ultralytics import YOLO
+
+    from apps.mlops.services import model_version_import, model_version_promote
+
+    weights = tmp_path / "yolo11n-untrained.pt"
+    YOLO("yolo11n.yaml").save(str(weights))  # the architecture built offline; its weights are random
+    version = model_version_import(family="traffic.detector", source=weights, filename=weights.name, metrics={"mAP50": 0.1})
+    if version.status != "production":
+        model_version_promote(version=version, reason="test")
+    path = tmp_path / "short.mp4"
+    road_video(path, frames=12, seed=1)  # YOLO at 640 px on CPU is slow: a few frames prove the wiring
+    camera = CameraFactory()
+    LineFactory(camera=camera)
+    job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
+    job = services.job_execute(job_id=job.pk, worker="test")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.detector == "ultralytics YOLO traffic.detector v1" and job.detector_model_version == version.pk
