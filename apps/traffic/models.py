@@ -243,6 +243,7 @@ class Event(models.Model):
     line = models.ForeignKey(CountingLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     zone = models.ForeignKey(Zone, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     details = models.JSONField(default=dict, blank=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-occurred_at", "-id")

@@ -336,6 +336,10 @@ class _JobRunner:
                 raise JobLost(f"job {self.job.pk} was cancelled or taken over by another attempt")
             Crossing.objects.bulk_create(self.pending.crossings, ignore_conflicts=True)
             Event.objects.bulk_create(self.pending.events, ignore_conflicts=True)
+            if self.pending.events and settings.TRAFFIC_EVENT_WEBHOOK_URL:
+                keys = [e.key for e in self.pending.events]
+                ids = list(Event.objects.filter(job=self.job, key__in=keys, webhook_sent_at__isnull=True).values_list("pk", flat=True))
+                transaction.on_commit(lambda: _dispatch_webhooks(ids))
             for t in self.pending.tracks:
                 Track.objects.update_or_create(
                     job=self.job,
@@ -453,10 +457,9 @@ def _merge_annotated(job: ProcessingJob) -> None:
     name = f"traffic/annotated/job-{job.pk}.mp4"
     target = Path(default_storage.path(name))
     try:
-        if len(parts) == 1:
-            shutil.copyfile(parts[0][1], target)
-        else:
-            concat_h264_parts(parts, target)
+        # Also for a single part: the remux turns the fragmented MP4 (safe while writing) into a plain one with its
+        # index up front, so browsers know the duration at once and can seek.
+        concat_h264_parts(parts, target)
     except Exception:  # noqa: BLE001 - the counts are written; a video that cannot be joined falls back to the last part
         logger.warning("job %s: could not join the annotated parts; keeping the last one", job.pk, exc_info=True)
         shutil.copyfile(parts[-1][1], target)
@@ -508,6 +511,60 @@ def _run_stream(runner: _JobRunner) -> None:
             runner.flush(next_frame, progress=0.0, stage=f"reconnecting ({failures}/{settings.TRAFFIC_STREAM_MAX_RETRIES})", force=True)
             time.sleep(delay)
     runner.flush(next_frame, progress=99.0, stage="closing", force=True)
+
+
+# --- event webhook --------------------------------------------------------------------------------------------
+class WebhookFailed(OSError):
+    """The webhook endpoint did not accept an event (a transient error: the task retries with backoff)."""
+
+
+def _dispatch_webhooks(event_ids: list[int]) -> None:
+    from apps.traffic.tasks import send_event_webhooks
+
+    if event_ids:
+        send_event_webhooks.delay(event_ids)
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "camera": {"id": event.camera_id, "name": event.camera.name},
+        "job": event.job_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "frame": event.frame,
+        "track": event.track_key or None,
+        "line": event.line.name if event.line else None,
+        "zone": event.zone.name if event.zone else None,
+        "details": event.details,
+    }
+
+
+def event_webhooks_send(*, event_ids: list[int]) -> int:
+    """POST each unsent event as JSON to ``TRAFFIC_EVENT_WEBHOOK_URL``; returns how many were delivered.
+    Raises :class:`WebhookFailed` (after marking the delivered ones) so the task retries the rest."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = settings.TRAFFIC_EVENT_WEBHOOK_URL
+    if not url:
+        return 0
+    sent = 0
+    for event in Event.objects.filter(pk__in=event_ids, webhook_sent_at__isnull=True).select_related("camera", "line", "zone"):
+        request = urllib.request.Request(
+            url, data=json.dumps(event_payload(event)).encode(), headers={"Content-Type": "application/json", "User-Agent": "downstream-traffic"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.TRAFFIC_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - operator-set URL
+                ok = 200 <= response.status < 300
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise WebhookFailed(f"webhook {url} unreachable for event {event.pk}: {exc}") from exc
+        if not ok:
+            raise WebhookFailed(f"webhook {url} answered {response.status} for event {event.pk}")
+        Event.objects.filter(pk=event.pk).update(webhook_sent_at=timezone.now())
+        sent += 1
+    return sent
 
 
 # --- counts ---------------------------------------------------------------------------------------------------

@@ -12,6 +12,17 @@ def process_job(self, job_id: int) -> None:  # noqa: ANN001
     services.job_execute(job_id=job_id, worker=self.request.hostname or "")
 
 
+@shared_task(
+    name="traffic.send_event_webhooks",
+    autoretry_for=(services.WebhookFailed,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    max_retries=8,
+)
+def send_event_webhooks(event_ids: list[int]) -> None:
+    services.event_webhooks_send(event_ids=event_ids)
+
+
 @shared_task(name="traffic.resume_stale_jobs")
 def resume_stale_jobs() -> None:
     services.jobs_resume_stale()

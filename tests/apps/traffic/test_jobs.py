@@ -101,3 +101,59 @@ def test_uploaded_yolo_weights_in_production_are_the_detector_a_job_records(tmp_
     job = services.job_execute(job_id=job.pk, worker="test")
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.detector == "ultralytics YOLO traffic.detector v1" and job.detector_model_version == version.pk
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A real HTTP endpoint on localhost that records the JSON bodies POSTed to it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+def test_events_are_posted_to_the_webhook_once(video, settings, webhook_receiver, django_capture_on_commit_callbacks):
+    url, received = webhook_receiver
+    settings.TRAFFIC_EVENT_WEBHOOK_URL = url
+    path, truth = video
+    camera = CameraFactory()
+    LineFactory(camera=camera, name="one-way", in_side=1, wrong_way="out")
+    job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.job_execute(job_id=job.pk, worker="test")
+    assert job.status == JobStatus.SUCCEEDED
+    assert len(received) == truth.up == job.events.filter(kind="wrong_way").count()
+    assert {r["kind"] for r in received} == {"wrong_way"} and received[0]["line"] == "one-way" and received[0]["camera"]["id"] == camera.pk
+    assert not job.events.filter(webhook_sent_at__isnull=True).exists()
+    # Sending again posts nothing: each event is delivered once.
+    assert services.event_webhooks_send(event_ids=list(job.events.values_list("pk", flat=True))) == 0
+
+
+def test_an_unreachable_webhook_raises_for_a_retry_and_keeps_the_event_unsent(video, settings):
+    settings.TRAFFIC_EVENT_WEBHOOK_URL = "http://127.0.0.1:9/hook"
+    path, _ = video
+    camera = CameraFactory()
+    LineFactory(camera=camera, in_side=1, wrong_way="out")
+    job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
+    job = services.job_execute(job_id=job.pk, worker="test")  # on-commit callbacks do not run here: nothing sent yet
+    ids = list(job.events.values_list("pk", flat=True))
+    assert ids
+    with pytest.raises(services.WebhookFailed, match="unreachable"):
+        services.event_webhooks_send(event_ids=ids)
+    assert job.events.filter(webhook_sent_at__isnull=True).count() == len(ids)
