@@ -157,3 +157,30 @@ def test_an_unreachable_webhook_raises_for_a_retry_and_keeps_the_event_unsent(vi
     with pytest.raises(services.WebhookFailed, match="unreachable"):
         services.event_webhooks_send(event_ids=ids)
     assert job.events.filter(webhook_sent_at__isnull=True).count() == len(ids)
+
+
+def test_a_stream_session_over_http_reconnects_and_keeps_counting(video, settings, tmp_path):
+    """An HTTP stream that ends is reconnected (with backoff) and frame numbering continues across connections."""
+    import functools
+    import threading
+    from http.server import HTTPServer, SimpleHTTPRequestHandler
+
+    path, truth = video
+    settings.TRAFFIC_STREAM_BACKOFF_SECONDS = 0.05
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(path.parent))
+    handler.log_message = lambda *args: None
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        camera = CameraFactory(stream_url=f"http://127.0.0.1:{server.server_port}/{path.name}", source_kind="stream")
+        LineFactory(camera=camera)
+        job = services.job_create_stream(camera=camera, max_frames=truth.frames + 30)
+        job = services.job_execute(job_id=job.pk, worker="test")
+    finally:
+        server.shutdown()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.reconnects == 1 and job.checkpoint_frame == truth.frames + 30
+    # The whole video once, then the first 30 frames again on the second connection.
+    assert Crossing.objects.filter(job=job).count() >= truth.down + truth.up
+    camera.refresh_from_db()
+    assert camera.latest_frame
