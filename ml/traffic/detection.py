@@ -162,6 +162,10 @@ class YoloDetector:
         self._labels = {int(i): normalise_label(str(n)) for i, n in (names.items() if isinstance(names, dict) else enumerate(names))}
         version = getattr(self.model, "ckpt_path", None) or str(weights)
         self.description = f"ultralytics YOLO ({Path(str(version)).name})"
+        from ml.traffic.tracking import TrackerConfig
+
+        # ultralytics' own ByteTrack thresholds, tuned for YOLO confidences.
+        self.tracker_config = TrackerConfig(high_threshold=0.25, low_threshold=0.1, new_track_threshold=0.25)
 
     def reset(self) -> None:
         pass

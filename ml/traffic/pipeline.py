@@ -123,7 +123,8 @@ class TrafficPipeline:
         self.lines = lines
         self.zones = zones or []
         self.fps = fps
-        self.tracker = ByteTracker(fps, self.config.tracker)
+        # A detector may bring its own score scale (YOLO confidences run lower than the background subtractor's).
+        self.tracker = ByteTracker(fps, getattr(detector, "tracker_config", None) or self.config.tracker)
         self.counter = LineCounter(lines)
         self.width = self.height = 0
         if frame_size is not None:
