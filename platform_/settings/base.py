@@ -126,6 +126,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- REST API -------------------------------------------------------------------------------------------
+# Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiTokenAuthentication",
@@ -164,6 +166,8 @@ SPECTACULAR_SETTINGS = {
         "TriggerEnum": "apps.mlops.models.Trigger",
         "TrafficDirectionEnum": "apps.traffic.models.Direction",
         "TrafficJobStatusEnum": "apps.traffic.models.JobStatus",
+        "OrderStatusEnum": "apps.commerce.models.OrderStatus",
+        "EventTypeEnum": "apps.commerce.models.EventType",
     },
 }
 
