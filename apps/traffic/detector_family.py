@@ -24,6 +24,7 @@ register_family(
         train=yolo.train,
         predictor_class=yolo.YoloPredictor,
         primary_metric="mAP50",
+        train_at_bootstrap=False,
         description=(
             "Vehicle detector for traffic jobs. Upload pretrained weights (e.g. a COCO yolo11n.pt) on the Models page, or train on a "
             "YOLO data.yaml of labelled frames (config.dataset). Without a production version jobs use background subtraction + EfficientNet-Lite0."
