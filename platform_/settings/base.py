@@ -164,6 +164,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "TriggerEnum": "apps.mlops.models.Trigger",
+        "TrafficDirectionEnum": "apps.traffic.models.Direction",
+        "TrafficJobStatusEnum": "apps.traffic.models.JobStatus",
         "OrderStatusEnum": "apps.commerce.models.OrderStatus",
         "EventTypeEnum": "apps.commerce.models.EventType",
     },
@@ -207,6 +209,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
     "recommendations.*": {"queue": Queue.ML_CPU.value},
+    "traffic.process_job": {"queue": Queue.ML_GPU.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ANNOTATIONS = {
@@ -215,11 +218,17 @@ CELERY_TASK_ANNOTATIONS = {
         "time_limit": ML_TRAINING_TIME_LIMIT,
     },
     "recommendations.precompute_top_n": {"soft_time_limit": 1800, "time_limit": 1900},
+    # A video job checkpoints as it goes: at the soft limit it re-queues itself and continues from its checkpoint.
+    "traffic.process_job": {
+        "soft_time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600),
+        "time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600) + 300,
+    },
 }
 CELERY_BEAT_SCHEDULE = {
     "mlops-reap-stale-runs": {"task": "mlops.reap_stale_runs", "schedule": 30.0},
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
     "recommendations-refresh-precomputed": {"task": "recommendations.refresh_precomputed", "schedule": 300.0},
+    "traffic-resume-stale-jobs": {"task": "traffic.resume_stale_jobs", "schedule": 30.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -238,6 +247,19 @@ MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", defau
 RECOMMENDATIONS_PRECOMPUTE_N = env.int("RECOMMENDATIONS_PRECOMPUTE_N", default=100)
 RECOMMENDATIONS_ACTIVE_DAYS = env.int("RECOMMENDATIONS_ACTIVE_DAYS", default=30)
 RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES = env.int("RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES", default=60)
+# --- Traffic monitoring -----------------------------------------------------------------------------------------
+TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
+# A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.
+TRAFFIC_STALE_JOB_SECONDS = env.int("TRAFFIC_STALE_JOB_SECONDS", default=60)
+TRAFFIC_MAX_ATTEMPTS = env.int("TRAFFIC_MAX_ATTEMPTS", default=5)
+# Counts, tracks and the checkpoint are written at least this often (and at every crossing or event).
+TRAFFIC_CHECKPOINT_SECONDS = env.float("TRAFFIC_CHECKPOINT_SECONDS", default=2.0)
+TRAFFIC_STREAM_MAX_RETRIES = env.int("TRAFFIC_STREAM_MAX_RETRIES", default=5)
+TRAFFIC_STREAM_BACKOFF_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_SECONDS", default=1.0)
+TRAFFIC_STREAM_BACKOFF_MAX_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_MAX_SECONDS", default=60.0)
+# Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
+TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
+TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 
 LOGGING = {
     "version": 1,
