@@ -144,6 +144,7 @@ def _label(version: ModelVersion) -> str:
 
 # "{}" is the product's title.
 _DID = {"view": "viewed {}", "add_to_cart": "added {} to your cart", "purchase": "bought {}", "rating": "rated {}"}
+_DONE = {"view": "viewed", "add_to_cart": "added to your cart", "purchase": "bought", "rating": "rated"}
 
 
 def _reason(rec: Recommendation, because_title: str | None, because_type: str | None) -> str:
@@ -154,7 +155,7 @@ def _reason(rec: Recommendation, because_title: str | None, because_type: str | 
     if because_title is None:
         return "Picked for you from what you browsed" if rec.source in ("personal", "session") else "Popular in the shop"
     if rec.source == "content":
-        return f"Similar to {because_title}, which you " + _DID.get(because_type or "view", "viewed {}").format("it")
+        return f"Similar to {because_title}, which you {_DONE.get(because_type or 'view', 'viewed')}"
     if because_type is None:
         return f"Because of your interest in {because_title}"
     return "Because you " + _DID.get(because_type, "viewed {}").format(because_title)

