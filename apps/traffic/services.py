@@ -489,12 +489,59 @@ class StreamUnavailable(Exception):
     """The stream could not be read after every retry."""
 
 
+STREAM_DEFAULT_FPS = 25.0
+
+
+def _stream_fps(job: ProcessingJob) -> float | None:
+    """Measure the frame rate of a stream whose camera does not set one, and record it on the job."""
+    from ml.traffic.video import measure_stream_fps
+
+    ProcessingJob.objects.filter(pk=job.pk).update(stage="measuring the frame rate")
+    fps = measure_stream_fps(job.source_url)
+    if fps is None:
+        logger.warning("job %s: could not measure the stream's frame rate; assuming %s fps", job.pk, STREAM_DEFAULT_FPS)
+        return None
+    ProcessingJob.objects.filter(pk=job.pk).update(fps=fps)
+    return fps
+
+
+def _stream_segment_path(job: ProcessingJob, first: int) -> Path:
+    path = Path(default_storage.path(f"traffic/annotated/job-{job.pk}-writing-{first}.mp4"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def _stream_segment_done(job: ProcessingJob, written: Path, first: int, last: int) -> None:
+    """A stream session's annotated segment is complete: make it the camera's latest annotated video (remuxed
+    with its index up front so the browser plays and seeks it) and keep the last TRAFFIC_STREAM_SEGMENTS_KEPT."""
+    from ml.traffic.video import concat_h264_parts
+
+    name = f"traffic/annotated/job-{job.pk}-frames-{first}-{last}.mp4"
+    try:
+        concat_h264_parts([(first, written)], Path(default_storage.path(name)))
+    except Exception:  # noqa: BLE001 - a segment that cannot be remuxed is skipped; counting goes on
+        logger.warning("job %s: could not finish the annotated segment of frames %s-%s", job.pk, first, last, exc_info=True)
+        return
+    finally:
+        written.unlink(missing_ok=True)
+    segments = [*job.annotated_parts, {"start": first, "end": last, "name": name}]
+    keep = max(1, settings.TRAFFIC_STREAM_SEGMENTS_KEPT)
+    for old in segments[:-keep]:
+        default_storage.delete(old["name"])
+    job.annotated_parts = segments[-keep:]
+    job.annotated_video = name
+    ProcessingJob.objects.filter(pk=job.pk).update(annotated_video=name, annotated_parts=job.annotated_parts)
+
+
 def _run_stream(runner: _JobRunner) -> None:
     from ml.traffic import StreamLost, process_video
 
     job = runner.job
     failures = 0
-    pipeline = runner.pipeline(job.fps or job.camera.fps or 25.0, None)
+    if not (job.fps or job.camera.fps):
+        job.fps = _stream_fps(job)
+    pipeline = runner.pipeline(job.fps or job.camera.fps or STREAM_DEFAULT_FPS, None)
     ProcessingJob.objects.filter(pk=job.pk).update(detector=job.detector, detector_model_version=job.detector_model_version, stage="connecting")
     next_frame = job.checkpoint_frame
     resume_state = runner.resume_state()
@@ -510,6 +557,9 @@ def _run_stream(runner: _JobRunner) -> None:
                 end_frame=job.max_frames,
                 on_first_frame=lambda frame: _save_latest_frame(job.camera, frame),
                 resume_state=resume_state,
+                annotated_path=lambda first: _stream_segment_path(job, first),
+                segment_frames=max(1, round(settings.TRAFFIC_STREAM_SEGMENT_SECONDS * pipeline.fps)),
+                on_segment=lambda path, first, last: _stream_segment_done(job, path, first, last),
             ):
                 resume_state = None  # restored at the first frame; a reconnect keeps the pipeline's own state
                 failures = 0

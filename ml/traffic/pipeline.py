@@ -261,7 +261,8 @@ class TrafficPipeline:
         tail = self._tail_frames()
         self._closed = [c for c in self._closed if c["last_frame"] >= self._frame - tail]
         recent_path = [list(p) for p in track.path if p[0] >= track.last_frame - tail]
-        self._closed.append({"key": track.key, "last_frame": track.last_frame, "diagonal": track.diagonal, "path": recent_path})
+        if track.hits >= self.config.min_hits:  # written (or suppressed as already written): not to be written again
+            self._closed.append({"key": track.key, "last_frame": track.last_frame, "diagonal": track.diagonal, "path": recent_path})
         if track.key in self._suppressed:
             self._suppressed.discard(track.key)
             self.counter.forget(track.key)
@@ -354,7 +355,8 @@ class TrafficPipeline:
         taken_new: set[str] = set()
         taken_old: set[str] = set()
         renamed: dict[str, str] = {}
-        for _, new_key, old_key, is_open in sorted(pairs):
+        # Open tracks first: a rebuilt track that also follows a closed fragment of its vehicle continues the open one.
+        for _, new_key, old_key, is_open in sorted(pairs, key=lambda p: (not p[3], p[0])):
             if new_key in taken_new or old_key in taken_old:
                 continue
             taken_new.add(new_key)
@@ -470,7 +472,9 @@ def process_video(
     *,
     start_frame: int = 0,
     end_frame: int | None = None,
-    annotated_path: Path | None = None,
+    annotated_path: Path | Callable[[int], Path] | None = None,
+    segment_frames: int | None = None,
+    on_segment: Callable[[Path, int, int], None] | None = None,
     is_stream: bool = False,
     index_offset: int = 0,
     on_first_frame: Callable[[np.ndarray], None] | None = None,
@@ -479,18 +483,37 @@ def process_video(
     """Run ``pipeline`` over ``source`` from ``start_frame``; yields a :class:`FrameResult` per frame from
     ``start_frame`` on (warm-up frames before it are processed but not yielded). At the end of a file the open
     tracks are closed and yielded in a final result. ``annotated_path`` receives the annotated H.264 MP4 of the
-    yielded frames. Streams number their frames from ``index_offset`` and raise
+    yielded frames; with ``segment_frames`` it is cut into MP4s of that many frames (rolling segments of a stream
+    session): ``annotated_path`` is then called with each segment's first frame for its path, and
+    ``on_segment(path, first, last)`` is told of each segment once written (also of a last, shorter one when
+    the run ends or the stream is lost). Streams number their frames from ``index_offset`` and raise
     :class:`~ml.traffic.video.StreamLost` when they stop (the pipeline keeps its state for a reconnect).
     ``resume_state``, a :meth:`TrafficPipeline.snapshot` taken after frame ``start_frame - 1`` by an earlier run,
     is restored after the warm-up so tracks and events carry on under the same keys."""
     warmup = 0 if is_stream else min(start_frame, round(pipeline.config.warmup_seconds * pipeline.fps))
+    # Before that, a background-subtraction detector re-learns its background model over its history (cheap:
+    # no tracking or classification), so it cuts vehicles as an uninterrupted run would.
+    learn = getattr(pipeline.detector, "learn", None)
+    background = 0 if is_stream or learn is None else min(start_frame - warmup, pipeline.detector.warmup_frames)
     writer = None
+    segment: tuple[Path, int] | None = None
+
+    def close_segment() -> None:
+        nonlocal writer
+        writer.close()
+        writer = None
+        if on_segment is not None:
+            on_segment(segment[0], segment[1], last)
+
     last = (index_offset if is_stream else start_frame) - 1
-    frames = read_frames(source, start=start_frame - warmup, is_stream=is_stream, index_offset=index_offset, prefetch=8)
+    frames = read_frames(source, start=start_frame - warmup - background, is_stream=is_stream, index_offset=index_offset, prefetch=8)
     try:
         for index, frame in frames:
             if end_frame is not None and index >= end_frame:
                 break
+            if index < start_frame - warmup:
+                learn(frame)
+                continue
             if on_first_frame is not None:
                 on_first_frame(frame)
                 on_first_frame = None
@@ -504,12 +527,15 @@ def process_video(
             if annotated_path is not None:
                 if writer is None:
                     scale = min(1.0, pipeline.config.annotate_max_width / pipeline.width)
-                    writer = H264Writer(annotated_path, pipeline.fps, round(pipeline.width * scale), round(pipeline.height * scale))
+                    segment = (annotated_path(index) if callable(annotated_path) else annotated_path, index)
+                    writer = H264Writer(segment[0], pipeline.fps, round(pipeline.width * scale), round(pipeline.height * scale))
                 writer.write(pipeline.annotate(frame, (writer.width, writer.height)))
+                if segment_frames and index - segment[1] + 1 >= segment_frames:
+                    close_segment()
             yield result
         if not is_stream or (end_frame is not None and last + 1 >= end_frame):
             yield FrameResult(last, [], [], pipeline.finish(), active_tracks=0)
     finally:
         frames.close()
         if writer is not None:
-            writer.close()
+            close_segment()

@@ -257,6 +257,9 @@ TRAFFIC_CHECKPOINT_SECONDS = env.float("TRAFFIC_CHECKPOINT_SECONDS", default=2.0
 TRAFFIC_STREAM_MAX_RETRIES = env.int("TRAFFIC_STREAM_MAX_RETRIES", default=5)
 TRAFFIC_STREAM_BACKOFF_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_SECONDS", default=1.0)
 TRAFFIC_STREAM_BACKOFF_MAX_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_MAX_SECONDS", default=60.0)
+# Stream sessions write their annotated video in segments of this length; the camera page plays the latest.
+TRAFFIC_STREAM_SEGMENT_SECONDS = env.float("TRAFFIC_STREAM_SEGMENT_SECONDS", default=300.0)
+TRAFFIC_STREAM_SEGMENTS_KEPT = env.int("TRAFFIC_STREAM_SEGMENTS_KEPT", default=12)
 # Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
 TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
 TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
