@@ -128,6 +128,9 @@ class EventDetector:
                 self._zone_state[key] = _ZoneState(s["congested_since"], s["below_since"], s["raised"])
 
     def forget(self, track_id: str) -> None:
+        """The track is closed (keys are never reused): drop everything kept for it, so a long stream session's
+        memory and checkpoints do not grow with every vehicle that ever stopped."""
         self._history.pop(track_id, None)
         for zone in self.zones:
             self._stopped_since.pop((track_id, zone.key), None)
+            self._raised_stops.discard((track_id, zone.key))

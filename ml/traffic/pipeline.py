@@ -254,7 +254,10 @@ class TrafficPipeline:
         limit = (self.config.stitch_seconds + self.config.tracker.buffer_seconds) * self.fps
         hold_limit = self.config.hold_seconds * self.fps
         done = [t for t in self._tracks.values() if index - t.last_frame > (hold_limit if t.held else limit)]
-        return [s for t in done if (s := self._close(t)) is not None]
+        summaries = [s for t in done if (s := self._close(t)) is not None]
+        if done:  # tracker ids of closed tracks: without this the map grows with every vehicle of a stream session
+            self._id_map = {tid: key for tid, key in self._id_map.items() if key in self._tracks}
+        return summaries
 
     def _close(self, track: _Track) -> TrackSummary | None:
         del self._tracks[track.key]

@@ -35,6 +35,8 @@ def test_counts_every_vehicle_once_per_direction(road, tmp_path):
     tracks = [t for r in results for t in r.finished_tracks]
     assert {c.track_id for c in crossings} <= {t.track_id for t in tracks}
     assert all(t.label in ("car", "bus", "truck", "motorcycle", "bicycle", "person") for t in tracks)
+    # Tracker ids of closed tracks are dropped as they close (a stream session runs for days): only those open at the end remain.
+    assert set(pipeline._id_map.values()) <= {t.track_id for t in results[-1].finished_tracks}
     # The annotated copy is H.264 a browser plays, one frame per input frame.
     info = probe_video(annotated)
     assert info.codec in ("h264", "avc1") and info.frame_count == truth.frames
