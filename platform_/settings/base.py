@@ -247,6 +247,8 @@ MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", defau
 RECOMMENDATIONS_PRECOMPUTE_N = env.int("RECOMMENDATIONS_PRECOMPUTE_N", default=100)
 RECOMMENDATIONS_ACTIVE_DAYS = env.int("RECOMMENDATIONS_ACTIVE_DAYS", default=30)
 RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES = env.int("RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES", default=60)
+# Serving keeps the catalog (titles, prices, stock, categories) in process memory and re-checks it this often.
+RECOMMENDATIONS_CATALOG_REFRESH_SECONDS = env.float("RECOMMENDATIONS_CATALOG_REFRESH_SECONDS", default=5.0)
 # --- Traffic monitoring -----------------------------------------------------------------------------------------
 TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.
