@@ -336,7 +336,7 @@ def train(dataset: AnomalyDataset, config: AnomalyConfig, progress: ProgressCall
         "train_seconds": round(time.perf_counter() - started, 3),
         "memory_patches": int(next(iter(scorer.state.values())).shape[0]),
         "validation_curve": curve,
-        "calibration_scores": [round(float(s), 5) for s in calib_scores],
+        "calibration_scores": [float(s) for s in calib_scores],
         **dataset.describe(),
     }
     return TrainedModel(model=model, metrics=metrics, save=save, artifact_name="anomaly.pt", details=details)

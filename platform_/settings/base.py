@@ -200,9 +200,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
+    "inspection.inspect_pending": {"queue": Queue.ML_GPU.value},
+    "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ANNOTATIONS = {
+    "inspection.inspect_pending": {"soft_time_limit": 240, "time_limit": 300},
+    "inspection.send_callback": {"soft_time_limit": 30, "time_limit": 60},
     "mlops.train_run": {
         "soft_time_limit": ML_TRAINING_SOFT_TIME_LIMIT,
         "time_limit": ML_TRAINING_TIME_LIMIT,
@@ -211,6 +215,7 @@ CELERY_TASK_ANNOTATIONS = {
 CELERY_BEAT_SCHEDULE = {
     "mlops-reap-stale-runs": {"task": "mlops.reap_stale_runs", "schedule": 30.0},
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
+    "inspection-requeue-stale": {"task": "inspection.requeue_stale", "schedule": 120.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -223,6 +228,15 @@ MLOPS_HEARTBEAT_SECONDS = env.int("MLOPS_HEARTBEAT_SECONDS", default=10)
 MLOPS_MAX_UPLOAD_BYTES = env.int("MLOPS_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # How long a process trusts its idea of which version is in production before asking the database again.
 MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", default=2.0)
+
+# --- Defect inspection ----------------------------------------------------------------------------------
+INSPECTION_MAX_UPLOAD_BYTES = env.int("INSPECTION_MAX_UPLOAD_MB", default=20) * 1024 * 1024
+INSPECTION_MAX_IMAGE_SIDE = env.int("INSPECTION_MAX_IMAGE_SIDE", default=8192)
+INSPECTION_MIN_IMAGE_SIDE = env.int("INSPECTION_MIN_IMAGE_SIDE", default=16)
+INSPECTION_MAX_PIXELS = env.int("INSPECTION_MAX_PIXELS", default=40_000_000)
+INSPECTION_MAX_FILES_PER_REQUEST = env.int("INSPECTION_MAX_FILES_PER_REQUEST", default=32)
+# Images one inference pass takes from the queue (several per forward pass when they pile up).
+INSPECTION_BATCH_SIZE = env.int("INSPECTION_BATCH_SIZE", default=16)
 
 LOGGING = {
     "version": 1,
