@@ -64,7 +64,6 @@ def seed_demo() -> str:
     live = seed_parts(station, n_good=16, n_per_defect=3, seed=2, prefix="live", labelled=False)
     pending = list(InspectionImage.objects.filter(station=station, status="pending").values_list("pk", flat=True))
     inspected = services.images_inspect(image_ids=pending) if pending else 0
-    return (
-        f"{line.name} / {station.name}: {labelled} labelled parts, {live} live parts, {inspected} inspected"
-        + (f"; trained {', '.join(trained)}" if trained else "")
+    return f"{line.name} / {station.name}: {labelled} labelled parts, {live} live parts, {inspected} inspected" + (
+        f"; trained {', '.join(trained)}" if trained else ""
     )

@@ -30,16 +30,19 @@ class Station(models.Model):
     camera = models.CharField(max_length=200, blank=True, help_text="Camera model or address, for the operators' reference.")
     part_type = models.CharField(max_length=100, blank=True)
     target_false_reject_rate = models.FloatField(
-        default=0.02, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        default=0.02,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
         help_text="Share of good parts the calibrated threshold may reject (used when no manual threshold is set).",
     )
     threshold = models.FloatField(null=True, blank=True, help_text="Manual anomaly-score threshold; empty: calibrated from the target false-reject rate.")
     review_margin = models.FloatField(
-        default=0.15, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.15,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Scores within this fraction of the threshold go to the review queue.",
     )
     type_confidence_min = models.FloatField(
-        default=0.6, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="A defect-type prediction below this confidence goes to the review queue.",
     )
     retrain_after_reviews = models.PositiveIntegerField(default=20, help_text="Retrain automatically after this many new reviews; 0: never.")

@@ -57,9 +57,7 @@ def station_validation_curve(*, station: Station, points: int = 101) -> dict[str
     falls back to the curve the production model measured on its validation split at training time.
     """
     rows = list(
-        InspectionResult.objects.filter(image__station=station, image__split=Split.VALIDATION)
-        .exclude(image__label="")
-        .values_list("score", "image__label")
+        InspectionResult.objects.filter(image__station=station, image__split=Split.VALIDATION).exclude(image__label="").values_list("score", "image__label")
     )
     labels = [int(label != OK_LABEL) for _, label in rows]
     if rows and 0 < sum(labels) < len(labels):
@@ -95,9 +93,7 @@ def defect_report(*, days: int = 14) -> dict[str, Any]:
             pareto[defect or "anomaly"] += 1
     lines = sorted({line for line, _ in totals})
     shifts = [name for name, _, _ in SHIFTS]
-    series = {
-        line: [round(100 * totals[(line, s)][1] / totals[(line, s)][0], 2) if totals[(line, s)][0] else None for s in shifts] for line in lines
-    }
+    series = {line: [round(100 * totals[(line, s)][1] / totals[(line, s)][0], 2) if totals[(line, s)][0] else None for s in shifts] for line in lines}
     ranked = pareto.most_common()
     total_defects = sum(pareto.values())
     cumulative, running = [], 0

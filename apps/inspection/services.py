@@ -391,8 +391,9 @@ def review_create(*, result: InspectionResult, decision: str, defect_type: str =
             raise ValidationError({"defect_type": ["Name the defect type (up to 64 characters)."]})
     disputed = label != predicted
     with transaction.atomic():
-        review = Review.objects.create(result=result, reviewer=user if getattr(user, "is_authenticated", False) else None,
-                                       decision=decision, label=label, disputed=disputed)
+        review = Review.objects.create(
+            result=result, reviewer=user if getattr(user, "is_authenticated", False) else None, decision=decision, label=label, disputed=disputed
+        )
         image = result.image
         image.label = label
         image.split = image.split or _split_for(f"{image.station_id}/{image.client_image_id}")

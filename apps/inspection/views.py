@@ -41,11 +41,15 @@ def _feed_item(result: InspectionResult) -> dict:
 @operator_required
 def home(request: HttpRequest) -> HttpResponse:
     results = [_feed_item(r) for r in selectors.result_feed(limit=24)]
-    return render(request, "inspection/home.html", {
-        "results": results,
-        "stations": Station.objects.select_related("line"),
-        "queue_size": InspectionResult.objects.filter(needs_review=True).count(),
-    })
+    return render(
+        request,
+        "inspection/home.html",
+        {
+            "results": results,
+            "stations": Station.objects.select_related("line"),
+            "queue_size": InspectionResult.objects.filter(needs_review=True).count(),
+        },
+    )
 
 
 @operator_required
@@ -67,7 +71,9 @@ def review_submit(request: HttpRequest, result_id: int) -> HttpResponse:
     result = get_object_or_404(InspectionResult.objects.select_related("image"), pk=result_id)
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     try:
-        review = services.review_create(result=result, decision=request.POST.get("decision", ""), defect_type=request.POST.get("defect_type", ""), user=request.user)
+        review = services.review_create(
+            result=result, decision=request.POST.get("decision", ""), defect_type=request.POST.get("defect_type", ""), user=request.user
+        )
     except ValidationError as exc:
         if wants_json:
             return JsonResponse({"detail": " ".join(exc.messages), "errors": getattr(exc, "message_dict", {})}, status=400)

@@ -26,7 +26,7 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
-from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, extract, load_backbone, preprocess, to_gray_array
+from ml.vision.backbone import BLOCK_CHANNELS, extract, load_backbone, preprocess, to_gray_array
 
 FORMAT = "downstream.vision.anomaly/1"
 METHODS = ("patchcore", "gaussian")
@@ -212,7 +212,6 @@ class PatchScorer:
 
 def score_maps(features: Any, scorer: PatchScorer, config: AnomalyConfig) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps (n, H, W) at the input resolution and image scores (n,) from patch features (n, C, h, w)."""
-    import torch
     import torch.nn.functional as F
 
     n, c, h, w = features.shape

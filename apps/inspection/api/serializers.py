@@ -15,7 +15,7 @@ class ImageUploadSerializer(serializers.Serializer):
 
 
 class ResultSerializer(serializers.Serializer):
-    verdict = serializers.ChoiceField(choices=["ok", "defective"])
+    verdict = serializers.CharField(help_text="ok or defective.")
     score = serializers.FloatField()
     threshold = serializers.FloatField()
     defect_type = serializers.CharField()
@@ -31,7 +31,7 @@ class ImageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     station = serializers.IntegerField()
     client_image_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "processing", "done", "failed"])
+    status = serializers.CharField(help_text="pending, processing, done or failed.")
     error = serializers.CharField()
     received_at = serializers.DateTimeField()
     result = ResultSerializer(allow_null=True)

@@ -67,8 +67,13 @@ class ImageUploadApi(InspectionAPIView):
         for upload, client_id in zip(files, ids, strict=True):
             name = upload.name or ""
             if upload.size > settings.INSPECTION_MAX_UPLOAD_BYTES:
-                rejected.append({"client_image_id": client_id, "file": name,
-                                 "error": f"{name} is {upload.size} bytes; the limit is {settings.INSPECTION_MAX_UPLOAD_BYTES} bytes."})
+                rejected.append(
+                    {
+                        "client_image_id": client_id,
+                        "file": name,
+                        "error": f"{name} is {upload.size} bytes; the limit is {settings.INSPECTION_MAX_UPLOAD_BYTES} bytes.",
+                    }
+                )
                 continue
             try:
                 received = services.image_receive(station=station, client_image_id=client_id, data=upload.read(), filename=name, callback_url=callback_url)

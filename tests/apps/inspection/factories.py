@@ -34,17 +34,42 @@ def labelled_parts(target: Station, *, n_good: int, n_per_defect: int, size: int
     from ml.vision.synthetic import make_parts
 
     for k, part in enumerate(make_parts(n_good, n_per_defect, seed=seed, height=size, width=size)):
-        services.image_receive(station=target, client_image_id=f"lab-{seed}-{k}", data=png(part.image), label=part.defect_type or "ok",
-                               mask=png(part.mask), inspect=False, source="import")
+        services.image_receive(
+            station=target,
+            client_image_id=f"lab-{seed}-{k}",
+            data=png(part.image),
+            label=part.defect_type or "ok",
+            mask=png(part.mask),
+            inspect=False,
+            source="import",
+        )
 
 
-def result(target: Station, client_id: str, *, verdict: str = "defective", score: float = 1.0, threshold: float = 1.0,
-           defect_type: str = "scratch", needs_review: bool = True, seed: int = 1) -> InspectionResult:
+def result(
+    target: Station,
+    client_id: str,
+    *,
+    verdict: str = "defective",
+    score: float = 1.0,
+    threshold: float = 1.0,
+    defect_type: str = "scratch",
+    needs_review: bool = True,
+    seed: int = 1,
+) -> InspectionResult:
     part = make_part(seed, defect_type if verdict == "defective" else "", 64, 64)
     image = services.image_receive(station=target, client_image_id=client_id, data=png(part.image), inspect=False).image
     heat = part.mask.astype(np.float32) / 255 * 2 * threshold
-    obj = InspectionResult(image=image, verdict=verdict, score=score, threshold=threshold, defect_type=defect_type if verdict == "defective" else "",
-                           needs_review=needs_review, review_reason="score near the threshold" if needs_review else "", latency_ms=5.0, inference_ms=2.0)
+    obj = InspectionResult(
+        image=image,
+        verdict=verdict,
+        score=score,
+        threshold=threshold,
+        defect_type=defect_type if verdict == "defective" else "",
+        needs_review=needs_review,
+        review_reason="score near the threshold" if needs_review else "",
+        latency_ms=5.0,
+        inference_ms=2.0,
+    )
     obj.heatmap.save(f"{image.pk}.png", ContentFile(overlay_png(part.image, heat, threshold)), save=False)
     obj.save()
     return obj

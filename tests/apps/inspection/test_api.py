@@ -57,12 +57,19 @@ def test_resend_is_not_stored_or_inspected_twice(camera_client: Client, station)
 
 def test_batch_keeps_good_files_when_one_is_bad(camera_client: Client, station):
     truncated = f.part_png(3)[:200]
-    response = camera_client.post(URL, {
-        "station": station.pk,
-        "client_image_ids": ["b-1", "b-2", "b-3", "b-4"],
-        "images": [upload("1.png", f.part_png(4)), upload("2.png", truncated), upload("3.txt", b"hello, not an image", "text/plain"),
-                   upload("4.jpg", f.png(np.full((40, 40), 120, np.uint8), "JPEG"), "image/jpeg")],
-    })
+    response = camera_client.post(
+        URL,
+        {
+            "station": station.pk,
+            "client_image_ids": ["b-1", "b-2", "b-3", "b-4"],
+            "images": [
+                upload("1.png", f.part_png(4)),
+                upload("2.png", truncated),
+                upload("3.txt", b"hello, not an image", "text/plain"),
+                upload("4.jpg", f.png(np.full((40, 40), 120, np.uint8), "JPEG"), "image/jpeg"),
+            ],
+        },
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert [a["client_image_id"] for a in body["accepted"]] == ["b-1", "b-4"]
@@ -105,7 +112,9 @@ def test_request_shape_errors(camera_client: Client, station):
     assert missing_ids.status_code == 400 and "client_image_ids" in missing_ids.json()["errors"]
     no_file = camera_client.post(URL, {"station": station.pk, "client_image_id": "x"})
     assert no_file.status_code == 400
-    bad_callback = camera_client.post(URL, {"station": station.pk, "client_image_id": "x", "callback_url": "not a url", "image": upload("a.png", f.part_png(1))})
+    bad_callback = camera_client.post(
+        URL, {"station": station.pk, "client_image_id": "x", "callback_url": "not a url", "image": upload("a.png", f.part_png(1))}
+    )
     assert bad_callback.status_code == 400 and "callback_url" in bad_callback.json()["errors"]
     assert camera_client.get(f"{URL}123456/").status_code == 404
 

@@ -107,7 +107,9 @@ def test_operator_pages_render(operator_client: Client):
     assert operator_client.get(f"/inspection/images/{result.image_id}/heatmap").status_code == 200
     curve = operator_client.get(f"/inspection/stations/{station.pk}/curve.json").json()
     assert curve["curve"] == [] and curve["source"] == "no data yet"
-    saved = operator_client.post(f"/inspection/stations/{station.pk}/", {"threshold": "-1", "target_false_reject_rate": "0.02", "retrain_after_reviews": "5"}, follow=True)
+    saved = operator_client.post(
+        f"/inspection/stations/{station.pk}/", {"threshold": "-1", "target_false_reject_rate": "0.02", "retrain_after_reviews": "5"}, follow=True
+    )
     assert b"positive anomaly score" in saved.content
     operator_client.post(f"/inspection/stations/{station.pk}/", {"threshold": "1.5", "target_false_reject_rate": "0.05", "retrain_after_reviews": "5"})
     station.refresh_from_db()

@@ -73,12 +73,15 @@ def test_upload_inference_review_retrain_promote(operator_client: Client, webhoo
         first = {v.family: v for v in ModelVersion.objects.filter(status=VersionStatus.PRODUCTION)}
         assert set(first) == set(SMALL)
 
-        response = operator_client.post("/api/v1/inspection/images/", {
-            "station": station.pk,
-            "client_image_ids": ["live-1", "live-2", "live-3"],
-            "images": [SimpleUploadedFile(f"{i}.png", f.part_png(500 + i, d)) for i, d in enumerate(["", "spot", "scratch"])],
-            "callback_url": hook_url,
-        })
+        response = operator_client.post(
+            "/api/v1/inspection/images/",
+            {
+                "station": station.pk,
+                "client_image_ids": ["live-1", "live-2", "live-3"],
+                "images": [SimpleUploadedFile(f"{i}.png", f.part_png(500 + i, d)) for i, d in enumerate(["", "spot", "scratch"])],
+                "callback_url": hook_url,
+            },
+        )
         assert response.status_code == 201, response.json()
         ids = [a["id"] for a in response.json()["accepted"]]
 
@@ -98,9 +101,14 @@ def test_upload_inference_review_retrain_promote(operator_client: Client, webhoo
         assert InspectionImage.objects.filter(callback_status__startswith="delivered").count() == 3
 
         # A resend of a known image is answered from the stored result, not inspected again.
-        again = operator_client.post("/api/v1/inspection/images/", {
-            "station": station.pk, "client_image_id": "live-2", "image": SimpleUploadedFile("x.png", f.part_png(501, "spot")),
-        })
+        again = operator_client.post(
+            "/api/v1/inspection/images/",
+            {
+                "station": station.pk,
+                "client_image_id": "live-2",
+                "image": SimpleUploadedFile("x.png", f.part_png(501, "spot")),
+            },
+        )
         assert again.status_code == 200 and again.json()["accepted"][0]["duplicate"] and again.json()["accepted"][0]["status"] == "done"
         assert InspectionResult.objects.count() == 3
 
@@ -123,10 +131,19 @@ def test_upload_inference_review_retrain_promote(operator_client: Client, webhoo
         assert newest.status == VersionStatus.PRODUCTION
 
         # The next image is inspected by the promoted version, without restarting the worker.
-        response = operator_client.post("/api/v1/inspection/images/", {
-            "station": station.pk, "client_image_id": "live-4", "image": SimpleUploadedFile("4.png", f.part_png(600, "crack")),
-        })
+        response = operator_client.post(
+            "/api/v1/inspection/images/",
+            {
+                "station": station.pk,
+                "client_image_id": "live-4",
+                "image": SimpleUploadedFile("4.png", f.part_png(600, "crack")),
+            },
+        )
         image_id = response.json()["accepted"][0]["id"]
-        body = wait_for(lambda: (b := operator_client.get(f"/api/v1/inspection/images/{image_id}/").json())["status"] == "done" and b,
-                        timeout=60, interval=0.3, message="result of live-4")
+        body = wait_for(
+            lambda: (b := operator_client.get(f"/api/v1/inspection/images/{image_id}/").json())["status"] == "done" and b,
+            timeout=60,
+            interval=0.3,
+            message="result of live-4",
+        )
         assert body["result"]["anomaly_model_version"] == newest.pk

@@ -7,8 +7,7 @@ import pytest
 
 from ml.core import ConfigError, no_progress
 from ml.device import select_device
-from ml.vision import AnomalyConfig, AnomalyDataset, AnomalyPredictor, ClassifierConfig, ClassifierDataset, ClassifierPredictor
-from ml.vision import train_anomaly, train_classifier
+from ml.vision import AnomalyConfig, AnomalyDataset, AnomalyPredictor, ClassifierConfig, ClassifierDataset, ClassifierPredictor, train_anomaly, train_classifier
 from ml.vision.anomaly import greedy_coreset
 from ml.vision.backbone import ImageError, to_gray_array
 from ml.vision.render import overlay_png, regions_above
@@ -83,8 +82,13 @@ def test_classifier_learns_defect_types(parts, tmp_path: Path):
     index = {"": 0, **{t: k + 1 for k, t in enumerate(DEFECT_TYPES)}}
     train_parts = [p for k, p in enumerate(parts) if k % 3 != 0]
     val_parts = [p for k, p in enumerate(parts) if k % 3 == 0]
-    dataset = ClassifierDataset(classes, [p.image for p in train_parts], [index[p.defect_type] for p in train_parts],
-                                [p.image for p in val_parts], [index[p.defect_type] for p in val_parts])
+    dataset = ClassifierDataset(
+        classes,
+        [p.image for p in train_parts],
+        [index[p.defect_type] for p in train_parts],
+        [p.image for p in val_parts],
+        [index[p.defect_type] for p in val_parts],
+    )
     trained = train_classifier(dataset, ClassifierConfig(image_height=SIZE, image_width=SIZE), no_progress, select_device("cpu"))
     assert trained.metrics["accuracy"] >= 0.7
     path = tmp_path / trained.artifact_name
