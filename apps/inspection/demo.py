@@ -22,7 +22,8 @@ DEMO_LINE = "Demo line"
 DEMO_STATION = "Surface camera 1"
 # Small generated parts keep the first training fast; the configs are the product defaults otherwise.
 DEMO_SIZE = 128
-DEMO_CONFIG = {"image_height": 128, "image_width": 128, "coreset_size": 512}
+DEMO_CONFIG = {"image_height": 128, "image_width": 128, "coreset_size": 256}
+DEMO_CLASSIFIER_CONFIG = {"image_height": 128, "image_width": 128, "flip_augment": False}
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -54,14 +55,14 @@ def seed_demo() -> str:
     station = Station.objects.filter(line=line, name=DEMO_STATION).first()
     if station is None:
         station = services.station_create(line=line, name=DEMO_STATION, camera="GigE 5 MP mono", part_type="ferrite tile", retrain_after_reviews=20)
-    labelled = seed_parts(station, n_good=60, n_per_defect=10, seed=1, prefix="train", labelled=True)
+    labelled = seed_parts(station, n_good=40, n_per_defect=8, seed=1, prefix="train", labelled=True)
     trained = []
-    for family, config in ((ANOMALY_FAMILY, DEMO_CONFIG), (DEFECT_TYPE_FAMILY, {"image_height": 128, "image_width": 128})):
+    for family, config in ((ANOMALY_FAMILY, DEMO_CONFIG), (DEFECT_TYPE_FAMILY, DEMO_CLASSIFIER_CONFIG)):
         if mlops_selectors.production_version(family=family) is None:
             run = mlops_services.training_run_start(family=family, trigger=Trigger.CLI, config=config, dispatch=False)
             run = mlops_services.training_run_execute(run_id=run.pk, worker="demo-seeder")
             trained.append(f"{family} {run.status}")
-    live = seed_parts(station, n_good=16, n_per_defect=3, seed=2, prefix="live", labelled=False)
+    live = seed_parts(station, n_good=12, n_per_defect=2, seed=2, prefix="live", labelled=False)
     pending = list(InspectionImage.objects.filter(station=station, status="pending").values_list("pk", flat=True))
     inspected = services.images_inspect(image_ids=pending) if pending else 0
     return f"{line.name} / {station.name}: {labelled} labelled parts, {live} live parts, {inspected} inspected" + (
