@@ -132,6 +132,11 @@ def image_receive(
         raise ValidationError({"client_image_id": ["At most 200 characters."]})
     existing = InspectionImage.objects.filter(station=station, client_image_id=client_image_id).first()
     if existing is not None:
+        if existing.status == ImageStatus.FAILED and inspect:
+            # Not inspected yet (e.g. no model was in production): a resend asks for another try.
+            InspectionImage.objects.filter(pk=existing.pk, status=ImageStatus.FAILED).update(status=ImageStatus.PENDING, error="")
+            existing.refresh_from_db()
+            _dispatch_inspection([existing.pk])
         return Received(existing, False)
     checked = check_image(data, name=filename or client_image_id)
     if mask is not None:

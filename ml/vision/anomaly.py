@@ -26,7 +26,7 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
-from ml.vision.backbone import BLOCK_CHANNELS, extract, load_backbone, preprocess, to_gray_array
+from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, extract, load_backbone, preprocess, to_gray_array
 
 FORMAT = "downstream.vision.anomaly/1"
 METHODS = ("patchcore", "gaussian")
@@ -38,6 +38,8 @@ class AnomalyConfig(TrainConfig):
     image_width: int = 256
     blocks: list[int] = field(default_factory=lambda: [2, 4, 10])
     neighbourhood: int = 3  # side of the local averaging window on each feature map
+    input_padding: int = 0  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
+    score_border: int = 0  # patches at each edge left out of the image score (edge effects of tiles and padding)
     method: str = "patchcore"
     coreset_size: int = 2048  # memory-bank patches kept by greedy coreset selection (patchcore)
     coreset_candidates: int = 60000  # random patches the greedy selection starts from (bounds its cost)
@@ -55,6 +57,10 @@ class AnomalyConfig(TrainConfig):
             raise ConfigError(f"blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
         if self.neighbourhood < 1 or self.neighbourhood % 2 == 0:
             raise ConfigError("neighbourhood must be an odd positive integer")
+        if self.input_padding < 0 or self.input_padding % 32 or self.input_padding > 256:
+            raise ConfigError("input_padding must be a multiple of 32 between 0 and 256")
+        if not 0 <= self.score_border <= 8:
+            raise ConfigError("score_border must be between 0 and 8")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}")
         if not 16 <= self.coreset_size <= 1_000_000:
@@ -125,7 +131,15 @@ class FeatureExtractor:
 
     def __call__(self, images: Sequence[np.ndarray]) -> Any:
         batch = preprocess(images, self.config.image_height, self.config.image_width)
+        pad = self.config.input_padding
+        if pad:
+            batch = np.pad(batch, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")
         maps = extract(self.backbone, batch, self.blocks, self.device)
+        if pad:
+            maps = [
+                m[:, :, pad // s : m.shape[2] - pad // s, pad // s : m.shape[3] - pad // s]
+                for m, s in zip(maps, (BLOCK_STRIDES[b] for b in self.blocks), strict=True)
+            ]
         return patch_features(maps, self.config.neighbourhood)
 
 
@@ -221,7 +235,12 @@ def score_maps(features: Any, scorer: PatchScorer, config: AnomalyConfig) -> tup
     if config.smoothing_sigma > 0:
         heat = _gaussian_blur(heat, config.smoothing_sigma)
     heat = heat[:, 0]
-    scores = heat.flatten(1).amax(dim=1)
+    inner = heat
+    if config.score_border:
+        by = config.score_border * config.image_height // h
+        bx = config.score_border * config.image_width // w
+        inner = heat[:, by : config.image_height - by, bx : config.image_width - bx]
+    scores = inner.flatten(1).amax(dim=1)
     return heat.cpu().numpy(), scores.cpu().numpy()
 
 

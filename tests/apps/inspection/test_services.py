@@ -120,3 +120,14 @@ def test_operator_pages_render(operator_client: Client):
 
 def test_pages_need_an_operator(client: Client):
     assert client.get("/inspection/").status_code == 302
+
+
+def test_without_a_model_images_fail_clearly_and_a_resend_retries():
+    station = f.station()
+    image = services.image_receive(station=station, client_image_id="n1", data=f.part_png(1), inspect=False).image
+    InspectionImage.objects.filter(pk=image.pk).update(status="pending")
+    assert services.images_inspect(image_ids=[image.pk]) == 0
+    image.refresh_from_db()
+    assert image.status == "failed" and "No anomaly model is in production" in image.error
+    again = services.image_receive(station=station, client_image_id="n1", data=f.part_png(1))
+    assert not again.created and again.image.status == "pending" and again.image.error == ""
