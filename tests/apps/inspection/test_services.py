@@ -131,3 +131,16 @@ def test_without_a_model_images_fail_clearly_and_a_resend_retries():
     assert image.status == "failed" and "No anomaly model is in production" in image.error
     again = services.image_receive(station=station, client_image_id="n1", data=f.part_png(1))
     assert not again.created and again.image.status == "pending" and again.image.error == ""
+
+
+def test_threshold_curve_from_the_stations_labelled_validation_results(operator_client: Client):
+    station = f.station()
+    for k, (label, score) in enumerate([("ok", 0.2), ("ok", 0.6), ("scratch", 0.5), ("spot", 0.9)]):
+        result = f.result(station, f"v{k}", score=score, needs_review=False)
+        InspectionImage.objects.filter(pk=result.image_id).update(label=label, split="validation")
+    data = operator_client.get(f"/inspection/stations/{station.pk}/curve.json").json()
+    assert data["source"] == "4 labelled validation images of this station"
+    at = max((p for p in data["curve"] if p["threshold"] <= 0.5), key=lambda p: p["threshold"])
+    # Just under 0.5: rejects 0.5 (scratch), 0.6 (ok), 0.9 (spot): precision 2/3, recall 1, half the good parts rejected.
+    assert at["precision"] == pytest.approx(2 / 3)
+    assert at["recall"] == 1.0 and at["false_reject_rate"] == 0.5
