@@ -38,6 +38,7 @@ class AnomalyConfig(TrainConfig):
     image_width: int = 256
     blocks: list[int] = field(default_factory=lambda: [2, 4, 10])
     neighbourhood: int = 3  # side of the local averaging window on each feature map
+    normalize_intensity: bool = False  # stretch each image to a common mean and contrast before the backbone
     input_padding: int = 0  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
     score_border: int = 0  # patches at each edge left out of the image score (edge effects of tiles and padding)
     method: str = "patchcore"
@@ -130,7 +131,7 @@ class FeatureExtractor:
         self.backbone = load_backbone(device)
 
     def __call__(self, images: Sequence[np.ndarray]) -> Any:
-        batch = preprocess(images, self.config.image_height, self.config.image_width)
+        batch = preprocess(images, self.config.image_height, self.config.image_width, self.config.normalize_intensity)
         pad = self.config.input_padding
         if pad:
             batch = np.pad(batch, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")

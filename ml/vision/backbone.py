@@ -72,14 +72,21 @@ def to_gray_array(item: Any) -> np.ndarray:
     raise ImageError(f"cannot read an image from {type(item).__name__}")
 
 
-def preprocess(images: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Resize grey images to ``height``×``width`` and scale to the backbone's input range: (n, 3, h, w) float32."""
+def preprocess(images: Sequence[np.ndarray], height: int, width: int, normalize: bool = False) -> np.ndarray:
+    """Resize grey images to ``height``×``width`` and scale to the backbone's input range: (n, 3, h, w) float32.
+
+    ``normalize`` first stretches each image to mean 127 and standard deviation 40, so parts photographed
+    under brighter or dimmer light look alike to the model.
+    """
     import cv2
 
     batch = np.empty((len(images), 3, height, width), dtype=np.float32)
     for i, img in enumerate(images):
         resized = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if img.shape[0] > height else cv2.INTER_LINEAR)
-        batch[i] = ((resized.astype(np.float32) - 127.0) / 128.0)[None]
+        pixels = resized.astype(np.float32)
+        if normalize:
+            pixels = np.clip((pixels - pixels.mean()) / (pixels.std() + 1e-3) * 40.0 + 127.0, 0, 255)
+        batch[i] = ((pixels - 127.0) / 128.0)[None]
     return batch
 
 

@@ -32,7 +32,9 @@ def anomaly(parts, tmp_path_factory):
         validation_labels=[0] * 4 + [1] * len(bad),
         validation_masks=[np.zeros((SIZE, SIZE), np.uint8)] * 4 + [p.mask for p in bad],
     )
-    config = AnomalyConfig(image_height=SIZE, image_width=SIZE, coreset_size=128, target_false_reject_rate=0.0)
+    config = AnomalyConfig(
+        image_height=SIZE, image_width=SIZE, coreset_size=128, target_false_reject_rate=0.0, input_padding=32, score_border=1, normalize_intensity=True
+    )
     trained = train_anomaly(dataset, config, no_progress, select_device("cpu"))
     path = tmp_path_factory.mktemp("anomaly") / trained.artifact_name
     trained.save(path)
@@ -124,3 +126,10 @@ def test_to_gray_array_errors_and_rendering():
     heat[5:10, 10:20] = 2.0
     assert regions_above(heat, 1.0) == [[10, 5, 10, 5]]
     assert overlay_png(gray, heat, 1.0).startswith(b"\x89PNG")
+
+
+def test_padding_and_border_options_are_validated():
+    with pytest.raises(ConfigError, match="input_padding"):
+        AnomalyConfig.from_dict({"input_padding": 20})
+    with pytest.raises(ConfigError, match="score_border"):
+        AnomalyConfig.from_dict({"score_border": 9})
