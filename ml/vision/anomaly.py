@@ -36,14 +36,14 @@ METHODS = ("patchcore", "gaussian")
 class AnomalyConfig(TrainConfig):
     image_height: int = 256
     image_width: int = 256
-    blocks: list[int] = field(default_factory=lambda: [2, 4, 10])
+    blocks: list[int] = field(default_factory=lambda: [4, 10, 14])
     neighbourhood: int = 3  # side of the local averaging window on each feature map
-    normalize_intensity: bool = False  # stretch each image to a common mean and contrast before the backbone
-    input_padding: int = 0  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
-    score_border: int = 0  # patches at each edge left out of the image score (edge effects of tiles and padding)
+    normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
+    input_padding: int = 32  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
+    score_border: int = 3  # patches at each edge left out of the image score (edge effects of tiles and padding)
     method: str = "patchcore"
     coreset_size: int = 2048  # memory-bank patches kept by greedy coreset selection (patchcore)
-    coreset_candidates: int = 60000  # random patches the greedy selection starts from (bounds its cost)
+    coreset_candidates: int = 20000  # random patches the greedy selection starts from (bounds its cost)
     coreset_method: str = "greedy"  # "greedy" k-center selection, or "random" (far cheaper to fit)
     projection_dim: int = 128  # random projection used only to speed up coreset selection
     smoothing_sigma: float = 4.0  # Gaussian blur of the heatmap, in input pixels

@@ -28,7 +28,8 @@ FORMAT = "downstream.vision.classifier/1"
 class ClassifierConfig(TrainConfig):
     image_height: int = 256
     image_width: int = 256
-    blocks: list[int] = field(default_factory=lambda: [4, 10, 15])
+    blocks: list[int] = field(default_factory=lambda: [4, 10, 14, 15])
+    normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
     regularisation: float = 1.0  # inverse L2 strength of the logistic regression (scikit-learn's C)
     flip_augment: bool = True  # add horizontally and vertically flipped copies of every training image
     batch_size: int = 16
@@ -69,7 +70,8 @@ def embed(images: Sequence[np.ndarray], config: ClassifierConfig, device: str, f
     for variant in variants:
         for start in range(0, len(images), config.batch_size):
             chunk = [np.ascontiguousarray(variant(a)) for a in images[start : start + config.batch_size]]
-            maps = extract(backbone, preprocess(chunk, config.image_height, config.image_width), blocks, device)
+            batch = preprocess(chunk, config.image_height, config.image_width, config.normalize_intensity)
+            maps = extract(backbone, batch, blocks, device)
             out.append(pooled_embedding(maps))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
