@@ -22,7 +22,7 @@ DEMO_LINE = "Demo line"
 DEMO_STATION = "Surface camera 1"
 # Small generated parts keep the first training fast; the configs are the product defaults otherwise.
 DEMO_SIZE = 128
-DEMO_CONFIG = {"image_height": 128, "image_width": 128, "coreset_size": 256}
+DEMO_CONFIG = {"image_height": 128, "image_width": 128, "coreset_size": 256, "score_border": 1}
 DEMO_CLASSIFIER_CONFIG = {"image_height": 128, "image_width": 128, "flip_augment": False}
 
 

@@ -19,7 +19,10 @@ from tests.workers import celery_worker, purge_broker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-SMALL = {ANOMALY_FAMILY: {"image_height": 64, "image_width": 64, "coreset_size": 128}, DEFECT_TYPE_FAMILY: {"image_height": 64, "image_width": 64}}
+SMALL = {
+    ANOMALY_FAMILY: {"image_height": 64, "image_width": 64, "coreset_size": 128, "score_border": 0},
+    DEFECT_TYPE_FAMILY: {"image_height": 64, "image_width": 64},
+}
 
 
 @pytest.fixture(autouse=True)
