@@ -44,7 +44,9 @@ from ml.vision import (  # noqa: E402
 )
 from ml.vision.backbone import to_gray_array  # noqa: E402
 
-DEFAULT_DATA = _report.ROOT.parent / "shared" / "data" / "defects" / "magnetic-tile"
+# ../shared beside the repository (CI, /work/main), or two levels up for a git worktree under /work/wt/<name>.
+_CANDIDATES = [base / "shared" / "data" / "defects" / "magnetic-tile" for base in (_report.ROOT.parent, _report.ROOT.parent.parent)]
+DEFAULT_DATA = next((c for c in _CANDIDATES if c.exists()), _CANDIDATES[0])
 SEED = 42
 SPEED_IMAGES = 96
 BATCH = 16
