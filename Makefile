@@ -44,6 +44,10 @@ lint: install-dev
 ## bench: benchmarks under tests/benchmarks/, results written to docs/benchmarks.md
 bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
+	$(PY) tests/benchmarks/traffic.py
+	$(PY) tests/benchmarks/commerce_ingest.py
+	$(PY) tests/benchmarks/recommendations.py
+	$(PY) tests/benchmarks/recommendations_serving.py
 	$(PY) tests/benchmarks/inspection.py
 
 ## gpu-check: train the demo family through the real task code on cuda (run on a GPU host)

@@ -126,6 +126,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- REST API -------------------------------------------------------------------------------------------
+# Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiTokenAuthentication",
@@ -160,7 +162,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"TriggerEnum": "apps.mlops.models.Trigger"},
+    "ENUM_NAME_OVERRIDES": {
+        "TriggerEnum": "apps.mlops.models.Trigger",
+        "TrafficDirectionEnum": "apps.traffic.models.Direction",
+        "TrafficJobStatusEnum": "apps.traffic.models.JobStatus",
+        "OrderStatusEnum": "apps.commerce.models.OrderStatus",
+        "EventTypeEnum": "apps.commerce.models.EventType",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------
@@ -200,6 +208,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
+    "recommendations.*": {"queue": Queue.ML_CPU.value},
+    "traffic.process_job": {"queue": Queue.ML_GPU.value},
     "inspection.inspect_pending": {"queue": Queue.ML_GPU.value},
     "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
@@ -211,10 +221,18 @@ CELERY_TASK_ANNOTATIONS = {
         "soft_time_limit": ML_TRAINING_SOFT_TIME_LIMIT,
         "time_limit": ML_TRAINING_TIME_LIMIT,
     },
+    "recommendations.precompute_top_n": {"soft_time_limit": 1800, "time_limit": 1900},
+    # A video job checkpoints as it goes: at the soft limit it re-queues itself and continues from its checkpoint.
+    "traffic.process_job": {
+        "soft_time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600),
+        "time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600) + 300,
+    },
 }
 CELERY_BEAT_SCHEDULE = {
     "mlops-reap-stale-runs": {"task": "mlops.reap_stale_runs", "schedule": 30.0},
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
+    "recommendations-refresh-precomputed": {"task": "recommendations.refresh_precomputed", "schedule": 300.0},
+    "traffic-resume-stale-jobs": {"task": "traffic.resume_stale_jobs", "schedule": 30.0},
     "inspection-requeue-stale": {"task": "inspection.requeue_stale", "schedule": 120.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -229,6 +247,24 @@ MLOPS_MAX_UPLOAD_BYTES = env.int("MLOPS_MAX_UPLOAD_MB", default=2048) * 1024 * 1
 # How long a process trusts its idea of which version is in production before asking the database again.
 MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", default=2.0)
 
+# --- recommendations ------------------------------------------------------------------------------------
+# Batch top-N per active customer (a customer with events in the last RECOMMENDATIONS_ACTIVE_DAYS days).
+RECOMMENDATIONS_PRECOMPUTE_N = env.int("RECOMMENDATIONS_PRECOMPUTE_N", default=100)
+RECOMMENDATIONS_ACTIVE_DAYS = env.int("RECOMMENDATIONS_ACTIVE_DAYS", default=30)
+RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES = env.int("RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES", default=60)
+# --- Traffic monitoring -----------------------------------------------------------------------------------------
+TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
+# A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.
+TRAFFIC_STALE_JOB_SECONDS = env.int("TRAFFIC_STALE_JOB_SECONDS", default=60)
+TRAFFIC_MAX_ATTEMPTS = env.int("TRAFFIC_MAX_ATTEMPTS", default=5)
+# Counts, tracks and the checkpoint are written at least this often (and at every crossing or event).
+TRAFFIC_CHECKPOINT_SECONDS = env.float("TRAFFIC_CHECKPOINT_SECONDS", default=2.0)
+TRAFFIC_STREAM_MAX_RETRIES = env.int("TRAFFIC_STREAM_MAX_RETRIES", default=5)
+TRAFFIC_STREAM_BACKOFF_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_SECONDS", default=1.0)
+TRAFFIC_STREAM_BACKOFF_MAX_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_MAX_SECONDS", default=60.0)
+# Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
+TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
+TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # --- Defect inspection ----------------------------------------------------------------------------------
 INSPECTION_MAX_UPLOAD_BYTES = env.int("INSPECTION_MAX_UPLOAD_MB", default=20) * 1024 * 1024
 INSPECTION_MAX_IMAGE_SIDE = env.int("INSPECTION_MAX_IMAGE_SIDE", default=8192)
