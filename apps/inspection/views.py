@@ -59,9 +59,7 @@ def feed_json(request: HttpRequest) -> JsonResponse:
 
 @operator_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    items = [_feed_item(r) for r in selectors.review_queue(limit=50)]
-    for item, result in zip(items, selectors.review_queue(limit=50), strict=True):
-        item["reason"] = result.review_reason
+    items = [{**_feed_item(r), "reason": r.review_reason} for r in selectors.review_queue(limit=50)]
     return render(request, "inspection/review.html", {"items": items, "defect_types": selectors.defect_types()})
 
 
