@@ -33,7 +33,14 @@ def anomaly(parts, tmp_path_factory):
         validation_masks=[np.zeros((SIZE, SIZE), np.uint8)] * 4 + [p.mask for p in bad],
     )
     config = AnomalyConfig(
-        image_height=SIZE, image_width=SIZE, coreset_size=128, target_false_reject_rate=0.0, input_padding=32, score_border=1, normalize_intensity=True
+        image_height=SIZE,
+        image_width=SIZE,
+        blocks=[4, 10],
+        coreset_size=128,
+        target_false_reject_rate=0.0,
+        input_padding=32,
+        score_border=1,
+        normalize_intensity=True,
     )
     trained = train_anomaly(dataset, config, no_progress, select_device("cpu"))
     path = tmp_path_factory.mktemp("anomaly") / trained.artifact_name
