@@ -1,8 +1,9 @@
 """Supervised defect typing: a multinomial logistic-regression head on pooled EfficientNet-Lite0 features.
 
-Chosen over an ultralytics YOLO classifier built from yaml because no pretrained YOLO classification weights
-are available offline and a from-scratch YOLO needs far more labelled parts than a line has at first; the
-frozen ImageNet backbone with a linear head trains in seconds (see docs/benchmarks.md for the measurement).
+An ultralytics YOLO classifier built from yaml was not measured against it: no pretrained YOLO classification
+weights are available offline, and a from-scratch network needs far more labelled parts than a new line has,
+while the frozen ImageNet backbone with a linear head reuses the anomaly model's features (accuracy in
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
