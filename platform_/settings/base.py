@@ -210,9 +210,13 @@ CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
     "recommendations.*": {"queue": Queue.ML_CPU.value},
     "traffic.process_job": {"queue": Queue.ML_GPU.value},
+    "inspection.inspect_pending": {"queue": Queue.ML_GPU.value},
+    "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ANNOTATIONS = {
+    "inspection.inspect_pending": {"soft_time_limit": 240, "time_limit": 300},
+    "inspection.send_callback": {"soft_time_limit": 30, "time_limit": 60},
     "mlops.train_run": {
         "soft_time_limit": ML_TRAINING_SOFT_TIME_LIMIT,
         "time_limit": ML_TRAINING_TIME_LIMIT,
@@ -229,6 +233,7 @@ CELERY_BEAT_SCHEDULE = {
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
     "recommendations-refresh-precomputed": {"task": "recommendations.refresh_precomputed", "schedule": 300.0},
     "traffic-resume-stale-jobs": {"task": "traffic.resume_stale_jobs", "schedule": 30.0},
+    "inspection-requeue-stale": {"task": "inspection.requeue_stale", "schedule": 120.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -265,6 +270,14 @@ TRAFFIC_STREAM_SEGMENTS_KEPT = env.int("TRAFFIC_STREAM_SEGMENTS_KEPT", default=1
 # Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
 TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
 TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# --- Defect inspection ----------------------------------------------------------------------------------
+INSPECTION_MAX_UPLOAD_BYTES = env.int("INSPECTION_MAX_UPLOAD_MB", default=20) * 1024 * 1024
+INSPECTION_MAX_IMAGE_SIDE = env.int("INSPECTION_MAX_IMAGE_SIDE", default=8192)
+INSPECTION_MIN_IMAGE_SIDE = env.int("INSPECTION_MIN_IMAGE_SIDE", default=16)
+INSPECTION_MAX_PIXELS = env.int("INSPECTION_MAX_PIXELS", default=40_000_000)
+INSPECTION_MAX_FILES_PER_REQUEST = env.int("INSPECTION_MAX_FILES_PER_REQUEST", default=32)
+# Images one inference pass takes from the queue (several per forward pass when they pile up).
+INSPECTION_BATCH_SIZE = env.int("INSPECTION_BATCH_SIZE", default=16)
 
 LOGGING = {
     "version": 1,
