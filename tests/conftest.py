@@ -33,3 +33,30 @@ def admin_client_(admin_user):
     client = Client()
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def chromium():
+    """Path of Debian's chromium; skipped where it is missing, a failure where services are required (CI)."""
+    import os
+
+    from tests.browser import CHROMIUM
+
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("DOWNSTREAM_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+def screenshots():
+    """A folder under var/ for screenshots of failing browser tests."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    path = Path(settings.VAR_DIR) / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

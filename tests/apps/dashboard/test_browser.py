@@ -6,52 +6,23 @@ in this thread, and Django refuses synchronous ORM calls while one is running.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from apps.mlops import services
 from apps.mlops.demo_family import DEMO_FAMILY
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger, VersionStatus
+from tests.browser import CHROMIUM_ARGS
 from tests.factories import PASSWORD, UserFactory
 from tests.testapp.families import FAILING_FAMILY
 from tests.workers import celery_worker, purge_broker
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # Long enough that the page shows progress between 0 and 100 %: ~40 s on 2 idle CPU cores, over 2 min when loaded.
 SLOW_DEMO_CONFIG = {"epochs": 100, "n_samples": 3000}
 TRAINING_TIMEOUT_S = 240  # under pytest-timeout's 300 s
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if os.environ.get("DOWNSTREAM_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
-
-
-@pytest.fixture
-def screenshots() -> Path:
-    path = Path(settings.VAR_DIR) / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _run_state(page, run_id: int) -> dict | None:  # noqa: ANN001

@@ -8,14 +8,14 @@ from __future__ import annotations
 import pytest
 
 from apps.inspection.models import InspectionImage, Review
-from tests.apps.dashboard.test_browser import CHROMIUM_ARGS, chromium, screenshots  # noqa: F401 - fixtures
 from tests.apps.inspection import factories as f
+from tests.browser import CHROMIUM_ARGS
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser]
 
 
-def test_review_queue_keyboard_shortcuts(live_server, transactional_db, chromium, screenshots):  # noqa: F811
+def test_review_queue_keyboard_shortcuts(live_server, transactional_db, chromium, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     operator = UserFactory(role="operator")

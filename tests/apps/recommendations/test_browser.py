@@ -9,14 +9,14 @@ import pytest
 
 from apps.mlops.models import TrainingRun
 from apps.recommendations.families import MAIN_FAMILY
-from tests.apps.dashboard.test_browser import CHROMIUM_ARGS, chromium  # noqa: F401 - the fixture is used by name
+from tests.browser import CHROMIUM_ARGS
 from tests.factories import PASSWORD, UserFactory
 from tests.workers import purge_broker
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 
-def test_overview_charts_retrain_and_customer_page(live_server, transactional_db, trained, chromium) -> None:  # noqa: F811
+def test_overview_charts_retrain_and_customer_page(live_server, transactional_db, trained, chromium) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     operator = UserFactory(role="operator")

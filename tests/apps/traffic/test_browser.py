@@ -6,7 +6,6 @@ thread, and Django refuses synchronous ORM calls while one runs).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,10 @@ from apps.traffic import services
 from apps.traffic.models import CountingLine
 from tests.apps.traffic.factories import CameraFactory
 from tests.apps.traffic.videos import road_video
+from tests.browser import CHROMIUM_ARGS
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if os.environ.get("DOWNSTREAM_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
 
 
 def test_operator_draws_a_counting_line_on_the_latest_frame(live_server, transactional_db, chromium, tmp_path) -> None:
