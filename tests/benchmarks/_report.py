@@ -22,6 +22,11 @@ and leaves the others alone, so a section always shows the latest run of that be
 """
 
 
+def log(message: str) -> None:
+    """A progress line on stdout (the last stdout line of a benchmark is its JSON result)."""
+    print(f"[bench] {message}", flush=True)
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -17,61 +17,28 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import _report
+import _server
 
 ROOT = _report.ROOT
-sys.path.insert(0, str(ROOT))
-from tests.processes import stop_process_group  # noqa: E402
-
-VENV_BIN = Path(sys.executable).parent
 VAR = ROOT / "var" / "bench-commerce"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "downstream_bench_commerce"
 REDIS = "redis://127.0.0.1:6379/11"
 SERVER_ARGS = ["-w", "2", "--threads", "2", "-k", "gthread", "--no-control-socket"]
-SERVER = "gunicorn -w 2 --threads 2 (gthread)"
+SERVER = _server.server_description(SERVER_ARGS)
 BATCH, PRODUCTS, CUSTOMERS = 10_000, 500, 5_000
 TARGET_EVENTS_PER_S = 5_000
 START_TIMEOUT, HTTP_TIMEOUT = 90.0, 120.0
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "movielens-100k"
 
-ENV = {
-    "DJANGO_SETTINGS_MODULE": "platform_.settings.production",
-    "DJANGO_SECRET_KEY": "benchmark-only-secret-key-not-for-production",
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "DJANGO_DEBUG": "false",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "REDIS_URL": REDIS,
-    "CELERY_BROKER_URL": REDIS,
-    "CELERY_RESULT_BACKEND": REDIS,
-    "API_THROTTLE_USER": "1000000/min",
-    "DOWNSTREAM_VAR_DIR": str(VAR),
-    "ML_DEVICE": "cpu",
-    "LOG_LEVEL": "WARNING",
-    "PYTHONUNBUFFERED": "1",
-}
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV}, check=True, timeout=300)
+ENV = _server.production_env(DB_NAME, REDIS, VAR)
+log = _report.log
 
 
 def prepare() -> str:
@@ -108,38 +75,6 @@ def event_batches(n: int) -> list[bytes]:
     return bodies
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def server():  # noqa: ANN201
-    import httpx
-
-    port = free_port()
-    log_path = VAR / "gunicorn.log"
-    cmd = [str(VENV_BIN / "gunicorn"), "platform_.wsgi:application", *SERVER_ARGS, "-b", f"127.0.0.1:{port}", "--timeout", "120"]
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer in {START_TIMEOUT} s") from None
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process_group(proc, timeout=30)
-
-
 def bench_api(secret: str, batches: int) -> dict:
     import httpx
 
@@ -147,7 +82,10 @@ def bench_api(secret: str, batches: int) -> dict:
     log(f"{batches} batches of {BATCH} events prepared ({sum(map(len, bodies)) / batches / 1e6:.1f} MB each)")
     seconds, results = [], []
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
-    with server() as base, httpx.Client(base_url=base, headers=headers, timeout=HTTP_TIMEOUT) as http:
+    with (
+        _server.start_gunicorn(ENV, SERVER_ARGS, request_timeout=120, start_timeout=START_TIMEOUT) as (base, _),
+        httpx.Client(base_url=base, headers=headers, timeout=HTTP_TIMEOUT) as http,
+    ):
         http.post("/api/v1/commerce/events/bulk/", content=json.dumps({"rows": []}).encode()).raise_for_status()  # warm-up
         for body in bodies:
             started = time.perf_counter()
@@ -250,10 +188,10 @@ def main() -> int:
 
     started = time.perf_counter()
     load_at_start = round(os.getloadavg()[0], 2)
-    os.environ.update(ENV)
-    (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)
+    _server.activate(ENV)
     log(f"database {DB_NAME} (recreated), settings {ENV['DJANGO_SETTINGS_MODULE']}")
-    fresh_database()
+    _server.fresh_database(DB_NAME)
+    _server.migrate(ENV)
 
     import django
 

@@ -14,84 +14,35 @@ stops them before it exits. The last line of stdout is one JSON object; docs/ben
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import _report
+import _server
 
 ROOT = _report.ROOT
-sys.path.insert(0, str(ROOT))
-from tests.processes import stop_process_group  # noqa: E402
-
-VENV_BIN = Path(sys.executable).parent
 VAR = ROOT / "var" / "bench"
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "downstream_bench"
 BROKER_URL = "redis://127.0.0.1:6379/13"
 RESULTS_URL = "redis://127.0.0.1:6379/12"
-THROTTLE = "1000000/min"  # the default 1200/min would throttle this benchmark, not measure it
+THROTTLE = _server.THROTTLE
 WORKER_NAME = "bench@%h"
 # No control socket: gunicorn would otherwise create ~/.gunicorn/gunicorn.ctl.
 SERVER_ARGS = ["-w", "2", "--threads", "4", "-k", "gthread", "--no-control-socket"]
-SERVER = "gunicorn -w 2 --threads 4 (gthread)"
+SERVER = _server.server_description(SERVER_ARGS)
 
 NOOP_WARMUP, NOOP_N, NOOP_TIMEOUT = 20, 300, 10.0
 CLIENTS, WARMUP_PER_CLIENT, REQUESTS_PER_CLIENT, HTTP_TIMEOUT = 20, 5, 50, 10.0
 MODEL_VERSIONS = 5  # registered before the API run so the list is not empty
 START_TIMEOUT = 90.0  # a worker or server that is not answering after this long fails the run
 
-ENV = {
-    "DJANGO_SETTINGS_MODULE": "platform_.settings.production",
-    "DJANGO_SECRET_KEY": "benchmark-only-secret-key-not-for-production",
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "DJANGO_DEBUG": "false",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "REDIS_URL": RESULTS_URL,
-    "CELERY_BROKER_URL": BROKER_URL,
-    "CELERY_RESULT_BACKEND": RESULTS_URL,
-    "API_THROTTLE_USER": THROTTLE,
-    "DOWNSTREAM_VAR_DIR": str(VAR),
-    "ML_DEVICE": "cpu",
-    "LOG_LEVEL": "WARNING",
-    "PYTHONUNBUFFERED": "1",
-}
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
+ENV = _server.production_env(DB_NAME, RESULTS_URL, VAR, broker_url=BROKER_URL)
+log = _report.log
 
 
 # --- setup ----------------------------------------------------------------------------------------------
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-            log(f"created database {DB_NAME}")
-
-
-def flush_redis() -> None:
-    import redis
-
-    for url in (BROKER_URL, RESULTS_URL):
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        client.flushdb()
-        client.close()
-
-
-def migrate() -> None:
-    cmd = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
-    subprocess.run(cmd, cwd=ROOT, env={**os.environ, **ENV}, check=True, timeout=300)
 
 
 def prepare_data() -> tuple[str, int]:
@@ -116,29 +67,6 @@ def prepare_data() -> tuple[str, int]:
 # --- subprocesses ---------------------------------------------------------------------------------------
 
 
-@contextmanager
-def process(name: str, cmd: list[str]):  # noqa: ANN201
-    """Run ``cmd`` in its own process group; SIGTERM (then SIGKILL) the whole group when the block ends."""
-    log_path = VAR / f"{name}.log"
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc, log_path
-    finally:
-        stop_process_group(proc, timeout=30)
-
-
-def _fail_if_exited(proc: subprocess.Popen, name: str, log_path: Path) -> None:
-    if proc.poll() is not None:
-        raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def leftovers(patterns: list[str]) -> list[str]:
     found = []
     for pattern in patterns:
@@ -155,14 +83,26 @@ def bench_noop() -> dict:
 
     from apps.core.tasks import noop
 
-    cmd = [str(VENV_BIN / "celery"), "-A", "platform_", "worker", "-Q", "default", "--pool=solo", "-n", WORKER_NAME,
-           "--without-gossip", "--without-mingle", "--loglevel=WARNING"]
-    with process("worker", cmd) as (proc, log_path):
+    cmd = [
+        str(_server.VENV_BIN / "celery"),
+        "-A",
+        "platform_",
+        "worker",
+        "-Q",
+        "default",
+        "--pool=solo",
+        "-n",
+        WORKER_NAME,
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel=WARNING",
+    ]
+    with _server.process("worker", cmd, ENV) as (proc, log_path):
         # Ready when the first no-op comes back: the message waits in the queue until the worker consumes.
         first = noop.apply_async(args=[-1], queue="default")
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            _fail_if_exited(proc, "celery worker", log_path)
+            _server.fail_if_exited(proc, "celery worker", log_path)
             try:
                 first.get(timeout=1)
                 break
@@ -186,70 +126,29 @@ def bench_noop() -> dict:
 
 
 def bench_api(secret: str, expected_count: int) -> tuple[dict, int]:
-    import httpx
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [str(VENV_BIN / "gunicorn"), "platform_.wsgi:application", *SERVER_ARGS, "-b", f"127.0.0.1:{port}", "--timeout", "30"]
-    with process("gunicorn", cmd) as (proc, log_path):
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            _fail_if_exited(proc, "gunicorn", log_path)
-            try:
-                # Any answer will do: /healthz says 503 here because no worker runs during this part.
-                health = httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer /healthz in {START_TIMEOUT} s") from None
-                time.sleep(0.2)
-        log(f"server ready on {base} (/healthz {health.status_code})")
-
+    with _server.start_gunicorn(ENV, SERVER_ARGS, request_timeout=30, start_timeout=START_TIMEOUT) as (base, health):
+        # Any /healthz answer will do: it says 503 here because no worker runs during this part.
+        log(f"server ready on {base} (/healthz {health})")
         url = f"{base}/api/v1/models/"
-        headers = {"Authorization": f"Bearer {secret}"}
-        latencies: list[list[int]] = [[] for _ in range(CLIENTS)]
-        errors: list[str] = []
-        lock = threading.Lock()
-        ready = threading.Barrier(CLIENTS + 1, timeout=120)
-        go = threading.Barrier(CLIENTS + 1, timeout=120)
-
-        def client(index: int) -> None:
-            with httpx.Client(headers=headers, timeout=HTTP_TIMEOUT) as http:
-                for _ in range(WARMUP_PER_CLIENT):
-                    http.get(url)
-                ready.wait()
-                go.wait()
-                for _ in range(REQUESTS_PER_CLIENT):
-                    started = time.perf_counter_ns()
-                    try:
-                        response = http.get(url)
-                        ok = response.status_code == 200 and response.json().get("count") == expected_count
-                        problem = "" if ok else f"{response.status_code}: {response.text[:200]}"
-                    except httpx.HTTPError as exc:
-                        problem = f"{type(exc).__name__}: {exc}"
-                    latencies[index].append(time.perf_counter_ns() - started)
-                    if problem:
-                        with lock:
-                            errors.append(problem)
-
-        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(CLIENTS)]
-        for thread in threads:
-            thread.start()
-        ready.wait()  # every client warmed up and holds an open keep-alive connection
-        go.wait()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.join(timeout=REQUESTS_PER_CLIENT * HTTP_TIMEOUT + 30)
-        wall = time.perf_counter() - started
-        if any(thread.is_alive() for thread in threads):
-            raise RuntimeError("an API client thread did not finish")
-    samples = [s for per_client in latencies for s in per_client]
-    stats = _report.summarise_ms(samples)
-    if errors:
-        log(f"{len(errors)} errors, first: {errors[0]}")
-    result = {"p50": stats["p50"], "p95": stats["p95"], "mean": stats["mean"], "rps": round(len(samples) / wall, 1),
-              "clients": CLIENTS, "requests": len(samples), "errors": len(errors)}
-    return result, port
+        stats = _server.measure_concurrent(
+            lambda _rng: url,
+            lambda response: response.status_code == 200 and response.json().get("count") == expected_count,
+            headers={"Authorization": f"Bearer {secret}"},
+            clients=CLIENTS,
+            warmup=WARMUP_PER_CLIENT,
+            requests=REQUESTS_PER_CLIENT,
+            http_timeout=HTTP_TIMEOUT,
+        )
+    result = {
+        "p50": stats["p50"],
+        "p95": stats["p95"],
+        "mean": stats["mean"],
+        "rps": stats["rps"],
+        "clients": CLIENTS,
+        "requests": stats["n"],
+        "errors": stats["errors"],
+    }
+    return result, int(base.rsplit(":", 1)[1])
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -265,28 +164,41 @@ Production settings (DEBUG off), PostgreSQL, Redis broker and result backend; `{
 `API_THROTTLE_USER={THROTTLE}` so the throttle does not cap the run. The clients run on the same machine as the
 server and compete with it for the CPUs.
 
-{_report.table(
-    ["measurement", "p50 ms", "p95 ms", "mean ms", "throughput", "errors"],
-    [
-        [f"Celery `core.noop` round trip (1 worker, `--pool=solo`, {noop['n']} sequential)",
-         f"{noop['p50']:.2f}", f"{noop['p95']:.2f}", f"{noop['mean']:.2f}", f"{1000 / noop['mean']:.0f} tasks/s", 0],
-        [f"`GET /api/v1/models/` ({api['clients']} clients × {per_client}, {result['model_versions']} versions listed)",
-         f"{api['p50']:.1f}", f"{api['p95']:.1f}", f"{api['mean']:.1f}", f"{api['rps']:.0f} req/s", api["errors"]],
-    ],
-)}
+{
+        _report.table(
+            ["measurement", "p50 ms", "p95 ms", "mean ms", "throughput", "errors"],
+            [
+                [
+                    f"Celery `core.noop` round trip (1 worker, `--pool=solo`, {noop['n']} sequential)",
+                    f"{noop['p50']:.2f}",
+                    f"{noop['p95']:.2f}",
+                    f"{noop['mean']:.2f}",
+                    f"{1000 / noop['mean']:.0f} tasks/s",
+                    0,
+                ],
+                [
+                    f"`GET /api/v1/models/` ({api['clients']} clients × {per_client}, {result['model_versions']} versions listed)",
+                    f"{api['p50']:.1f}",
+                    f"{api['p95']:.1f}",
+                    f"{api['mean']:.1f}",
+                    f"{api['rps']:.0f} req/s",
+                    api["errors"],
+                ],
+            ],
+        )
+    }
 """
     _report.write_section("platform_overhead", body)
 
 
 def main() -> int:
     started = time.perf_counter()
-    os.environ.update(ENV)
-    # staticfiles/ only so whitenoise does not warn about a missing STATIC_ROOT; the API serves no static files.
-    (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)
+    _server.activate(ENV)
     log(f"settings {ENV['DJANGO_SETTINGS_MODULE']} (DEBUG off), API_THROTTLE_USER={THROTTLE}, database {DB_NAME}, redis dbs 13/12")
-    ensure_database()
-    flush_redis()
-    migrate()
+    if _server.ensure_database(DB_NAME):
+        log(f"created database {DB_NAME}")
+    _server.flush_redis([BROKER_URL, RESULTS_URL])
+    _server.migrate(ENV)
 
     import django
 

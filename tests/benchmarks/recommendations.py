@@ -40,10 +40,6 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "movielens-100k"
 SPLIT_SEED, TEST_FRACTION, K = 42, 0.25, 10
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
 def load(data: Path) -> tuple[Interactions, dict[int, str]]:
     ratings = np.loadtxt(data / "u.data", dtype=np.int64, delimiter="\t")
     interactions = Interactions(
@@ -132,7 +128,7 @@ def main() -> int:
     started = time.perf_counter()
     interactions, titles = load(args.data)
     train_part, test_cells, user_ids, item_ids = split(interactions)
-    log(f"{len(interactions)} ratings, {len(user_ids)} users, {len(item_ids)} items; train {len(train_part)}, test {test_cells.nnz} cells")
+    _report.log(f"{len(interactions)} ratings, {len(user_ids)} users, {len(item_ids)} items; train {len(train_part)}, test {test_cells.nnz} cells")
     dataset = RecommenderDataset(train_part, catalog_item_ids=item_ids, item_texts=titles)
 
     config = RecommenderConfig()
@@ -140,17 +136,17 @@ def main() -> int:
     trained = train(dataset, config, device=device)
     product_seconds = time.perf_counter() - t
     product = rounded(score_model(trained.model, test_cells, user_ids, item_ids))
-    log(f"product {config.algorithm}: {product} in {product_seconds:.1f} s on {device.description} ({trained.details.get('blend_weights')})")
+    _report.log(f"product {config.algorithm}: {product} in {product_seconds:.1f} s on {device.description} ({trained.details.get('blend_weights')})")
 
     als, als_seconds = implicit_als_defaults(train_part, test_cells, user_ids, item_ids)
     als = rounded(als)
-    log(f"implicit ALS defaults: {als} in {als_seconds:.1f} s")
+    _report.log(f"implicit ALS defaults: {als} in {als_seconds:.1f} s")
 
     t = time.perf_counter()
     pop_model = train(RecommenderDataset(train_part, catalog_item_ids=item_ids), RecommenderConfig(algorithm="popularity", content=False), device=device)
     pop_seconds = time.perf_counter() - t
     pop = rounded(score_model(pop_model.model, test_cells, user_ids, item_ids))
-    log(f"popularity: {pop} in {pop_seconds:.1f} s")
+    _report.log(f"popularity: {pop} in {pop_seconds:.1f} s")
 
     result = {
         **product,

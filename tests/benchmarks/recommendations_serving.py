@@ -19,63 +19,24 @@ import argparse
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import _report
+import _server
 
 ROOT = _report.ROOT
-sys.path.insert(0, str(ROOT))
-from tests.processes import stop_process_group  # noqa: E402
-
-VENV_BIN = Path(sys.executable).parent
 VAR = ROOT / "var" / "bench-recs"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "downstream_bench_recs"
 REDIS = "redis://127.0.0.1:6379/9"
-THROTTLE = "1000000/min"
 SERVER_ARGS = ["-w", "2", "--threads", "4", "-k", "gthread", "--no-control-socket"]
-SERVER = "gunicorn -w 2 --threads 4 (gthread)"
+SERVER = _server.server_description(SERVER_ARGS)
 CLIENTS, WARMUP_PER_CLIENT, REQUESTS_PER_CLIENT, HTTP_TIMEOUT, START_TIMEOUT = 20, 5, 50, 10.0, 120.0
 CATEGORIES, EVENTS_PER_USER = 50, 15
 
-ENV = {
-    "DJANGO_SETTINGS_MODULE": "platform_.settings.production",
-    "DJANGO_SECRET_KEY": "benchmark-only-secret-key-not-for-production",
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "DJANGO_DEBUG": "false",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "REDIS_URL": REDIS,
-    "CELERY_BROKER_URL": REDIS,
-    "CELERY_RESULT_BACKEND": REDIS,
-    "API_THROTTLE_USER": THROTTLE,
-    "DOWNSTREAM_VAR_DIR": str(VAR),
-    "ML_DEVICE": "cpu",
-    "LOG_LEVEL": "WARNING",
-    "PYTHONUNBUFFERED": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    import redis
-
-    redis.Redis.from_url(REDIS, socket_timeout=5).flushdb()
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV}, check=True, timeout=600)
+ENV = _server.production_env(DB_NAME, REDIS, VAR, OPENBLAS_NUM_THREADS="1")
+log = _report.log
 
 
 def make_shop(n_users: int, n_items: int, seed: int = 42) -> dict:
@@ -156,28 +117,7 @@ def token() -> str:
 
 def serve(secret: str, customers: list[str]) -> tuple[dict, dict]:
     """Start gunicorn, run the online pass, precompute, run the precomputed pass. Returns both summaries."""
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    cmd = [str(VENV_BIN / "gunicorn"), "platform_.wsgi:application", *SERVER_ARGS, "-b", f"127.0.0.1:{port}", "--timeout", "60"]
-    log_path = VAR / "gunicorn.log"
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **ENV}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.3)
+    with _server.start_gunicorn(ENV, SERVER_ARGS, request_timeout=60, start_timeout=START_TIMEOUT, poll_s=0.3) as (base, _):
         online = load(base, secret, customers)
         online["one_client"] = load(base, secret, customers, clients=1, per_client=200)
         log(f"online: {online}")
@@ -191,8 +131,6 @@ def serve(secret: str, customers: list[str]) -> tuple[dict, dict]:
         precomputed["precompute_seconds"] = round(time.perf_counter() - started, 1)
         log(f"precomputed: {precomputed}")
         return online, precomputed
-    finally:
-        stop_process_group(proc, timeout=30)
 
 
 VERSION: dict = {}
@@ -200,49 +138,19 @@ LOAD_AT_START = round(os.getloadavg()[0], 1)  # the machine is shared: say how b
 
 
 def load(base: str, secret: str, customers: list[str], clients: int = CLIENTS, per_client: int = REQUESTS_PER_CLIENT) -> dict:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {secret}"}
-    latencies: list[list[int]] = [[] for _ in range(clients)]
-    errors: list[str] = []
-    lock = threading.Lock()
-    ready = threading.Barrier(clients + 1, timeout=300)
-    go = threading.Barrier(clients + 1, timeout=300)
-
-    def client(index: int) -> None:
-        rng = random.Random(index)
-        with httpx.Client(headers=headers, timeout=HTTP_TIMEOUT) as http:
-            for _ in range(WARMUP_PER_CLIENT):  # the first requests load the model in each server process: no timing
-                http.get(f"{base}/api/v1/recommendations/users/{rng.choice(customers)}/?n=10", timeout=START_TIMEOUT)
-            ready.wait()
-            go.wait()
-            for _ in range(per_client):
-                url = f"{base}/api/v1/recommendations/users/{rng.choice(customers)}/?n=10"
-                started = time.perf_counter_ns()
-                try:
-                    response = http.get(url)
-                    problem = "" if response.status_code == 200 and len(response.json()["items"]) == 10 else f"{response.status_code}: {response.text[:200]}"
-                except httpx.HTTPError as exc:
-                    problem = f"{type(exc).__name__}: {exc}"
-                latencies[index].append(time.perf_counter_ns() - started)
-                if problem:
-                    with lock:
-                        errors.append(problem)
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    go.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout=per_client * HTTP_TIMEOUT + 60)
-    wall = time.perf_counter() - started
-    samples = [s for per in latencies for s in per]
-    stats = _report.summarise_ms(samples)
-    if errors:
-        log(f"{len(errors)} errors, first: {errors[0]}")
-    return {**stats, "rps": round(len(samples) / wall, 1), "errors": len(errors)}
+    """``clients`` threads ask for random known customers' top 10 (the first requests load the model: untimed)."""
+    return _server.measure_concurrent(
+        lambda rng: f"{base}/api/v1/recommendations/users/{rng.choice(customers)}/?n=10",
+        lambda response: response.status_code == 200 and len(response.json()["items"]) == 10,
+        headers={"Authorization": f"Bearer {secret}"},
+        clients=clients,
+        warmup=WARMUP_PER_CLIENT,
+        requests=per_client,
+        http_timeout=HTTP_TIMEOUT,
+        warmup_timeout=START_TIMEOUT,
+        barrier_timeout=300,
+        join_slack=60,
+    )
 
 
 def write_docs(result: dict) -> None:
@@ -278,9 +186,10 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    os.environ.update(ENV)
-    (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)
-    fresh_database()
+    _server.activate(ENV)
+    _server.fresh_database(DB_NAME)
+    _server.flush_redis([REDIS])
+    _server.migrate(ENV, timeout=600)
     import django
 
     django.setup()
