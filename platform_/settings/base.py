@@ -125,6 +125,26 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Channels (live chat) --------------------------------------------------------------------------------
+# Redis carries events between processes; without it the in-memory layer serves one web process, which is
+# enough because the web process itself produces the bot's and the operators' messages.
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Chatbot --------------------------------------------------------------------------------------------
+CHATBOT_MESSAGES_PER_MINUTE = env.int("CHATBOT_MESSAGES_PER_MINUTE", default=20)
+CHATBOT_SESSIONS_PER_MINUTE = env.int("CHATBOT_SESSIONS_PER_MINUTE", default=30)
+CHATBOT_SESSION_MAX_AGE = env.int("CHATBOT_SESSION_MAX_AGE", default=7 * 24 * 3600)
+# Cosine similarity (MiniLM) a FAQ article needs to be given as the answer, or offered as a suggestion.
+CHATBOT_FAQ_ANSWER_SIMILARITY = env.float("CHATBOT_FAQ_ANSWER_SIMILARITY", default=0.4)
+CHATBOT_FAQ_SUGGEST_SIMILARITY = env.float("CHATBOT_FAQ_SUGGEST_SIMILARITY", default=0.3)
+# Customer messages classified below this confidence are listed for teaching.
+CHATBOT_TEACH_BELOW_CONFIDENCE = env.float("CHATBOT_TEACH_BELOW_CONFIDENCE", default=0.6)
+CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
+CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]
+
 # --- REST API -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
