@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from apps.chatbot.models import CannedReply, Example, ExampleSource, FaqArticle, Intent, IntentAction, Site
+from ml.nlp.intent import OOS_LABEL
 
 DEMO_SITE_KEY = "pk_demo_shop"
 
@@ -213,6 +214,29 @@ INTENTS: dict[str, tuple[str, str, list[str], list[str]]] = {
             "you are not helping, get me a human",
             "transfer me to an agent",
             "is there a real person I can chat with",
+        ],
+    ),
+    # Out-of-scope examples train their own class: the bot refuses these instead of guessing an intent.
+    OOS_LABEL: (
+        IntentAction.REPLY,
+        "",
+        [],
+        [
+            "what's the weather tomorrow",
+            "tell me a joke",
+            "who won the football game last night",
+            "what is the capital of France",
+            "play some music",
+            "how tall is mount everest",
+            "can you do my homework",
+            "what's the meaning of life",
+            "book me a flight to Rome",
+            "how do I cook pasta",
+            "what time is it in Tokyo",
+            "write me a poem",
+            "who is the president",
+            "translate hello into Spanish",
+            "what's 17 times 23",
         ],
     ),
 }
