@@ -30,6 +30,5 @@ class Command(BaseCommand):
             result = examples_import_csv(data=data, intent_column=column, action=action)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        self.stdout.write(
-            f"{path}: {result['created']} examples created, {result['skipped']} already present, {result['invalid']} invalid rows, {result['new_intents']} new intents"
-        )
+        counts = f"{result['created']} examples created, {result['skipped']} already present, {result['invalid']} invalid rows"
+        self.stdout.write(f"{path}: {counts}, {result['new_intents']} new intents")
