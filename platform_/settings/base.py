@@ -129,7 +129,9 @@ else:
 # Redis carries events between processes; without it the in-memory layer serves one web process, which is
 # enough because the web process itself produces the bot's and the operators' messages.
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop: a quiet
+    # channel then fails with "Timeout reading" instead of returning empty, so reads get a longer timeout.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -90,7 +90,9 @@ def test_bad_token_and_unknown_site():
     assert response.status_code == 401 and "start a new one" in response.json()["detail"]
     response = client.post(BASE + "sessions/", {"site_key": "pk_nope"}, content_type="application/json")
     assert response.status_code == 400 and "site_key" in response.json()["errors"]
-    response = client.post(BASE + "sessions/", {"site_key": demo_site().site_key, "customer_id": "alice", "customer_signature": "bad"}, content_type="application/json")
+    response = client.post(
+        BASE + "sessions/", {"site_key": demo_site().site_key, "customer_id": "alice", "customer_signature": "bad"}, content_type="application/json"
+    )
     assert response.status_code == 400 and "customer_signature" in response.json()["errors"]
 
 
@@ -126,6 +128,6 @@ def test_widget_script_and_demo_page_are_public():
     script = client.get("/chatbot/widget.js")
     assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
     page = client.get("/chatbot/demo-shop/")
-    assert b"data-site-key=\"pk_demo_shop\"" in page.content and b"data-customer-signature" not in page.content
+    assert b'data-site-key="pk_demo_shop"' in page.content and b"data-customer-signature" not in page.content
     signed = client.get("/chatbot/demo-shop/?signed_in=1")
-    assert b"data-customer-id=\"demo-customer\"" in signed.content and b"data-customer-signature" in signed.content
+    assert b'data-customer-id="demo-customer"' in signed.content and b"data-customer-signature" in signed.content
