@@ -44,6 +44,7 @@ lint: install-dev
 ## bench: benchmarks under tests/benchmarks/, results written to docs/benchmarks.md
 bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
+	$(PY) tests/benchmarks/commerce_ingest.py
 
 ## gpu-check: train the demo family through the real task code on cuda (run on a GPU host)
 gpu-check: install-dev

@@ -148,6 +148,8 @@ CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
 CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]
 
 # --- REST API -------------------------------------------------------------------------------------------
+# Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiTokenAuthentication",
@@ -182,7 +184,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"TriggerEnum": "apps.mlops.models.Trigger"},
+    "ENUM_NAME_OVERRIDES": {
+        "TriggerEnum": "apps.mlops.models.Trigger",
+        "OrderStatusEnum": "apps.commerce.models.OrderStatus",
+        "EventTypeEnum": "apps.commerce.models.EventType",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------

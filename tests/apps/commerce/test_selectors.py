@@ -1,0 +1,92 @@
+"""Selectors other apps build on: order privacy, histories, the interaction log, feedback counts."""
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from apps.commerce import selectors
+from apps.commerce.models import EventType
+from tests.apps.commerce.factories import CustomerFactory, EventFactory, OrderFactory, OrderLineFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_order_for_customer_never_reveals_someone_elses_order():
+    dana, eve = CustomerFactory(external_id="dana"), CustomerFactory(external_id="eve")
+    line = OrderLineFactory(order=OrderFactory(number="DS-1", customer=dana))
+    order = selectors.order_for_customer(number="DS-1", external_id="dana")
+    assert order is not None and [li.product.sku for li in order.lines.all()] == [line.product.sku]
+    assert selectors.order_for_customer(number="DS-1", external_id="eve") is None
+    assert selectors.order_for_customer(number="DS-404", external_id="dana") is None
+    assert selectors.order_for_customer(number="DS-1", external_id="") is None
+    assert selectors.customer_orders(external_id="eve") == [] and eve.pk
+
+
+def test_customer_orders_newest_first_with_lines_prefetched(django_assert_num_queries):
+    dana = CustomerFactory(external_id="dana")
+    old = OrderFactory(customer=dana, placed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    new = OrderFactory(customer=dana, placed_at=datetime(2026, 2, 1, tzinfo=UTC))
+    OrderLineFactory(order=old)
+    OrderLineFactory(order=new)
+    with django_assert_num_queries(2):  # orders with customers, then lines with products: none per order
+        orders = selectors.customer_orders(external_id="dana")
+        assert [o.number for o in orders] == [new.number, old.number]
+        assert all(line.product.title for o in orders for line in o.lines.all())
+    assert len(selectors.customer_orders(external_id="dana", limit=1)) == 1
+
+
+def test_interaction_log_columns():
+    c1, c2 = CustomerFactory(), CustomerFactory()
+    p = ProductFactory()
+    t0 = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+    EventFactory(customer=c1, product=p, type=EventType.VIEW, occurred_at=t0)
+    EventFactory(customer=c2, product=p, type=EventType.RATING, value=4.5, occurred_at=t0.replace(hour=13))
+    EventFactory(customer=None, session_id="anon", product=p, occurred_at=t0)
+    EventFactory(customer=c1, product=p, type=EventType.IMPRESSION, recommendation_id="r", occurred_at=t0)
+
+    log = selectors.interaction_log()
+    assert len(log) == 2
+    assert log.customer_ids.dtype == np.int64 and log.product_ids.dtype == np.int64 and log.values.dtype == np.float64
+    assert log.customer_ids.tolist() == [c1.pk, c2.pk] and log.product_ids.tolist() == [p.pk, p.pk]
+    assert log.types.tolist() == ["view", "rating"]
+    assert math.isnan(log.values[0]) and log.values[1] == 4.5
+    assert log.timestamps.tolist() == [t0.timestamp(), t0.timestamp() + 3600]
+
+    assert selectors.interaction_log(types=["impression"]).types.tolist() == ["impression"]
+    assert len(selectors.interaction_log(since=t0.replace(hour=12, minute=30))) == 1
+    empty = selectors.interaction_log(types=["purchase"])
+    assert len(empty) == 0 and empty.customer_ids.dtype == np.int64
+
+
+def test_history_product_ids_catalog_texts_and_feedback_counts():
+    c = CustomerFactory(external_id="c")
+    a = ProductFactory(title="Alpha", category="tea", description="Green.")
+    b = ProductFactory(title="Beta", category="", description="")
+    EventFactory(customer=c, product=a, type=EventType.PURCHASE, occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+    EventFactory(customer=c, product=b, type=EventType.VIEW, occurred_at=datetime(2026, 1, 2, tzinfo=UTC))
+    EventFactory(customer=c, product=b, type=EventType.IMPRESSION, recommendation_id="r1")
+    EventFactory(customer=c, product=b, type=EventType.CLICK, recommendation_id="r1")
+    EventFactory(customer=None, session_id="s", product=b, type=EventType.IMPRESSION, recommendation_id="r1")
+
+    assert [e.product.title for e in selectors.customer_history(external_id="c")][-2:] == ["Beta", "Alpha"]
+    assert selectors.customer_product_ids(customer_id=c.pk) == {a.pk, b.pk}
+    assert selectors.customer_product_ids(customer_id=c.pk, types=["purchase"]) == {a.pk}
+    assert selectors.catalog_texts() == [(a.pk, "Alpha. tea. Green."), (b.pk, "Beta")]
+    assert selectors.catalog_texts(product_ids=[b.pk]) == [(b.pk, "Beta")]
+    assert selectors.recommendation_feedback_counts() == {"r1": {"impression": 2, "click": 1, "purchase": 0}}
+    assert selectors.recommendation_feedback_counts(recommendation_ids=["r2"]) == {"r2": {"impression": 0, "click": 0, "purchase": 0}}
+
+
+def test_catalog_selectors():
+    ProductFactory(sku="A1", title="Trail shoe", category="running shoes")
+    ProductFactory(sku="B1", title="Green tea", category="tea", in_stock=False)
+    assert selectors.product_get(sku="A1").title == "Trail shoe" and selectors.product_get(sku="none") is None
+    assert set(selectors.products_by_skus(skus=["A1", "B1", "C"])) == {"A1", "B1"}
+    assert selectors.category_list() == ["running shoes", "tea"]
+    assert [p.sku for p in selectors.product_list(search="TEA")] == ["B1"]
+    assert [p.sku for p in selectors.product_list(in_stock=True)] == ["A1"]
+    assert [p.sku for p in selectors.product_list(category="tea")] == ["B1"]
+    ids = {p.pk for p in selectors.product_list()}
+    assert set(selectors.products_by_ids(ids=ids)) == ids
