@@ -131,3 +131,17 @@ def test_widget_script_and_demo_page_are_public():
     assert b'data-site-key="pk_demo_shop"' in page.content and b"data-customer-signature" not in page.content
     signed = client.get("/chatbot/demo-shop/?signed_in=1")
     assert b'data-customer-id="demo-customer"' in signed.content and b"data-customer-signature" in signed.content
+
+
+def test_product_card_click_is_recorded_as_a_recommendation_click(widget):
+    from apps.commerce.models import Event, Product
+
+    client, headers, _ = widget
+    Product.objects.create(sku="SKU-0009", title="Rain jacket", category="jackets")
+    response = client.post(BASE + "clicks/", {"sku": "SKU-0009", "recommendation_id": "rec-1"}, content_type="application/json", **headers)
+    assert response.status_code == 204
+    event = Event.objects.get()
+    assert event.type == "click" and event.product.sku == "SKU-0009" and event.recommendation_id == "rec-1"
+    assert event.session_id.startswith("chat-")
+    unknown = client.post(BASE + "clicks/", {"sku": "SKU-NOPE"}, content_type="application/json", **headers)
+    assert unknown.status_code == 400 and unknown.json()["errors"]

@@ -40,3 +40,15 @@ def test_faq_csv_creates_and_updates_articles():
     second = services.faq_import_csv(data=b"question,answer\nHow do I pay?,By card or PayPal.\n")
     assert second == {"created": 0, "updated": 1, "invalid": 0}
     assert FaqArticle.objects.get().answer == "By card or PayPal."
+
+
+def test_demo_seeder_is_idempotent():
+    from apps.chatbot.demo import seed_demo
+    from apps.chatbot.models import Site
+
+    first = seed_demo()
+    counts = (Intent.objects.count(), Example.objects.count(), FaqArticle.objects.count(), Site.objects.count())
+    second = seed_demo()
+    assert (Intent.objects.count(), Example.objects.count(), FaqArticle.objects.count(), Site.objects.count()) == counts
+    assert "+0 examples" in second and "+0)" in second and first != second
+    assert Intent.objects.filter(name="out_of_scope").exists() and counts[1] > 150
