@@ -45,6 +45,7 @@ lint: install-dev
 bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
 	$(PY) tests/benchmarks/commerce_ingest.py
+	$(PY) tests/benchmarks/chatbot.py
 
 ## gpu-check: train the demo family through the real task code on cuda (run on a GPU host)
 gpu-check: install-dev
