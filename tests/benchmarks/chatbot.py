@@ -143,20 +143,29 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
     ]
     oos = ""
     if "oos_recall" in best:
-        oos = f"\nOut of scope (`oos_test.csv`): recall {best['oos_recall']}, in-scope accuracy with the threshold {best['inscope_accuracy_with_oos']}.\n"
-    body = f"""Measured {result["date"]} on {result["machine"]}, CPU only (torch threads: 2){", under contention: other engineers shared the 2 cores" if args.contended else ""}.
-`python tests/benchmarks/chatbot.py --data {args.data}` — whole run {result["runtime_s"]} s.
-
-Intent classification (Banking77: train on `train.csv` {result["train_examples"]} messages, of which 10 % are held out for calibration; scored on `test.csv` {result["test_examples"]} messages). Latency: one message at a time, intent + out-of-scope check + entities + hybrid FAQ search ({result["latency_messages"]} messages).
-
-{_report.table(["model", "accuracy", "macro-F1", "train s", "reply p50 ms", "reply p95 ms"], rows)}
-{oos}
-Product config: `{json.dumps(result["config"])}`.
-
-FAQ retrieval (BankFAQs, {faq["articles"]} articles; each question is a query against the articles indexed by their answers only; a hit is any article with the same answer):
-
-{_report.table(["retriever", "recall@1", "recall@5", "MRR@5"], [[m, faq[m]["recall_at_1"], faq[m]["recall_at_5"], faq[m]["mrr_at_5"]] for m in ("hybrid", "dense", "bm25")])}
-"""
+        oos = f"\nOut of scope (`oos_test.csv`): recall {best['oos_recall']}, in-scope accuracy with the threshold"
+        oos += f" {best['inscope_accuracy_with_oos']}.\n"
+    contended = ", under contention: other engineers shared the 2 cores" if args.contended else ""
+    faq_rows = [[m, faq[m]["recall_at_1"], faq[m]["recall_at_5"], faq[m]["mrr_at_5"]] for m in ("hybrid", "dense", "bm25")]
+    body = "\n".join(
+        [
+            f"Measured {result['date']} on {result['machine']}, CPU only (torch threads: 2){contended}.",
+            f"`python tests/benchmarks/chatbot.py --data {args.data}` — whole run {result['runtime_s']} s.",
+            "",
+            f"Intent classification (Banking77: trained on `train.csv`, {result['train_examples']} messages of which 10 % are held"
+            f" out for calibration; scored on `test.csv`, {result['test_examples']} messages). Reply latency: one message at a"
+            f" time, intent + out-of-scope check + entities + hybrid FAQ search ({result['latency_messages']} messages).",
+            "",
+            _report.table(["model", "accuracy", "macro-F1", "train s", "reply p50 ms", "reply p95 ms"], rows),
+            oos,
+            f"Product config: `{json.dumps(result['config'])}`.",
+            "",
+            f"FAQ retrieval (BankFAQs, {faq['articles']} articles): each question is a query against the articles indexed by"
+            " their answers only; a hit is any article with the same answer.",
+            "",
+            _report.table(["retriever", "recall@1", "recall@5", "MRR@5"], faq_rows),
+        ]
+    )
     _report.write_section("chatbot", body)
 
 

@@ -4,13 +4,36 @@ import numpy as np
 import pytest
 
 from ml.core import ConfigError
-from ml.nlp.intent import OOS_LABEL, IntentConfig, IntentDataset, IntentPredictor, choose_threshold, fit_temperature, softmax, stratified_split
+from ml.nlp.intent import (
+    OOS_LABEL,
+    IntentConfig,
+    IntentDataset,
+    IntentPredictor,
+    choose_threshold,
+    fit_temperature,
+    softmax,
+    stratified_split,
+)
 
 EXAMPLES = {
-    "order_status": ["where is my order", "has my parcel shipped", "track my package", "when will my order arrive", "my delivery is late", "status of my order"],
+    "order_status": [
+        "where is my order",
+        "has my parcel shipped",
+        "track my package",
+        "when will my order arrive",
+        "my delivery is late",
+        "status of my order",
+    ],
     "returns": ["how do I return this", "I want a refund", "can I send it back", "return policy please", "exchange for another size", "refund my purchase"],
     "greeting": ["hello", "hi there", "good morning", "hey", "hello, anyone there?", "hiya"],
-    OOS_LABEL: ["what's the weather tomorrow", "tell me a joke", "who won the football match", "what is the capital of France", "play some music", "how tall is mount everest"],
+    OOS_LABEL: [
+        "what's the weather tomorrow",
+        "tell me a joke",
+        "who won the football match",
+        "what is the capital of France",
+        "play some music",
+        "how tall is mount everest",
+    ],
 }
 
 
@@ -56,7 +79,9 @@ def test_config_rejects_bad_values():
         IntentConfig.from_dict({"bogus": 1})
 
 
-@pytest.mark.parametrize("config", [{"finetune_epochs": 0, "feature_layers": 1}, {"finetune_epochs": 2, "finetune_layers": 1, "batch_size": 8}], ids=["frozen", "finetune-top-layer"])
+@pytest.mark.parametrize(
+    "config", [{"finetune_epochs": 0, "feature_layers": 1}, {"finetune_epochs": 2, "finetune_layers": 1, "batch_size": 8}], ids=["frozen", "finetune-top-layer"]
+)
 def test_train_save_load_predict(tmp_path, config):
     trained = train_config(config)
     assert trained.metrics["accuracy"] >= 0.5
