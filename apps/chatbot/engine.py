@@ -205,37 +205,25 @@ def _order_line(order: Any) -> str:
 
 
 def _recommend(conversation: Conversation, message: Message, intent: Intent, entities: Entities) -> Message:
+    unavailable = "Product suggestions aren't available right now. A member of our team can advise you."
     try:
         from apps.recommendations.services import recommendations_for
-    except ImportError:
-        recommendations_for = None
-    if recommendations_for is None:
-        return _bot(
-            conversation,
-            message,
-            "Product suggestions aren't available right now. A member of our team can advise you.",
-            AnswerSource.FALLBACK,
-            payload={"quick_replies": [HUMAN_QUICK_REPLY]},
+    except ImportError:  # the recommendations app is not installed on this deployment
+        return _bot(conversation, message, unavailable, AnswerSource.FALLBACK, payload={"quick_replies": [HUMAN_QUICK_REPLY]})
+    try:
+        result = recommendations_for(
+            customer_external_id=conversation.customer_external_id or None,
+            session_skus=entities.skus or None,
+            n=settings.CHATBOT_RECOMMENDATIONS,
+            in_stock=True,
         )
-    result = recommendations_for(
-        customer_external_id=conversation.customer_external_id or None, session_skus=entities.skus or None, n=settings.CHATBOT_RECOMMENDATIONS, in_stock=True
-    )
+    except LookupError:  # no recommendation model trained yet (NoRecommendationModel)
+        return _bot(conversation, message, unavailable, AnswerSource.FALLBACK, payload={"quick_replies": [HUMAN_QUICK_REPLY]})
     if not result.items:
-        return _bot(
-            conversation,
-            message,
-            "I have no suggestions for you yet. A member of our team can advise you.",
-            AnswerSource.RECOMMENDATIONS,
-            payload={"quick_replies": [HUMAN_QUICK_REPLY]},
-        )
+        text = "I have no suggestions for you yet. A member of our team can advise you."
+        return _bot(conversation, message, text, AnswerSource.RECOMMENDATIONS, payload={"quick_replies": [HUMAN_QUICK_REPLY]})
     cards = [
         {"sku": i.sku, "title": i.title, "price": str(i.price) if i.price is not None else "", "category": i.category, "reason": i.reason} for i in result.items
     ]
-    text = intent.response or "You might like these:"
-    return _bot(
-        conversation,
-        message,
-        text,
-        AnswerSource.RECOMMENDATIONS,
-        payload={"products": cards, "recommendation_id": str(result.id), "model_version": str(result.model_version)},
-    )
+    payload = {"products": cards, "recommendation_id": str(result.id), "recommendations_model": str(result.model_version)}
+    return _bot(conversation, message, intent.response or "You might like these:", AnswerSource.RECOMMENDATIONS, payload=payload)

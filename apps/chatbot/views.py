@@ -63,8 +63,8 @@ def _customer_context(conversation: Conversation) -> dict:
         return context
     try:
         context["recommendations"] = recommendations_for(customer_external_id=conversation.customer_external_id or None, n=4, in_stock=True)
-    except Exception as exc:  # noqa: BLE001 - the side panel must not break the operator's chat
-        context["recommendations_error"] = f"Recommendations unavailable: {exc}"
+    except LookupError:  # no recommendation model trained yet
+        context["recommendations_error"] = "No recommendation model is trained yet."
     return context
 
 
