@@ -162,3 +162,11 @@ def test_flooding_is_rate_limited(settings):
         services.customer_message_post(conversation=conversation, text=f"hi {i}")
     with pytest.raises(services.RateLimited):
         services.customer_message_post(conversation=conversation, text="hi again")
+
+
+def test_product_advice_without_a_recommendation_model_offers_a_human(bot):
+    site, _ = bot
+    conversation = services.session_start(site_key=site.site_key)
+    asked, (answer,) = _say(conversation, "can you recommend something for me?")
+    assert asked.intent == "product_advice"
+    assert answer.answer_source == AnswerSource.FALLBACK and "Talk to a human" in answer.payload["quick_replies"]
