@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.db.models import Count, Max
 
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import AnswerSource, Conversation, FaqArticle, Intent, IntentAction, Message, Sender
-from apps.mlops.serving import NoProductionModel, model_cache
+from apps.mlops.serving import model_cache
 from ml.nlp.entities import Entities, extract_entities
 from ml.nlp.intent import IntentPrediction
 from ml.nlp.pipeline import FaqArticleText, FaqSearcher
@@ -32,7 +32,8 @@ class Understood:
     prediction: IntentPrediction | None
     model_version: str
     entities: Entities
-    faq: list[tuple[FaqArticleText, Any]] = field(default_factory=list)
+    # The message's pretrained MiniLM embedding when the intent pass produced it (saves a pass for FAQ search).
+    embedding: Any = None
 
     def message_fields(self) -> dict[str, Any]:
         p = self.prediction
@@ -79,11 +80,12 @@ def faq_searcher() -> FaqSearcher:
 
 def understand(*, conversation: Conversation, text: str) -> Understood:
     entities = extract_entities(text)
-    try:
-        version, predictions = model_cache.predict(INTENT_FAMILY, [text])
-    except NoProductionModel:
+    version = model_cache.production(INTENT_FAMILY)
+    if version is None:
         return Understood(None, "", entities)
-    return Understood(predictions[0], str(version.version), entities)
+    predictor = model_cache.predictor(version)
+    probs, embeddings = predictor.classify_and_embed([text])
+    return Understood(predictor.predictions(probs)[0], str(version.version), entities, None if embeddings is None else embeddings[0])
 
 
 def _bot(conversation: Conversation, answering: Message, text: str, source: str, **extra: Any) -> Message:
@@ -110,14 +112,14 @@ def reply(*, conversation: Conversation, message: Message, understanding: Unders
     prediction = understanding.prediction
     intent = Intent.objects.filter(name=prediction.intent).first() if prediction and prediction.intent else None
     if intent is None:
-        return [_not_sure(conversation, message)]
+        return [_not_sure(conversation, message, understanding.embedding)]
     if intent.action == IntentAction.HANDOFF:
         from apps.chatbot.services import handoff_request
 
         handoff_request(conversation=conversation, reason=f"intent {intent.name}")
         return []
     if intent.action == IntentAction.FAQ:
-        return [_faq_answer(conversation, message, intent)]
+        return [_faq_answer(conversation, message, intent, understanding.embedding)]
     if intent.action == IntentAction.ORDER_STATUS:
         return [_order_status(conversation, message, intent, understanding.entities)]
     if intent.action == IntentAction.RECOMMEND:
@@ -126,9 +128,10 @@ def reply(*, conversation: Conversation, message: Message, understanding: Unders
     return [_bot(conversation, message, text, AnswerSource.INTENT, payload={"quick_replies": intent.quick_replies})]
 
 
-def _not_sure(conversation: Conversation, message: Message) -> Message:
+def _not_sure(conversation: Conversation, message: Message, embedding: Any = None) -> Message:
     """Out of scope (or no model yet): never guess; offer the closest FAQ articles and a human."""
-    hits = [(a, h) for a, h in faq_searcher().search(message.text, k=3) if h.dense >= settings.CHATBOT_FAQ_SUGGEST_SIMILARITY]
+    found = faq_searcher().search(message.text, k=3, query_embedding=embedding)
+    hits = [(a, h) for a, h in found if h.dense >= settings.CHATBOT_FAQ_SUGGEST_SIMILARITY]
     if hits:
         return _bot(
             conversation,
@@ -146,11 +149,11 @@ def _not_sure(conversation: Conversation, message: Message) -> Message:
     )
 
 
-def _faq_answer(conversation: Conversation, message: Message, intent: Intent) -> Message:
-    hits = faq_searcher().search(message.text, k=5)
+def _faq_answer(conversation: Conversation, message: Message, intent: Intent, embedding: Any = None) -> Message:
+    hits = faq_searcher().search(message.text, k=5, query_embedding=embedding)
     confident = [(a, h) for a, h in hits if h.dense >= settings.CHATBOT_FAQ_ANSWER_SIMILARITY]
     if not confident:
-        return _not_sure(conversation, message)
+        return _not_sure(conversation, message, embedding)
     # Prefer the article filed under this intent's topic when it is among the confident hits.
     same_topic = [pair for pair in confident if FaqArticle.objects.filter(pk=pair[0].key, category=intent.name).exists()]
     article, _ = (same_topic or confident)[0]

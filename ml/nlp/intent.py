@@ -489,7 +489,13 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     def save(path: Path) -> None:
         torch.save(state, path)
 
-    predictor = IntentPredictor(model, tokenizer, head, classes, calibration, threshold, config.feature_layers, config.max_length, select_device("cpu"))
+    if not config.finetune_epochs:
+        frozen_layers = n_layers
+    else:
+        frozen_layers = n_layers - config.finetune_layers if 0 < config.finetune_layers < n_layers else 0
+    predictor = IntentPredictor(
+        model, tokenizer, head, classes, calibration, threshold, config.feature_layers, config.max_length, select_device("cpu"), frozen_layers
+    )
     progress(99, "done")
     return TrainedModel(model=predictor, metrics=metrics, save=save, details=details, artifact_name="intent.pt")
 
@@ -521,7 +527,12 @@ class IntentPrediction:
 
 
 class IntentPredictor(Predictor):
-    """Classifies messages; ``predict_batch`` returns :class:`IntentPrediction`s and ``embed`` the features."""
+    """Classifies messages: ``predict_batch`` returns :class:`IntentPrediction`s.
+
+    ``classify_and_embed`` also returns each message's pretrained MiniLM sentence embedding (for FAQ search) from
+    the same pass where it can: with a frozen encoder it is the first block of the features, with the top layers
+    fine-tuned the pretrained top layers run on the shared, unchanged lower layers' output.
+    """
 
     def __init__(
         self,
@@ -534,8 +545,13 @@ class IntentPredictor(Predictor):
         feature_layers: int,
         max_length: int,
         device: DeviceInfo,
+        frozen_layers: int | None = None,
     ) -> None:
         self.model = model.to(device.name).eval()
+        n_layers = len(model.encoder.encoder.layer)
+        # How many lower layers still hold the pretrained weights (all of them with a frozen encoder).
+        self.frozen_layers = n_layers if frozen_layers is None else frozen_layers
+        self._pretrained_top: list[Any] | None = None
         self.tokenizer = tokenizer
         self.head = head
         self.classes = list(classes)
@@ -562,6 +578,11 @@ class IntentPredictor(Predictor):
         else:
             model.head.load_state_dict(state["head_weight"])
         config = state["config"]
+        n_layers = len(model.encoder.encoder.layer)
+        if state["state_dict"] is None:
+            frozen = n_layers
+        else:
+            frozen = n_layers - config["finetune_layers"] if 0 < config["finetune_layers"] < n_layers else 0
         return cls(
             model,
             load_tokenizer(),
@@ -572,16 +593,40 @@ class IntentPredictor(Predictor):
             config["feature_layers"],
             config["max_length"],
             device,
+            frozen,
         )
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        logits, features = _forward(self.model, self.tokenizer, list(texts), self.feature_layers, self.max_length, self.device)
-        return _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+    def classify_and_embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities and, when the encoder allows sharing the pass, pretrained sentence embeddings
+        (unit vectors, as :meth:`Encoder.encode` gives); ``None`` for the embeddings after a full fine-tune."""
+        import torch
 
-    def predict_batch(self, items: Sequence[str]) -> list[IntentPrediction]:
-        if len(items) == 0:
-            return []
-        probs = self.probabilities([str(t) for t in items])
+        texts = [str(t) for t in texts]
+        n_layers = len(self.model.encoder.encoder.layer)
+        if not texts or self.frozen_layers == 0:
+            return self.probabilities(texts), None
+        if self.frozen_layers == n_layers:
+            logits, features = _forward(self.model, self.tokenizer, texts, self.feature_layers, self.max_length, self.device)
+            dim = self.model.encoder.config.hidden_size
+            probs = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+            return probs, features[:, :dim].copy()
+        if self._pretrained_top is None:
+            top = load_transformer().encoder.layer[self.frozen_layers :]
+            self._pretrained_top = [layer.to(self.device.name).eval() for layer in top]
+        inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device.name)
+        mask = inputs["attention_mask"]
+        with torch.inference_mode():
+            lower = self.model.lower(inputs["input_ids"], mask, self.frozen_layers)
+            logits, features = self.model.upper(lower, mask, self.frozen_layers, self.feature_layers)
+            hidden, extended = lower, _extended_mask(mask, lower.dtype)
+            for layer in self._pretrained_top:
+                hidden = _layer_out(layer(hidden, extended))
+            embeddings = torch.nn.functional.normalize(mean_pool(hidden, mask), dim=-1).float().cpu().numpy()
+        probs = _combine(logits.float().cpu().numpy(), _logistic_logits(self.head, features.float().cpu().numpy(), len(self.classes)), self.calibration)
+        return probs, embeddings
+
+    def predictions(self, probs: np.ndarray) -> list[IntentPrediction]:
+        """:class:`IntentPrediction`s from calibrated probabilities (top 3, out-of-scope refusal)."""
         results = []
         for row in probs:
             order = np.argsort(-row)[:3]
@@ -590,3 +635,12 @@ class IntentPredictor(Predictor):
             refused = best == OOS_LABEL or confidence < self.threshold
             results.append(IntentPrediction(None if refused else best, best, confidence, refused, [(self.classes[int(i)], float(row[i])) for i in order]))
         return results
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        logits, features = _forward(self.model, self.tokenizer, list(texts), self.feature_layers, self.max_length, self.device)
+        return _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+
+    def predict_batch(self, items: Sequence[str]) -> list[IntentPrediction]:
+        if len(items) == 0:
+            return []
+        return self.predictions(self.probabilities([str(t) for t in items]))

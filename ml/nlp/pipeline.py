@@ -41,10 +41,13 @@ class FaqSearcher:
         embeddings = encoder.encode([f"{a.question}" for a in self.articles]) if self.articles else np.zeros((0, encoder.dim), np.float32)
         self.index = FaqIndex([a.question for a in self.articles], [a.answer for a in self.articles], embeddings)
 
-    def search(self, query: str, k: int = 3, mode: str = "hybrid") -> list[tuple[FaqArticleText, Hit]]:
+    def search(self, query: str, k: int = 3, mode: str = "hybrid", query_embedding: np.ndarray | None = None) -> list[tuple[FaqArticleText, Hit]]:
+        """Best ``k`` articles; ``query_embedding`` saves an encoder pass when the caller already has it."""
         if not self.articles:
             return []
-        hits = self.index.search(query, self.encoder.encode([query])[0], k=k, mode=mode)
+        if query_embedding is None:
+            query_embedding = self.encoder.encode([query])[0]
+        hits = self.index.search(query, query_embedding, k=k, mode=mode)
         return [(self.articles[h.index], h) for h in hits]
 
 
@@ -54,6 +57,10 @@ class Understander:
         self.faq = faq
 
     def understand(self, text: str, faq_k: int = 3, search_faq: bool = True) -> Understanding:
-        prediction = self.intents.predict_batch([text])[0]
-        hits = self.faq.search(text, k=faq_k) if (self.faq is not None and search_faq) else []
+        # One encoder pass gives the intent and the query's FAQ embedding where the model allows it.
+        probs, embeddings = self.intents.classify_and_embed([text])
+        prediction = self.intents.predictions(probs)[0]
+        hits = []
+        if self.faq is not None and search_faq:
+            hits = self.faq.search(text, k=faq_k, query_embedding=None if embeddings is None else embeddings[0])
         return Understanding(prediction, extract_entities(text), hits)

@@ -79,9 +79,11 @@ def test_config_rejects_bad_values():
         IntentConfig.from_dict({"bogus": 1})
 
 
-@pytest.mark.parametrize(
-    "config", [{"finetune_epochs": 0, "feature_layers": 1}, {"finetune_epochs": 2, "finetune_layers": 1, "batch_size": 8}], ids=["frozen", "finetune-top-layer"]
-)
+FROZEN = {"finetune_epochs": 0, "feature_layers": 1}
+FINETUNE_TOP_LAYER = {"finetune_epochs": 2, "finetune_layers": 1, "batch_size": 8}
+
+
+@pytest.mark.parametrize("config", [FROZEN, FINETUNE_TOP_LAYER], ids=["frozen", "finetune-top-layer"])
 def test_train_save_load_predict(tmp_path, config):
     trained = train_config(config)
     assert trained.metrics["accuracy"] >= 0.5
@@ -111,3 +113,18 @@ def test_loading_something_else_fails_clearly(tmp_path):
     path.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a readable"):
         IntentPredictor.load(path)
+
+
+@pytest.mark.parametrize("config", [FROZEN, FINETUNE_TOP_LAYER], ids=["frozen", "finetune-top-layer"])
+def test_one_pass_gives_the_pretrained_sentence_embedding(tmp_path, config):
+    from ml.nlp.encoder import Encoder
+
+    trained = train_config(config)
+    path = tmp_path / trained.artifact_name
+    trained.save(path)
+    predictor = IntentPredictor.load(path)
+    texts = ["where is my parcel?", "hello there"]
+    probs, embeddings = predictor.classify_and_embed(texts)
+    assert probs == pytest.approx(predictor.probabilities(texts), abs=1e-5)
+    # The same vectors the plain pretrained encoder gives (what the FAQ index is built with).
+    assert embeddings == pytest.approx(Encoder.pretrained().encode(texts), abs=1e-4)
