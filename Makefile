@@ -44,6 +44,7 @@ lint: install-dev
 ## bench: benchmarks under tests/benchmarks/, results written to docs/benchmarks.md
 bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
+	$(PY) tests/benchmarks/traffic.py
 	$(PY) tests/benchmarks/commerce_ingest.py
 	$(PY) tests/benchmarks/chatbot.py
 

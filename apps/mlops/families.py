@@ -29,6 +29,9 @@ class ModelFamily:
     # A candidate must beat production by more than this to be promoted automatically.
     min_improvement: float = 0.0
     description: str = ""
+    # `make run` trains a first version of every family that has none; a family that needs data the demo cannot
+    # provide (e.g. labelled frames, operator-uploaded weights) opts out and is trained or imported on request.
+    train_at_bootstrap: bool = True
 
     def beats(self, candidate: float | None, production: float | None) -> bool:
         if candidate is None:

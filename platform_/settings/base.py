@@ -186,6 +186,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "TriggerEnum": "apps.mlops.models.Trigger",
+        "TrafficDirectionEnum": "apps.traffic.models.Direction",
+        "TrafficJobStatusEnum": "apps.traffic.models.JobStatus",
         "OrderStatusEnum": "apps.commerce.models.OrderStatus",
         "EventTypeEnum": "apps.commerce.models.EventType",
     },
@@ -228,6 +230,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
+    "traffic.process_job": {"queue": Queue.ML_GPU.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ANNOTATIONS = {
@@ -235,10 +238,16 @@ CELERY_TASK_ANNOTATIONS = {
         "soft_time_limit": ML_TRAINING_SOFT_TIME_LIMIT,
         "time_limit": ML_TRAINING_TIME_LIMIT,
     },
+    # A video job checkpoints as it goes: at the soft limit it re-queues itself and continues from its checkpoint.
+    "traffic.process_job": {
+        "soft_time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600),
+        "time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600) + 300,
+    },
 }
 CELERY_BEAT_SCHEDULE = {
     "mlops-reap-stale-runs": {"task": "mlops.reap_stale_runs", "schedule": 30.0},
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
+    "traffic-resume-stale-jobs": {"task": "traffic.resume_stale_jobs", "schedule": 30.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -251,6 +260,20 @@ MLOPS_HEARTBEAT_SECONDS = env.int("MLOPS_HEARTBEAT_SECONDS", default=10)
 MLOPS_MAX_UPLOAD_BYTES = env.int("MLOPS_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # How long a process trusts its idea of which version is in production before asking the database again.
 MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", default=2.0)
+
+# --- Traffic monitoring -----------------------------------------------------------------------------------------
+TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
+# A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.
+TRAFFIC_STALE_JOB_SECONDS = env.int("TRAFFIC_STALE_JOB_SECONDS", default=60)
+TRAFFIC_MAX_ATTEMPTS = env.int("TRAFFIC_MAX_ATTEMPTS", default=5)
+# Counts, tracks and the checkpoint are written at least this often (and at every crossing or event).
+TRAFFIC_CHECKPOINT_SECONDS = env.float("TRAFFIC_CHECKPOINT_SECONDS", default=2.0)
+TRAFFIC_STREAM_MAX_RETRIES = env.int("TRAFFIC_STREAM_MAX_RETRIES", default=5)
+TRAFFIC_STREAM_BACKOFF_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_SECONDS", default=1.0)
+TRAFFIC_STREAM_BACKOFF_MAX_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_MAX_SECONDS", default=60.0)
+# Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
+TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
+TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 
 LOGGING = {
     "version": 1,

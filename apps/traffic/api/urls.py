@@ -1,3 +1,22 @@
 """REST API of traffic, mounted at /api/v1/traffic/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from apps.traffic.api import views
+
+urlpatterns = [
+    path("cameras/", views.CameraListApi.as_view(), name="traffic-camera-list"),
+    path("cameras/<int:pk>/", views.CameraDetailApi.as_view(), name="traffic-camera-detail"),
+    path("cameras/<int:pk>/calibration/", views.CameraCalibrationApi.as_view(), name="traffic-camera-calibration"),
+    path("lines/", views.LineListApi.as_view(), name="traffic-line-list"),
+    path("lines/<int:pk>/", views.LineDetailApi.as_view(), name="traffic-line-detail"),
+    path("zones/", views.ZoneListApi.as_view(), name="traffic-zone-list"),
+    path("zones/<int:pk>/", views.ZoneDetailApi.as_view(), name="traffic-zone-detail"),
+    path("jobs/", views.JobListApi.as_view(), name="traffic-job-list"),
+    path("jobs/stream/", views.StreamJobApi.as_view(), name="traffic-job-stream"),
+    path("jobs/<int:pk>/", views.JobDetailApi.as_view(), name="traffic-job-detail"),
+    path("jobs/<int:pk>/cancel/", views.JobCancelApi.as_view(), name="traffic-job-cancel"),
+    path("counts/", views.CountListApi.as_view(), name="traffic-count-list"),
+    path("events/", views.EventListApi.as_view(), name="traffic-event-list"),
+    path("tracks/", views.TrackListApi.as_view(), name="traffic-track-list"),
+]

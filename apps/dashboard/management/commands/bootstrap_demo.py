@@ -48,6 +48,9 @@ class Command(BaseCommand):
         for spec in all_families():
             if selectors.production_version(family=spec.name) is not None:
                 continue
+            if not spec.train_at_bootstrap:
+                self.stdout.write(f"training   {spec.name}: skipped (trained or imported on request: {spec.description or spec.title})")
+                continue
             self.stdout.write(f"training   {spec.name}: no production model yet, training the first version…")
             run = services.training_run_start(family=spec.name, trigger=Trigger.CLI, dispatch=False)
             run = services.training_run_execute(run_id=run.pk, worker="bootstrap")

@@ -1,0 +1,602 @@
+"""Writes of traffic monitoring: cameras and their geometry, processing jobs, and what a job finds."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Count as DbCount
+from django.utils import timezone
+
+from apps.traffic.models import (
+    BinSize,
+    Camera,
+    Count,
+    CountingLine,
+    Crossing,
+    Direction,
+    Event,
+    JobKind,
+    JobStatus,
+    ProcessingJob,
+    SourceKind,
+    Track,
+    Zone,
+)
+from ml.traffic.geometry import GeometryError, Homography, LineSpec, ZoneSpec
+
+logger = logging.getLogger(__name__)
+
+DETECTOR_FAMILY = "traffic.detector"
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts")
+
+
+# --- cameras, lines, zones, calibration -----------------------------------------------------------------------
+def _points(value: Any, *, field_name: str, count: int | None = None, minimum: int = 0) -> list[list[float]]:
+    try:
+        points = [[float(p[0]), float(p[1])] for p in value]
+        if any(len(p) != 2 for p in value) or any(not math.isfinite(c) for p in points for c in p):
+            raise ValueError
+    except (TypeError, ValueError, IndexError):
+        raise ValidationError({field_name: ["Must be a list of [x, y] number pairs."]}) from None
+    if count is not None and len(points) != count:
+        raise ValidationError({field_name: [f"Needs exactly {count} points, got {len(points)}."]})
+    if len(points) < minimum:
+        raise ValidationError({field_name: [f"Needs at least {minimum} points."]})
+    return points
+
+
+def camera_calibrate(*, camera: Camera, image_points: Any, ground_points: Any) -> Camera:
+    """Set (or with two empty lists, clear) the image → ground homography of a camera."""
+    if not image_points and not ground_points:
+        camera.calibration_image_points, camera.calibration_ground_points = [], []
+    else:
+        image = _points(image_points, field_name="calibration_image_points", count=4)
+        ground = _points(ground_points, field_name="calibration_ground_points", count=4)
+        try:
+            Homography([tuple(p) for p in image], [tuple(p) for p in ground])
+        except GeometryError as exc:
+            raise ValidationError({"calibration_image_points": [str(exc)]}) from None
+        camera.calibration_image_points, camera.calibration_ground_points = image, ground
+    camera.save(update_fields=["calibration_image_points", "calibration_ground_points"])
+    return camera
+
+
+def line_validate(line: CountingLine) -> None:
+    try:
+        line_spec(line)
+    except GeometryError as exc:
+        raise ValidationError({"x2": [str(exc)]}) from None
+    line.full_clean()
+
+
+def zone_validate(zone: Zone) -> None:
+    zone.polygon = _points(zone.polygon, field_name="polygon", minimum=3)
+    try:
+        zone_spec(zone)
+    except GeometryError as exc:
+        raise ValidationError({"polygon": [str(exc)]}) from None
+    zone.full_clean()
+
+
+def line_spec(line: CountingLine) -> LineSpec:
+    wrong = {"in": line.in_side, "out": -line.in_side}.get(line.wrong_way)
+    return LineSpec(str(line.pk or line.name), (line.x1, line.y1), (line.x2, line.y2), wrong_way=wrong, name=line.name)
+
+
+def zone_spec(zone: Zone) -> ZoneSpec:
+    return ZoneSpec(
+        str(zone.pk or zone.name),
+        tuple((float(x), float(y)) for x, y in zone.polygon),
+        kind=zone.kind,
+        min_seconds=zone.min_seconds,
+        occupancy_threshold=zone.occupancy_threshold,
+    )
+
+
+# --- jobs -------------------------------------------------------------------------------------------------------
+def job_create_from_upload(
+    *, camera: Camera, upload: UploadedFile, user: Any = None, recorded_at: datetime | None = None, dispatch: bool = True
+) -> ProcessingJob:
+    """Validate an uploaded recording and queue a job for it. Every unusable file is a ValidationError (400)."""
+    from ml.traffic.video import VideoError, probe_video
+
+    name = Path(upload.name or "video").name
+    if upload.size == 0:
+        raise ValidationError({"video": ["The file is empty (0 bytes); upload the recording again."]})
+    limit = settings.TRAFFIC_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise ValidationError({"video": [f"The file is {upload.size / 2**20:.0f} MiB; the limit is {limit / 2**20:.0f} MiB (TRAFFIC_MAX_UPLOAD_MB)."]})
+    if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ValidationError({"video": [f"{name!r} is not a video file; upload one of {', '.join(VIDEO_EXTENSIONS)}."]})
+    stored = default_storage.save(f"traffic/videos/camera-{camera.pk}-{name}", upload)
+    try:
+        info = probe_video(default_storage.path(stored))
+    except VideoError as exc:
+        default_storage.delete(stored)
+        raise ValidationError({"video": [str(exc)]}) from None
+    with transaction.atomic():
+        job = ProcessingJob.objects.create(
+            camera=camera,
+            kind=JobKind.VIDEO,
+            video=stored,
+            original_name=name[:255],
+            size_bytes=upload.size,
+            recorded_at=recorded_at or timezone.now(),
+            fps=camera.fps or info.fps,
+            frame_count=info.frame_count,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        Camera.objects.filter(pk=camera.pk, width__isnull=True).update(width=info.width, height=info.height)
+        if dispatch:
+            transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    logger.info("traffic job %s queued for camera %s (%s, %s frames)", job.pk, camera.pk, name, info.frame_count)
+    return job
+
+
+def job_create_stream(*, camera: Camera, url: str = "", max_frames: int | None = None, user: Any = None) -> ProcessingJob:
+    url = (url or camera.stream_url).strip()
+    if not url:
+        raise ValidationError({"url": ["Give a stream URL (rtsp://, http://, https://) or set one on the camera."]})
+    if not url.startswith(("rtsp://", "rtsps://", "http://", "https://", "rtmp://")):
+        raise ValidationError({"url": ["Stream URLs start with rtsp://, rtsps://, rtmp://, http:// or https://."]})
+    with transaction.atomic():
+        job = ProcessingJob.objects.create(
+            camera=camera,
+            kind=JobKind.STREAM,
+            source_url=url[:500],
+            recorded_at=timezone.now(),
+            fps=camera.fps,
+            max_frames=max_frames,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    return job
+
+
+def job_dispatch(*, job_id: int) -> None:
+    from apps.traffic.tasks import process_job
+
+    job = ProcessingJob.objects.filter(pk=job_id).only("attempts").first()
+    if job is not None:
+        process_job.apply_async(args=[job_id], task_id=f"traffic-job-{job_id}-{job.attempts}")
+
+
+def jobs_resume_stale(*, stale_after_seconds: float | None = None) -> list[int]:
+    """Re-queue running jobs whose worker stopped sending heartbeats (killed, crashed host): they resume from their
+    checkpoint. A job that lost its worker ``TRAFFIC_MAX_ATTEMPTS`` times is failed instead."""
+    stale = settings.TRAFFIC_STALE_JOB_SECONDS if stale_after_seconds is None else stale_after_seconds
+    cutoff = timezone.now() - timedelta(seconds=stale)
+    resumed = []
+    with transaction.atomic():
+        for job in ProcessingJob.objects.select_for_update(skip_locked=True).filter(status=JobStatus.RUNNING, heartbeat_at__lte=cutoff):
+            if job.attempts >= settings.TRAFFIC_MAX_ATTEMPTS:
+                _finish(job, JobStatus.FAILED, error=f"The worker was lost {job.attempts} times (last: {job.worker}); stopped at frame {job.checkpoint_frame}.")
+                continue
+            job.status, job.stage = JobStatus.QUEUED, f"resuming from frame {job.checkpoint_frame}"
+            job.save(update_fields=["status", "stage"])
+            resumed.append(job.pk)
+            transaction.on_commit(lambda pk=job.pk: job_dispatch(job_id=pk))
+    if resumed:
+        logger.warning("traffic jobs %s lost their worker; re-queued to resume from their checkpoints", resumed)
+    return resumed
+
+
+def job_cancel(*, job: ProcessingJob) -> ProcessingJob:
+    with transaction.atomic():
+        job = ProcessingJob.objects.select_for_update().get(pk=job.pk)
+        if job.status == JobStatus.QUEUED:
+            _finish(job, JobStatus.CANCELLED, error="Cancelled before it started.")
+        elif job.status == JobStatus.RUNNING:
+            job.cancel_requested = True
+            job.save(update_fields=["cancel_requested"])
+    return job
+
+
+def _finish(job: ProcessingJob, status: str, *, error: str = "", **fields: Any) -> None:
+    job.status, job.error, job.finished_at = status, error[:4000], timezone.now()
+    for key, value in fields.items():
+        setattr(job, key, value)
+    job.save()
+
+
+def _claim(job_id: int, worker: str) -> ProcessingJob | None:
+    stale_before = timezone.now() - timedelta(seconds=settings.TRAFFIC_STALE_JOB_SECONDS)
+    with transaction.atomic():
+        job = ProcessingJob.objects.select_for_update().select_related("camera").filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return None
+        if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > stale_before:
+            logger.info("traffic job %s is already running on %s; duplicate delivery ignored", job_id, job.worker)
+            return None
+        now = timezone.now()
+        job.status, job.attempts, job.worker, job.heartbeat_at = JobStatus.RUNNING, job.attempts + 1, worker[:200], now
+        job.started_at = job.started_at or now
+        job.stage = "starting" if job.checkpoint_frame == 0 else f"resuming at frame {job.checkpoint_frame}"
+        job.save()
+    return job
+
+
+class JobLost(Exception):
+    """The job row was taken over (a newer attempt) or cancelled while this worker ran it."""
+
+
+@dataclass
+class _Pending:
+    crossings: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    tracks: list = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.crossings or self.events or self.tracks)
+
+
+class _JobRunner:
+    """Runs one attempt of a job: builds the pipeline from the camera's configuration and writes what it finds
+    with a checkpoint, in one transaction per flush."""
+
+    def __init__(self, job: ProcessingJob) -> None:
+        self.job = job
+        self.camera = job.camera
+        self.lines = {str(line.pk): line for line in self.camera.lines.all()}
+        self.zones = {str(zone.pk): zone for zone in self.camera.zones.all()}
+        self.pending = _Pending()
+        self.last_flush = time.monotonic()
+
+    def detector(self):  # noqa: ANN201
+        from apps.mlops.serving import model_cache
+        from ml.traffic import default_detector
+
+        version = model_cache.production(DETECTOR_FAMILY)
+        if version is not None:
+            predictor = model_cache.predictor(version)
+            detector = predictor.detector
+            self.job.detector = f"ultralytics YOLO {DETECTOR_FAMILY} v{version.version}"[:200]
+            self.job.detector_model_version = version.pk
+            return detector
+        detector = default_detector()
+        self.job.detector = detector.description
+        return detector
+
+    def pipeline(self, fps: float, size: tuple[int, int] | None):  # noqa: ANN201
+        from ml.traffic import TrafficPipeline
+
+        homography = None
+        if self.camera.is_calibrated:
+            homography = Homography([tuple(p) for p in self.camera.calibration_image_points], [tuple(p) for p in self.camera.calibration_ground_points])
+        totals: dict[tuple[str, int], int] = {}
+        for row in Crossing.objects.filter(job=self.job).values("line_id", "direction").annotate(n=DbCount("id")):
+            line = self.lines.get(str(row["line_id"]))
+            if line is not None:
+                key = (str(line.pk), line.in_side if row["direction"] == Direction.IN else -line.in_side)
+                totals[key] = row["n"]
+        return TrafficPipeline(
+            detector=self.detector(),
+            lines=[line_spec(line) for line in self.lines.values()],
+            zones=[zone_spec(zone) for zone in self.zones.values()],
+            fps=fps,
+            frame_size=size,
+            homography=homography,
+            track_prefix=f"a{self.job.attempts}-",
+            initial_counts=totals,
+        )
+
+    def at(self, frame: int) -> datetime:
+        return self.job.recorded_at + timedelta(seconds=frame / (self.job.fps or 25.0))
+
+    def collect(self, result) -> None:  # noqa: ANN001
+        for c in result.crossings:
+            line = self.lines[c.line]
+            direction = Direction.IN if c.direction == line.in_side else Direction.OUT
+            self.pending.crossings.append(
+                Crossing(job=self.job, line=line, track_key=c.track_id, label=c.label, direction=direction, frame=c.frame, occurred_at=self.at(c.frame))
+            )
+        for e in result.events:
+            self.pending.events.append(
+                Event(
+                    camera=self.camera,
+                    job=self.job,
+                    kind=e.kind,
+                    key=e.key[:200],
+                    frame=e.frame,
+                    occurred_at=self.at(e.frame),
+                    track_key=e.track_id or "",
+                    line=self.lines.get(e.line or ""),
+                    zone=self.zones.get(e.zone or ""),
+                    details=e.details,
+                )
+            )
+        self.pending.tracks.extend(result.finished_tracks)
+
+    def flush(self, next_frame: int, *, progress: float, stage: str, force: bool = False) -> None:
+        """Write what was found up to ``next_frame`` and move the checkpoint there, atomically."""
+        if not force and not self.pending and time.monotonic() - self.last_flush < settings.TRAFFIC_CHECKPOINT_SECONDS:
+            return
+        with transaction.atomic():
+            updated = ProcessingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, attempts=self.job.attempts, cancel_requested=False).update(
+                checkpoint_frame=next_frame,
+                progress=round(progress, 2),
+                stage=stage[:64],
+                heartbeat_at=timezone.now(),
+                annotated_parts=self.job.annotated_parts,
+            )
+            if not updated:
+                raise JobLost(f"job {self.job.pk} was cancelled or taken over by another attempt")
+            Crossing.objects.bulk_create(self.pending.crossings, ignore_conflicts=True)
+            Event.objects.bulk_create(self.pending.events, ignore_conflicts=True)
+            if self.pending.events and settings.TRAFFIC_EVENT_WEBHOOK_URL:
+                keys = [e.key for e in self.pending.events]
+                ids = list(Event.objects.filter(job=self.job, key__in=keys, webhook_sent_at__isnull=True).values_list("pk", flat=True))
+                transaction.on_commit(lambda: _dispatch_webhooks(ids))
+            for t in self.pending.tracks:
+                Track.objects.update_or_create(
+                    job=self.job,
+                    track_key=t.track_id,
+                    defaults={
+                        "camera": self.camera,
+                        "label": t.label,
+                        "first_frame": t.first_frame,
+                        "last_frame": t.last_frame,
+                        "first_seen": self.at(t.first_frame),
+                        "last_seen": self.at(t.last_frame),
+                        "path": [list(p) for p in t.path],
+                        "speed_kmh": t.speed_kmh if self.camera.is_calibrated else None,
+                        "max_speed_kmh": t.max_speed_kmh if self.camera.is_calibrated else None,
+                    },
+                )
+            counts_recompute(line_ids={c.line_id for c in self.pending.crossings}, moments=[c.occurred_at for c in self.pending.crossings])
+        self.job.checkpoint_frame = next_frame
+        self.pending = _Pending()
+        self.last_flush = time.monotonic()
+
+
+def job_execute(*, job_id: int, worker: str = "") -> ProcessingJob | None:
+    """Run (or resume) a job on this worker; idempotent under redelivery."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from ml.traffic import VideoError
+
+    job = _claim(job_id, worker)
+    if job is None:
+        return None
+    runner = _JobRunner(job)
+    try:
+        if job.kind == JobKind.STREAM:
+            _run_stream(runner)
+        else:
+            _run_video(runner)
+    except JobLost as exc:
+        logger.info("%s", exc)
+        job.refresh_from_db()
+        if job.cancel_requested and job.status == JobStatus.RUNNING:
+            _finish(job, JobStatus.CANCELLED, error="Cancelled by an operator.")
+        return job
+    except SoftTimeLimitExceeded:
+        # Everything up to the checkpoint is written: continue in a fresh task instead of failing a long video.
+        ProcessingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=JobStatus.QUEUED, stage="continuing after the task time limit")
+        transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+        return job
+    except (VideoError, StreamUnavailable, ValidationError) as exc:
+        _finish(job, JobStatus.FAILED, error=str(exc.messages[0] if isinstance(exc, ValidationError) else exc))
+        return job
+    except Exception as exc:
+        logger.exception("traffic job %s failed", job.pk)
+        _finish(job, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return job
+    job.refresh_from_db()
+    if job.status == JobStatus.RUNNING:
+        _finish(job, JobStatus.SUCCEEDED, progress=100.0, stage="done", detector=runner.job.detector, detector_model_version=runner.job.detector_model_version)
+    return job
+
+
+def _annotated_part(job: ProcessingJob, start: int) -> Path:
+    name = f"traffic/annotated/job-{job.pk}-part-{start}.mp4"
+    path = Path(default_storage.path(name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    job.annotated_parts = [p for p in job.annotated_parts if p["start"] < start] + [{"start": start, "name": name}]
+    return path
+
+
+def _save_latest_frame(camera: Camera, frame) -> None:  # noqa: ANN001
+    import cv2
+
+    name = f"traffic/frames/camera-{camera.pk}.jpg"
+    path = Path(default_storage.path(name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if ok:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data.tobytes())
+        tmp.replace(path)
+        Camera.objects.filter(pk=camera.pk).update(latest_frame=name, width=frame.shape[1], height=frame.shape[0])
+
+
+def _run_video(runner: _JobRunner) -> None:
+    from ml.traffic import probe_video, process_video, read_frames
+
+    job = runner.job
+    path = Path(default_storage.path(job.video.name))
+    info = probe_video(path)
+    fps = job.fps or info.fps
+    for _, first in read_frames(path):
+        _save_latest_frame(job.camera, first)
+        break
+    pipeline = runner.pipeline(fps, (info.width, info.height))
+    ProcessingJob.objects.filter(pk=job.pk).update(detector=job.detector, detector_model_version=job.detector_model_version, stage="processing")
+    total = job.frame_count or info.frame_count or 1
+    start = job.checkpoint_frame
+    annotated = _annotated_part(job, start)
+    last = start - 1
+    for result in process_video(path, pipeline, start_frame=start, annotated_path=annotated):
+        runner.collect(result)
+        last = max(last, result.frame)
+        runner.flush(last + 1, progress=min(99.0, 100.0 * (last + 1) / total), stage=f"frame {last + 1}/{total}")
+    runner.flush(last + 1, progress=99.0, stage="writing the annotated video", force=True)
+    _merge_annotated(job)
+
+
+def _merge_annotated(job: ProcessingJob) -> None:
+    from ml.traffic.video import concat_h264_parts
+
+    parts = [(p["start"], Path(default_storage.path(p["name"]))) for p in job.annotated_parts if Path(default_storage.path(p["name"])).exists()]
+    if not parts:
+        return
+    name = f"traffic/annotated/job-{job.pk}.mp4"
+    target = Path(default_storage.path(name))
+    try:
+        # Also for a single part: the remux turns the fragmented MP4 (safe while writing) into a plain one with its
+        # index up front, so browsers know the duration at once and can seek.
+        concat_h264_parts(parts, target)
+    except Exception:  # noqa: BLE001 - the counts are written; a video that cannot be joined falls back to the last part
+        logger.warning("job %s: could not join the annotated parts; keeping the last one", job.pk, exc_info=True)
+        shutil.copyfile(parts[-1][1], target)
+    for _, part in parts:
+        part.unlink(missing_ok=True)
+    ProcessingJob.objects.filter(pk=job.pk).update(annotated_video=name, annotated_parts=[])
+
+
+class StreamUnavailable(Exception):
+    """The stream could not be read after every retry."""
+
+
+def _run_stream(runner: _JobRunner) -> None:
+    from ml.traffic import StreamLost, process_video
+
+    job = runner.job
+    failures = 0
+    pipeline = runner.pipeline(job.fps or job.camera.fps or 25.0, None)
+    ProcessingJob.objects.filter(pk=job.pk).update(detector=job.detector, detector_model_version=job.detector_model_version, stage="connecting")
+    next_frame = job.checkpoint_frame
+    while True:
+        if job.max_frames is not None and next_frame >= job.max_frames:
+            break
+        try:
+            for result in process_video(
+                job.source_url,
+                pipeline,
+                is_stream=True,
+                index_offset=next_frame,
+                end_frame=job.max_frames,
+                on_first_frame=lambda frame: _save_latest_frame(job.camera, frame),
+            ):
+                failures = 0
+                runner.collect(result)
+                next_frame = result.frame + 1
+                progress = 100.0 * next_frame / job.max_frames if job.max_frames else 0.0
+                runner.flush(next_frame, progress=min(99.0, progress), stage=f"streaming, frame {next_frame}")
+            break
+        except StreamLost as exc:
+            failures += 1
+            job.reconnects += 1
+            ProcessingJob.objects.filter(pk=job.pk).update(reconnects=job.reconnects, heartbeat_at=timezone.now())
+            if failures > settings.TRAFFIC_STREAM_MAX_RETRIES:
+                raise StreamUnavailable(
+                    f"Stream unreachable after {failures} attempts ({exc}). Check the URL and that the camera is online, then start a new session."
+                ) from None
+            delay = min(settings.TRAFFIC_STREAM_BACKOFF_MAX_SECONDS, settings.TRAFFIC_STREAM_BACKOFF_SECONDS * 2 ** (failures - 1))
+            logger.warning("job %s: %s; reconnecting in %.1f s (attempt %s)", job.pk, exc, delay, failures)
+            runner.flush(next_frame, progress=0.0, stage=f"reconnecting ({failures}/{settings.TRAFFIC_STREAM_MAX_RETRIES})", force=True)
+            time.sleep(delay)
+    runner.flush(next_frame, progress=99.0, stage="closing", force=True)
+
+
+# --- event webhook --------------------------------------------------------------------------------------------
+class WebhookFailed(OSError):
+    """The webhook endpoint did not accept an event (a transient error: the task retries with backoff)."""
+
+
+def _dispatch_webhooks(event_ids: list[int]) -> None:
+    from apps.traffic.tasks import send_event_webhooks
+
+    if event_ids:
+        send_event_webhooks.delay(event_ids)
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "camera": {"id": event.camera_id, "name": event.camera.name},
+        "job": event.job_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "frame": event.frame,
+        "track": event.track_key or None,
+        "line": event.line.name if event.line else None,
+        "zone": event.zone.name if event.zone else None,
+        "details": event.details,
+    }
+
+
+def event_webhooks_send(*, event_ids: list[int]) -> int:
+    """POST each unsent event as JSON to ``TRAFFIC_EVENT_WEBHOOK_URL``; returns how many were delivered.
+    Raises :class:`WebhookFailed` (after marking the delivered ones) so the task retries the rest."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = settings.TRAFFIC_EVENT_WEBHOOK_URL
+    if not url:
+        return 0
+    sent = 0
+    for event in Event.objects.filter(pk__in=event_ids, webhook_sent_at__isnull=True).select_related("camera", "line", "zone"):
+        request = urllib.request.Request(
+            url, data=json.dumps(event_payload(event)).encode(), headers={"Content-Type": "application/json", "User-Agent": "downstream-traffic"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.TRAFFIC_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - operator-set URL
+                ok = 200 <= response.status < 300
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise WebhookFailed(f"webhook {url} unreachable for event {event.pk}: {exc}") from exc
+        if not ok:
+            raise WebhookFailed(f"webhook {url} answered {response.status} for event {event.pk}")
+        Event.objects.filter(pk=event.pk).update(webhook_sent_at=timezone.now())
+        sent += 1
+    return sent
+
+
+# --- counts ---------------------------------------------------------------------------------------------------
+def bin_start(moment: datetime, minutes: int) -> datetime:
+    moment = moment.replace(second=0, microsecond=0)
+    return moment - timedelta(minutes=moment.minute % minutes)
+
+
+def counts_recompute(*, line_ids: Iterable[int], moments: Iterable[datetime]) -> None:
+    """Rebuild the 1- and 15-minute count bins that hold ``moments`` from the crossing rows (idempotent)."""
+    line_ids, moments = set(line_ids), list(moments)
+    if not line_ids or not moments:
+        return
+    for minutes in BinSize.values:
+        for start in {bin_start(m, minutes) for m in moments}:
+            end = start + timedelta(minutes=minutes)
+            rows = (
+                Crossing.objects.filter(line_id__in=line_ids, occurred_at__gte=start, occurred_at__lt=end)
+                .values("line_id", "line__camera_id", "label", "direction")
+                .annotate(n=DbCount("id"))
+            )
+            for row in rows:
+                Count.objects.update_or_create(
+                    line_id=row["line_id"],
+                    label=row["label"],
+                    direction=row["direction"],
+                    bin_minutes=minutes,
+                    bin_start=start,
+                    defaults={"count": row["n"], "camera_id": row["line__camera_id"]},
+                )
+
+
+def camera_source_kind_ok(camera: Camera) -> None:
+    if camera.source_kind == SourceKind.STREAM and not camera.stream_url:
+        raise ValidationError({"stream_url": ["A stream camera needs a stream URL."]})

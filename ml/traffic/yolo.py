@@ -1,0 +1,135 @@
+"""The ``traffic.detector`` model family: an ultralytics YOLO detector trained on labelled frames or uploaded.
+
+Training reads a YOLO-format dataset (``data.yaml`` with ``train``/``val`` image folders and label files, classes
+named as :data:`ml.traffic.VEHICLE_CLASSES` or COCO) and reports mAP50 on its held-out ``val`` split. Weights
+trained elsewhere (e.g. a COCO ``yolo11n.pt``) are registered through the model registry's import, which loads
+them with :class:`YoloPredictor`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel
+from ml.device import DeviceInfo
+from ml.traffic.detection import Detection, YoloDetector
+
+
+@dataclass
+class YoloTrainConfig(TrainConfig):
+    dataset: str = ""  # path to a YOLO data.yaml of labelled frames
+    model: str = "yolo11n.yaml"  # architecture (built offline from its yaml) or a .pt file to fine-tune
+    epochs: int = 30
+    imgsz: int = 640
+    batch: int = 16
+
+    def validate(self) -> None:
+        super().validate()
+        if self.epochs < 1 or self.imgsz < 32 or self.batch < 1:
+            raise ConfigError("epochs, batch must be ≥ 1 and imgsz ≥ 32")
+
+
+@dataclass
+class YoloDataset:
+    data_yaml: Path
+    images: dict[str, int]
+
+
+def prepare_dataset(config: YoloTrainConfig) -> tuple[YoloDataset, dict[str, Any]]:
+    import yaml
+
+    if not config.dataset:
+        raise ConfigError("set config.dataset to a YOLO data.yaml of labelled frames (or upload trained weights instead)")
+    path = Path(config.dataset)
+    if not path.is_file():
+        raise ConfigError(f"dataset {path} does not exist")
+    spec = yaml.safe_load(path.read_text()) or {}
+    root = Path(spec.get("path") or path.parent)
+    if not root.is_absolute():
+        root = path.parent / root
+    counts = {}
+    for split in ("train", "val"):
+        if split not in spec:
+            raise ConfigError(f"{path.name} has no {split!r} split: the held-out 'val' split gives the primary metric")
+    for split in ("train", "val"):
+        folder = root / spec[split]
+        counts[split] = sum(1 for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        if counts[split] == 0:
+            raise ConfigError(f"no images under {folder}")
+    return YoloDataset(path, counts), {"source": str(path), "images": counts, "classes": spec.get("names")}
+
+
+def train(dataset: YoloDataset, config: YoloTrainConfig, progress: ProgressCallback, device: DeviceInfo) -> TrainedModel:
+    from ultralytics import YOLO
+
+    workdir = Path(tempfile.mkdtemp(prefix="traffic-yolo-"))
+    model = YOLO(config.model)
+
+    def on_epoch_end(trainer: Any) -> None:
+        # Ultralytics fires this once more after its final validation: clamp to the last epoch.
+        epoch = min(trainer.epoch + 1, config.epochs)
+        # trainer.metrics holds the validation metrics; label_loss_items names the training losses.
+        values = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, int | float)}
+        try:
+            values.update({k: float(v) for k, v in trainer.label_loss_items(trainer.tloss, prefix="train").items()})
+        except Exception:  # noqa: BLE001, S110 - loss names differ between ultralytics versions; progress still reports
+            pass
+        progress(100.0 * epoch / config.epochs, f"epoch {epoch}/{config.epochs}", values)
+
+    model.add_callback("on_fit_epoch_end", on_epoch_end)
+    gpu = device.kind == "cuda"
+    model.train(
+        data=str(dataset.data_yaml),
+        epochs=config.epochs,
+        imgsz=config.imgsz,
+        batch=config.batch,
+        device=device.name.split(":")[-1] if gpu else "cpu",
+        workers=2 if gpu else 0,
+        amp=gpu,
+        plots=False,
+        project=str(workdir),
+        name="run",
+        seed=config.seed,
+        deterministic=True,
+        verbose=False,
+    )
+    results = model.val(
+        data=str(dataset.data_yaml), split="val", imgsz=config.imgsz, batch=config.batch, plots=False, verbose=False, device="cpu" if not gpu else None
+    )
+    metrics = {"mAP50": float(results.box.map50), "mAP50_95": float(results.box.map)}
+    best = workdir / "run" / "weights" / "best.pt"
+    weights = best if best.exists() else workdir / "run" / "weights" / "last.pt"
+
+    def save(target: Path) -> None:
+        shutil.copyfile(weights, target)
+
+    return TrainedModel(model=model, metrics=metrics, save=save, artifact_name="detector.pt", details={"images": dataset.images})
+
+
+class YoloPredictor(Predictor):
+    """Loaded weights as a :class:`YoloDetector`; ``predict_batch`` takes BGR frames."""
+
+    def __init__(self, detector: YoloDetector) -> None:
+        self.detector = detector
+
+    @classmethod
+    def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
+        from ultralytics import YOLO
+
+        try:
+            model = YOLO(str(artifact), task="detect")
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same operator error
+            raise ValueError(f"not ultralytics YOLO weights: {exc}") from exc
+        if getattr(model, "task", "detect") != "detect":
+            raise ValueError(f"these weights are a YOLO {model.task} model; a detect model is needed")
+        return cls(YoloDetector(artifact, model=model, device=device.name if device else "cpu"))
+
+    def predict_batch(self, items: Sequence[np.ndarray]) -> list[list[Detection]]:
+        return [self.detector.detect(frame) for frame in items]
