@@ -46,6 +46,8 @@ bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
 	$(PY) tests/benchmarks/traffic.py
 	$(PY) tests/benchmarks/commerce_ingest.py
+	$(PY) tests/benchmarks/recommendations.py
+	$(PY) tests/benchmarks/recommendations_serving.py
 	$(PY) tests/benchmarks/chatbot.py
 
 ## gpu-check: train the demo family through the real task code on cuda (run on a GPU host)

@@ -1,6 +1,27 @@
 """Metric functions, tested against hand-computed cases in tests/ml/metrics/."""
 
 from ml.metrics.classification import accuracy, confusion_matrix, macro_f1
-from ml.metrics.retrieval import mean_reciprocal_rank, recall_at_k
+from ml.metrics.ranking import (
+    average_precision_at_k,
+    catalog_coverage,
+    ndcg_at_k,
+    popularity_bias,
+    precision_at_k,
+    ranking_report,
+    ranking_report_arrays,
+    recall_at_k,
+)
 
-__all__ = ("accuracy", "confusion_matrix", "macro_f1", "mean_reciprocal_rank", "recall_at_k")
+__all__ = (
+    "accuracy",
+    "average_precision_at_k",
+    "catalog_coverage",
+    "confusion_matrix",
+    "macro_f1",
+    "ndcg_at_k",
+    "popularity_bias",
+    "precision_at_k",
+    "ranking_report",
+    "ranking_report_arrays",
+    "recall_at_k",
+)

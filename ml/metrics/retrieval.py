@@ -1,3 +1,9 @@
+"""Retrieval metrics over many queries (FAQ search): a query counts as a hit when any relevant item is returned.
+
+``ml.metrics.ranking.recall_at_k`` is the per-list fraction of relevant items found (recommendations); with one
+relevant item per query both agree. Import these from ``ml.metrics.retrieval``.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence

@@ -230,6 +230,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
+    "recommendations.*": {"queue": Queue.ML_CPU.value},
     "traffic.process_job": {"queue": Queue.ML_GPU.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
@@ -238,6 +239,7 @@ CELERY_TASK_ANNOTATIONS = {
         "soft_time_limit": ML_TRAINING_SOFT_TIME_LIMIT,
         "time_limit": ML_TRAINING_TIME_LIMIT,
     },
+    "recommendations.precompute_top_n": {"soft_time_limit": 1800, "time_limit": 1900},
     # A video job checkpoints as it goes: at the soft limit it re-queues itself and continues from its checkpoint.
     "traffic.process_job": {
         "soft_time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600),
@@ -247,6 +249,7 @@ CELERY_TASK_ANNOTATIONS = {
 CELERY_BEAT_SCHEDULE = {
     "mlops-reap-stale-runs": {"task": "mlops.reap_stale_runs", "schedule": 30.0},
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
+    "recommendations-refresh-precomputed": {"task": "recommendations.refresh_precomputed", "schedule": 300.0},
     "traffic-resume-stale-jobs": {"task": "traffic.resume_stale_jobs", "schedule": 30.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -261,6 +264,11 @@ MLOPS_MAX_UPLOAD_BYTES = env.int("MLOPS_MAX_UPLOAD_MB", default=2048) * 1024 * 1
 # How long a process trusts its idea of which version is in production before asking the database again.
 MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", default=2.0)
 
+# --- recommendations ------------------------------------------------------------------------------------
+# Batch top-N per active customer (a customer with events in the last RECOMMENDATIONS_ACTIVE_DAYS days).
+RECOMMENDATIONS_PRECOMPUTE_N = env.int("RECOMMENDATIONS_PRECOMPUTE_N", default=100)
+RECOMMENDATIONS_ACTIVE_DAYS = env.int("RECOMMENDATIONS_ACTIVE_DAYS", default=30)
+RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES = env.int("RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES", default=60)
 # --- Traffic monitoring -----------------------------------------------------------------------------------------
 TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.

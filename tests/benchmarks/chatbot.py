@@ -42,7 +42,8 @@ offline.configure(ROOT / "var" / "ml")
 
 from ml.core import no_progress  # noqa: E402
 from ml.device import select_device  # noqa: E402
-from ml.metrics import accuracy, macro_f1, mean_reciprocal_rank, recall_at_k  # noqa: E402
+from ml.metrics import accuracy, macro_f1  # noqa: E402
+from ml.metrics.retrieval import mean_reciprocal_rank, recall_at_k  # noqa: E402
 from ml.nlp.encoder import Encoder  # noqa: E402
 from ml.nlp.intent import IntentConfig, IntentDataset, IntentPredictor, train  # noqa: E402
 from ml.nlp.pipeline import FaqArticleText, FaqSearcher, Understander  # noqa: E402

@@ -1,6 +1,6 @@
 import pytest
 
-from ml.metrics import mean_reciprocal_rank, recall_at_k
+from ml.metrics.retrieval import mean_reciprocal_rank, recall_at_k
 
 
 def test_recall_at_k_hand_computed():

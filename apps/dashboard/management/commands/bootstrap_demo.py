@@ -49,7 +49,7 @@ class Command(BaseCommand):
             if selectors.production_version(family=spec.name) is not None:
                 continue
             if not spec.train_at_bootstrap:
-                self.stdout.write(f"training   {spec.name}: skipped (trained or imported on request: {spec.description or spec.title})")
+                self.stdout.write(f"training   {spec.name}: skipped: trained or imported on request (see the Models page)")
                 continue
             self.stdout.write(f"training   {spec.name}: no production model yet, training the first version…")
             run = services.training_run_start(family=spec.name, trigger=Trigger.CLI, dispatch=False)

@@ -1,0 +1,79 @@
+"""The recommendation model families: the main blend, an ALS-only family, and two baselines kept for comparison.
+
+All four train with ``ml.recommenders.train`` on the shop's events (``apps.commerce.selectors.interaction_log``);
+they differ only in their default ``algorithm``. nDCG@10 on each run's held-out split gates promotion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from apps.commerce import selectors as commerce
+from apps.mlops.families import ModelFamily, register_family
+from ml.recommenders import Interactions, RecommenderConfig, RecommenderDataset, RecommenderPredictor, train
+
+MAIN_FAMILY = "recommendations.blend"
+ALS_FAMILY = "recommendations.als"
+POPULARITY_FAMILY = "recommendations.popularity"
+TRENDING_FAMILY = "recommendations.trending"
+PRIMARY_METRIC = "ndcg@10"
+
+
+@dataclass
+class ALSConfig(RecommenderConfig):
+    algorithm: str = "als"
+    content: bool = False  # the main family carries the text neighbours for serving
+
+
+@dataclass
+class PopularityConfig(RecommenderConfig):
+    algorithm: str = "popularity"
+    content: bool = False
+
+
+@dataclass
+class TrendingConfig(RecommenderConfig):
+    algorithm: str = "trending"
+    content: bool = False
+
+
+def prepare(config: RecommenderConfig, run: Any) -> tuple[RecommenderDataset, dict[str, Any]]:
+    """Every customer event (views, carts, purchases, ratings) plus the catalog's ids and texts."""
+    log = commerce.interaction_log()
+    interactions = Interactions.from_log(log)
+    catalog_ids = np.array(list(commerce.product_list().values_list("id", flat=True)), dtype=np.int64)
+    texts = dict(commerce.catalog_texts()) if config.content else None
+    snapshot = {"source": "apps.commerce interaction_log", **interactions.describe(), "catalog_products": int(len(catalog_ids))}
+    return RecommenderDataset(interactions, catalog_item_ids=catalog_ids, item_texts=texts), snapshot
+
+
+def _family(name: str, title: str, config_class: type[RecommenderConfig], description: str) -> ModelFamily:
+    return register_family(
+        ModelFamily(
+            name=name,
+            title=title,
+            product="recommendations",
+            config_class=config_class,
+            prepare=prepare,
+            train=train,
+            predictor_class=RecommenderPredictor,
+            primary_metric=PRIMARY_METRIC,
+            higher_is_better=True,
+            description=description,
+        )
+    )
+
+
+def register() -> None:
+    _family(
+        MAIN_FAMILY,
+        "Personalised recommendations (EASE + ALS blend)",
+        RecommenderConfig,
+        "Serves the shop: EASE and implicit ALS scores blended with weights chosen on validation; MiniLM text neighbours for cold start.",
+    )
+    _family(ALS_FAMILY, "Implicit ALS", ALSConfig, "Matrix factorisation alone (implicit on CPU, torch on cuda), for comparison with the blend.")
+    _family(POPULARITY_FAMILY, "Popularity baseline", PopularityConfig, "Most-interacted products; what every personalised model must beat.")
+    _family(TRENDING_FAMILY, "Recently trending baseline", TrendingConfig, "Products with the most recent activity (exponential decay, 7-day half-life).")

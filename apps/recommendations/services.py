@@ -1,0 +1,441 @@
+"""Serving recommendations, A/B tests and the batch precompute.
+
+``recommendations_for`` is the public entry point for other apps (the chatbot calls it); the REST API calls
+:func:`user_recommendations`, :func:`session_recommendations` and :func:`similar_items`. Every served list is
+stored with the model version that produced it, so impressions, clicks and purchases sent back with its id are
+attributed to that version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.commerce import selectors as commerce
+from apps.mlops.models import ModelVersion, VersionStatus
+from apps.mlops.serving import model_cache
+from apps.recommendations.families import MAIN_FAMILY, POPULARITY_FAMILY
+from apps.recommendations.models import ABTest, ListKind, PrecomputedRecommendations, ServedList, Variant
+from ml.recommenders import Recommendation, RecommenderConfig, RecommenderPredictor
+from ml.recommenders.data import EventWeights
+
+logger = logging.getLogger(__name__)
+
+MAX_N = 100
+HISTORY_LIMIT = 50
+_CACHE_SECONDS = 5.0
+
+
+class NoRecommendationModel(LookupError):
+    """Neither the main family nor the popularity baseline has a production version yet."""
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    sku: str
+    title: str
+    price: Decimal | None
+    category: str
+    score: float
+    reason: str
+    source: str = ""  # personal, session, content, popular, trending, collaborative
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    id: str  # send it back as `recommendation_id` on impression/click/purchase events
+    model_version: str  # e.g. "recommendations.blend v3"
+    items: list[RecommendedItem]
+    family: str = ""
+    variant: str = Variant.PRODUCTION
+    unknown_skus: list[str] = field(default_factory=list)
+
+
+# --- small per-process caches (the model cache itself lives in apps.mlops.serving) ------------------------
+
+_lock = threading.Lock()
+_ttl_cache: dict[tuple, tuple[float, Any]] = {}
+
+
+def _cached(key: tuple, compute, seconds: float = _CACHE_SECONDS):  # noqa: ANN001, ANN202
+    now = time.monotonic()
+    with _lock:
+        hit = _ttl_cache.get(key)
+        if hit is not None and now - hit[0] < seconds:
+            return hit[1]
+    value = compute()
+    with _lock:
+        _ttl_cache[key] = (now, value)
+    return value
+
+
+def clear_caches() -> None:
+    with _lock:
+        _ttl_cache.clear()
+
+
+def _allowed_ids(in_stock: bool, category: str | None) -> set[int] | None:
+    if not in_stock and not category:
+        return None
+    return _cached(
+        ("allowed", in_stock, category or ""),
+        lambda: set(commerce.product_list(category=category or None, in_stock=True if in_stock else None).values_list("id", flat=True)),
+    )
+
+
+def _active_test(family: str) -> ABTest | None:
+    return _cached(("ab", family), lambda: ABTest.objects.select_related("candidate").filter(family=family, is_active=True).first())
+
+
+def _event_weights(version: ModelVersion) -> EventWeights:
+    def compute() -> EventWeights:
+        known = {f for f in RecommenderConfig.__dataclass_fields__}
+        return RecommenderConfig(**{k: v for k, v in (version.config or {}).items() if k in known}).event_weights()
+
+    return _cached(("weights", version.pk), compute, seconds=3600)
+
+
+# --- choosing the version ---------------------------------------------------------------------------------
+
+
+def ab_bucket(test_id: int, key: str) -> float:
+    """A stable number in [0, 1) per (test, customer): the same customer always lands in the same arm."""
+    digest = hashlib.sha256(f"{test_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _choose_version(family: str, key: str | None) -> tuple[ModelVersion, str, ABTest | None]:
+    production = model_cache.production(family)
+    test = _active_test(family) if key else None
+    if test is not None and (production is None or test.candidate_id != production.pk) and ab_bucket(test.pk, key) < test.share:
+        return test.candidate, Variant.CANDIDATE, test
+    if production is not None:
+        # Customers outside the candidate's share form the test's production arm.
+        return production, Variant.PRODUCTION, test
+    fallback = model_cache.production(POPULARITY_FAMILY)
+    if fallback is not None:
+        return fallback, Variant.PRODUCTION, None
+    raise NoRecommendationModel("No recommendation model is trained yet: train recommendations.blend (or the popularity baseline) first.")
+
+
+def _predictor(version: ModelVersion) -> RecommenderPredictor:
+    return model_cache.predictor(version)  # type: ignore[return-value]
+
+
+def _label(version: ModelVersion) -> str:
+    return f"{version.family} v{version.version}"
+
+
+# --- reasons ----------------------------------------------------------------------------------------------
+
+# "{}" is the product's title.
+_DID = {"view": "viewed {}", "add_to_cart": "added {} to your cart", "purchase": "bought {}", "rating": "rated {}"}
+_DONE = {"view": "viewed", "add_to_cart": "added to your cart", "purchase": "bought", "rating": "rated"}
+
+
+def _reason(rec: Recommendation, because_title: str | None, because_type: str | None) -> str:
+    if rec.source == "popular":
+        return "Popular in the shop"
+    if rec.source == "trending":
+        return "Trending right now"
+    if because_title is None:
+        return "Picked for you from what you browsed" if rec.source in ("personal", "session") else "Popular in the shop"
+    if rec.source == "content":
+        return f"Similar to {because_title}, which you {_DONE.get(because_type or 'view', 'viewed')}"
+    if because_type is None:
+        return f"Because of your interest in {because_title}"
+    return "Because you " + _DID.get(because_type, "viewed {}").format(because_title)
+
+
+# --- serving ----------------------------------------------------------------------------------------------
+
+
+def _validate_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise ValidationError({"n": [f"n must be an integer between 1 and {MAX_N}."]})
+    return n
+
+
+def _history(external_id: str | None, weights: EventWeights) -> tuple[dict[int, float], dict[int, str], int | None]:
+    """The customer's recent events as {product_id: weight}, the strongest event type per product, and the
+    customer's id (None for a shopper the shop never sent)."""
+    if not external_id:
+        return {}, {}, None
+    history: dict[int, float] = {}
+    kinds: dict[int, str] = {}
+    # The history names the customer: one query instead of two for everyone with events.
+    events = commerce.customer_history(external_id=external_id, limit=HISTORY_LIMIT)
+    if not events:
+        customer = commerce.customer_get(external_id=external_id)
+        return {}, {}, customer.id if customer is not None else None
+    w = weights.of(np.array([e.type for e in events]), np.array([np.nan if e.value is None else e.value for e in events], dtype=np.float64))
+    for event, weight in zip(events, w, strict=True):
+        if weight > history.get(event.product_id, 0.0):
+            history[event.product_id] = float(weight)
+            kinds[event.product_id] = event.type
+    return history, kinds, events[0].customer_id
+
+
+def _precomputed(version: ModelVersion, customer_id: int) -> list[Recommendation] | None:
+    row = PrecomputedRecommendations.objects.filter(model_version=version, customer_id=customer_id).values_list("items", flat=True).first()
+    if row is None:
+        return None
+    return [Recommendation(item_id=int(p), score=float(s), source=src, because_item_id=None if b is None else int(b)) for p, s, b, src in row]
+
+
+def _serve(
+    *,
+    kind: str,
+    customer_external_id: str | None,
+    session_skus: Iterable[str] | None,
+    session_id: str,
+    n: int,
+    in_stock: bool,
+    category: str | None,
+    exclude_purchased: bool,
+    record: bool = True,
+) -> RecommendationList:
+    n = _validate_n(n)
+    key = customer_external_id or session_id or None
+    version, variant, test = _choose_version(MAIN_FAMILY, key)
+    predictor = _predictor(version)
+    weights = _event_weights(version)
+    history, kinds, customer_id = _history(customer_external_id, weights)
+
+    unknown: list[str] = []
+    skus = [s for s in dict.fromkeys(session_skus or []) if isinstance(s, str) and s]
+    if skus:
+        found = commerce.products_by_skus(skus=skus)
+        unknown = [s for s in skus if s not in found]
+        for product in found.values():
+            if weights.view > history.get(product.id, 0.0):
+                history[product.id] = weights.view
+                kinds.setdefault(product.id, "view")
+
+    excluded: set[int] = set()
+    if exclude_purchased and customer_id is not None:
+        excluded = commerce.customer_product_ids(customer_id=customer_id, types=["purchase"])
+    allowed = _allowed_ids(in_stock, category)
+
+    recs: list[Recommendation] | None = None
+    if customer_id is not None and kind == ListKind.USER:
+        stored = _precomputed(version, customer_id)
+        if stored is not None:
+            keep = [r for r in stored if r.item_id not in excluded and r.item_id not in history and (allowed is None or r.item_id in allowed)]
+            recs = keep[:n] if len(keep) >= n else None
+    if recs is None:
+        recs = predictor.recommend(user_id=customer_id, history=history, n=n, exclude_item_ids=excluded, allowed_item_ids=allowed)
+    return _finish(kind, version, variant, test, recs, kinds, customer_external_id if customer_id is not None else "", session_id, unknown, record)
+
+
+def _finish(
+    kind: str,
+    version: ModelVersion,
+    variant: str,
+    test: ABTest | None,
+    recs: list[Recommendation],
+    kinds: dict[int, str],
+    customer_external_id: str,
+    session_id: str,
+    unknown: list[str],
+    record: bool = True,
+) -> RecommendationList:
+    """Turn model output into catalog items with reasons and store the served list (unless ``record`` is off:
+    an operator's preview must not count in A/B statistics)."""
+    ids = {r.item_id for r in recs} | {r.because_item_id for r in recs if r.because_item_id is not None}
+    products = commerce.products_by_ids(ids=ids)
+    items = []
+    for rec in recs:
+        product = products.get(rec.item_id)
+        if product is None:  # deleted from the catalog since training
+            continue
+        because = products.get(rec.because_item_id) if rec.because_item_id is not None else None
+        reason = _reason(rec, because.title if because else None, kinds.get(rec.because_item_id) if because else None)
+        items.append(RecommendedItem(product.sku, product.title, product.price, product.category, round(float(rec.score), 6), reason, rec.source))
+    if not record:
+        return RecommendationList("", _label(version), items, version.family, variant, unknown)
+    served = ServedList.objects.create(
+        id=f"rec_{uuid.uuid4().hex}",
+        kind=kind,
+        family=version.family,
+        model_version=version,
+        variant=variant,
+        ab_test=test,
+        customer_external_id=customer_external_id[:64],
+        session_id=session_id[:100],
+        items=[i.sku for i in items],
+    )
+    return RecommendationList(served.id, _label(version), items, version.family, variant, unknown)
+
+
+def recommendations_for(
+    *,
+    customer_external_id: str | None = None,
+    session_skus: list[str] | None = None,
+    n: int = 5,
+    in_stock: bool = True,
+    category: str | None = None,
+) -> RecommendationList:
+    """Recommendations for a customer (by the shop's id) and/or the SKUs of a session, for other apps.
+
+    An unknown customer with no session gets the cold-start list (popular products), never an error. Raises
+    ValidationError for a bad ``n`` and :class:`NoRecommendationModel` when nothing is trained yet.
+    """
+    kind = ListKind.USER if customer_external_id and not session_skus else ListKind.SESSION
+    return _serve(
+        kind=kind,
+        customer_external_id=customer_external_id,
+        session_skus=session_skus,
+        session_id="",
+        n=n,
+        in_stock=in_stock,
+        category=category,
+        exclude_purchased=True,
+    )
+
+
+def user_recommendations(
+    *, external_id: str, n: int = 10, exclude_purchased: bool = True, in_stock: bool = False, category: str | None = None, record: bool = True
+) -> RecommendationList:
+    return _serve(
+        record=record,
+        kind=ListKind.USER,
+        customer_external_id=external_id,
+        session_skus=None,
+        session_id="",
+        n=n,
+        in_stock=in_stock,
+        category=category,
+        exclude_purchased=exclude_purchased,
+    )
+
+
+def session_recommendations(*, skus: list[str], session_id: str = "", n: int = 10, in_stock: bool = False, category: str | None = None) -> RecommendationList:
+    return _serve(
+        kind=ListKind.SESSION,
+        customer_external_id=None,
+        session_skus=skus,
+        session_id=session_id,
+        n=n,
+        in_stock=in_stock,
+        category=category,
+        exclude_purchased=False,
+    )
+
+
+class UnknownProduct(LookupError):
+    pass
+
+
+def similar_items(*, sku: str, n: int = 10, in_stock: bool = False, category: str | None = None, record: bool = True) -> RecommendationList:
+    """Products similar to ``sku``: bought/viewed by the same shoppers, or by text for a product without history."""
+    n = _validate_n(n)
+    product = commerce.product_get(sku=sku)
+    if product is None:
+        raise UnknownProduct(f"No product with SKU {sku!r}.")
+    version, variant, test = _choose_version(MAIN_FAMILY, None)
+    predictor = _predictor(version)
+    allowed = _allowed_ids(in_stock, category)
+    similar = predictor.similar_items(product.id, n, allowed)
+    if not similar:
+        texts = commerce.catalog_texts(product_ids=[product.id])
+        similar = predictor.similar_to_text(texts[0][1] if texts else product.title, n + 1, allowed)
+        similar = [s for s in similar if s.item_id != product.id][:n]
+    recs = [Recommendation(item_id=s.item_id, score=s.score, source=s.source) for s in similar]
+    result = _finish(ListKind.SIMILAR, version, variant, None, recs, {}, "", "", [], record)
+    reason = {"collaborative": "Often viewed and bought by the same shoppers", "content": f"Similar description to {product.title}"}
+    items = [RecommendedItem(i.sku, i.title, i.price, i.category, i.score, reason.get(i.source, i.reason), i.source) for i in result.items]
+    return RecommendationList(result.id, result.model_version, items, result.family, result.variant)
+
+
+# --- A/B tests --------------------------------------------------------------------------------------------
+
+
+def ab_test_start(*, candidate: ModelVersion, share: float, user: Any = None) -> ABTest:
+    """Serve ``share`` of customers with ``candidate``; replaces the family's running test, if any."""
+    if candidate.family != MAIN_FAMILY:
+        raise ValidationError({"candidate": [f"A/B tests serve {MAIN_FAMILY}; v{candidate.version} belongs to {candidate.family}."]})
+    if candidate.status == VersionStatus.PRODUCTION:
+        raise ValidationError({"candidate": [f"v{candidate.version} is already in production; choose a candidate version."]})
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ValidationError({"share": ["Share must be a number in (0, 1], e.g. 0.2 for 20 % of customers."]})
+    with transaction.atomic():
+        ABTest.objects.filter(family=candidate.family, is_active=True).update(is_active=False, ended_at=timezone.now())
+        test = ABTest.objects.create(
+            family=candidate.family, candidate=candidate, share=float(share), started_by=user if getattr(user, "is_authenticated", False) else None
+        )
+    clear_caches()
+    return test
+
+
+def ab_test_stop(*, family: str = MAIN_FAMILY) -> int:
+    stopped = ABTest.objects.filter(family=family, is_active=True).update(is_active=False, ended_at=timezone.now())
+    clear_caches()
+    return stopped
+
+
+# --- batch precompute -------------------------------------------------------------------------------------
+
+
+def active_customer_ids(*, days: int) -> list[int]:
+    log = commerce.interaction_log(since=timezone.now() - timedelta(days=days))
+    return [int(c) for c in np.unique(log.customer_ids)]
+
+
+def precompute_for_version(*, version_id: int, n: int | None = None, days: int | None = None) -> int:
+    """Store top-N for every customer active in the last ``days`` under ``version_id``; returns how many.
+
+    Idempotent: a rerun overwrites the rows. Rows of the family's other versions are deleted (they would never
+    be served again).
+    """
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        return 0
+    n = n or settings.RECOMMENDATIONS_PRECOMPUTE_N
+    days = days or settings.RECOMMENDATIONS_ACTIVE_DAYS
+    predictor = _predictor(version)
+    rows = []
+    for customer_id in active_customer_ids(days=days):
+        if predictor.model.user_row(customer_id) is None:
+            continue
+        recs = predictor.recommend(user_id=customer_id, n=n)
+        rows.append(
+            PrecomputedRecommendations(
+                model_version=version, customer_id=customer_id, items=[[r.item_id, round(r.score, 6), r.because_item_id, r.source] for r in recs]
+            )
+        )
+    with transaction.atomic():
+        PrecomputedRecommendations.objects.filter(model_version__family=version.family).exclude(model_version=version).delete()
+        PrecomputedRecommendations.objects.bulk_create(
+            rows, batch_size=1000, update_conflicts=True, unique_fields=["model_version", "customer_id"], update_fields=["items", "computed_at"]
+        )
+    logger.info("precomputed top-%s for %s customers under %s", n, len(rows), _label(version))
+    return len(rows)
+
+
+def precompute_production_if_stale() -> int | None:
+    """Dispatch a precompute for the main family's production version when it has none or it is old."""
+    version = model_cache.production(MAIN_FAMILY)
+    if version is None:
+        return None
+    latest = PrecomputedRecommendations.objects.filter(model_version=version).order_by("-computed_at").values_list("computed_at", flat=True).first()
+    if latest is not None and timezone.now() - latest < timedelta(minutes=settings.RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES):
+        return None
+    from apps.recommendations.tasks import precompute_top_n
+
+    transaction.on_commit(lambda: precompute_top_n.delay(version.pk))
+    return version.pk

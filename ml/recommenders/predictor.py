@@ -1,0 +1,59 @@
+"""Serving side: load a recommender artifact once per process and answer requests in a few milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from ml.core import Predictor
+from ml.device import DeviceInfo
+from ml.recommenders.model import Recommendation, RecommenderModel, SimilarItem, top_indices
+
+
+class RecommenderPredictor(Predictor):
+    """Wraps :class:`RecommenderModel`; scoring is NumPy on the CPU (one shopper at a time is too small for a GPU)."""
+
+    def __init__(self, model: RecommenderModel, device: DeviceInfo | None = None) -> None:
+        self.model = model
+        self.device = device
+
+    @classmethod
+    def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
+        return cls(RecommenderModel.load(artifact), device)
+
+    def recommend(self, **request: Any) -> list[Recommendation]:
+        return self.model.recommend(**request)
+
+    def similar_items(self, item_id: int, n: int = 10, allowed_item_ids: set[int] | None = None) -> list[SimilarItem]:
+        return self.model.similar_items(item_id, n, allowed_item_ids)
+
+    def similar_to_text(self, text: str, n: int = 10, allowed_item_ids: set[int] | None = None) -> list[SimilarItem]:
+        """Neighbours of a product the model has never seen, by its text (loads the MiniLM encoder on first use)."""
+        if self.model.embeddings is None or not text.strip():
+            return []
+        from ml.recommenders.content import embed_texts
+
+        return self.model.similar_to_embedding(embed_texts([text], self.device)[0], n, allowed_item_ids)
+
+    def top_n_for_users(self, user_ids: Sequence[int], n: int) -> dict[int, list[tuple[int, float]]]:
+        """Batch top-``n`` (item id, score) for training users, e.g. a nightly precompute; unknown ids are skipped."""
+        rows = [(uid, self.model.user_row(uid)) for uid in user_ids]
+        known = [(uid, r) for uid, r in rows if r is not None]
+        out: dict[int, list[tuple[int, float]]] = {}
+        for start in range(0, len(known), 512):
+            chunk = known[start : start + 512]
+            idx = np.array([r for _, r in chunk])
+            history = self.model.history[idx]
+            scores = self.model.score_rows(history, idx)
+            scores[history.nonzero()] = -np.inf
+            top = top_indices(scores, n)
+            for k, (uid, _) in enumerate(chunk):
+                out[uid] = [(int(self.model.item_ids[c]), float(scores[k, c])) for c in top[k] if np.isfinite(scores[k, c])]
+        return out
+
+    def predict_batch(self, items: Sequence[Any]) -> list[Any]:
+        """Each item is a request dict for :meth:`recommend` (``user_id``, ``history``, ``n``, filters)."""
+        return [self.recommend(**dict(item)) for item in items]

@@ -1,0 +1,385 @@
+"""Train a recommender: weighted matrix → held-out evaluation → fit on everything → neighbours → artifact.
+
+Every run measures itself: a per-user random hold-out (``test_fraction``) is scored with precision/recall/
+nDCG/MAP@k, coverage and popularity bias, and the blend's weights are chosen on a validation split carved from
+the training part only (never from the held-out part). The artifact is then fitted on all interactions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ml.core import ConfigError, ProgressCallback, TrainConfig, TrainedModel, no_progress, set_seed
+from ml.device import DeviceInfo
+from ml.metrics.ranking import ranking_report_arrays
+from ml.recommenders.algorithms import ALS, BACKENDS, BPR, EASE, Component, StaticScores, popularity, trending
+from ml.recommenders.data import Confidence, EventWeights, InteractionMatrix, Interactions, build_matrix, split_per_user
+from ml.recommenders.model import RecommenderModel, top_indices, zscore_unseen
+
+ALGORITHMS = ("blend", "ease", "als", "bpr", "popularity", "trending")
+MAX_VALIDATION_USERS = 3000
+
+
+@dataclass
+class RecommenderConfig(TrainConfig):
+    """Hyper-parameters of every recommender family; the defaults are the benchmark's best configuration."""
+
+    algorithm: str = "blend"  # blend (EASE + ALS), ease, als, bpr, popularity, trending
+    # How much each event says (see EventWeights) and how repeats of one (user, item) combine: max or sum.
+    weight_view: float = 1.0
+    weight_add_to_cart: float = 3.0
+    weight_purchase: float = 5.0
+    rating_offset: float = 0.5
+    rating_scale: float = 0.2
+    aggregate: str = "max"
+    # Confidence weighting for the factor models (ALS, BPR): bm25, tfidf or none.
+    confidence: str = "bm25"
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+    ease_l2: float = 500.0
+    als_factors: int = 16
+    als_regularization: float = 10.0
+    als_iterations: int = 15
+    als_alpha: float = 1.0
+    als_members: int = 3  # ALS models with consecutive seeds, factors concatenated (averages out init noise)
+    # auto: implicit / NumPy on CPU, our torch code on cuda (same interface); numpy or torch force one.
+    backend: str = "auto"
+    bpr_factors: int = 64
+    bpr_learning_rate: float = 0.05
+    bpr_regularization: float = 0.01
+    bpr_iterations: int = 100
+    # Blend: EASE's share (ALS gets the rest) of per-user standardised scores; null = chosen on validation.
+    blend_ease_weight: float | None = None
+    trending_half_life_days: float = 7.0
+    content: bool = True  # MiniLM text embeddings for cold-start neighbours and sessions
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.25
+    k: int = 10
+    neighbours: int = 50
+
+    def validate(self) -> None:
+        super().validate()
+        checks = [
+            (self.algorithm in ALGORITHMS, f"algorithm must be one of {', '.join(ALGORITHMS)}"),
+            (self.aggregate in ("max", "sum"), "aggregate must be max or sum"),
+            (self.confidence in ("bm25", "tfidf", "none"), "confidence must be bm25, tfidf or none"),
+            (self.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+            (all(w >= 0 for w in (self.weight_view, self.weight_add_to_cart, self.weight_purchase)), "event weights must be ≥ 0"),
+            (self.rating_offset >= 0 and self.rating_scale >= 0, "rating_offset and rating_scale must be ≥ 0"),
+            (self.bm25_k1 > 0 and 0 <= self.bm25_b <= 1, "bm25_k1 must be > 0 and bm25_b between 0 and 1"),
+            (self.ease_l2 > 0, "ease_l2 must be > 0"),
+            (1 <= self.als_factors <= 1024 and 1 <= self.bpr_factors <= 1024, "factors must be between 1 and 1024"),
+            (1 <= self.als_iterations <= 500 and 1 <= self.bpr_iterations <= 5000, "iterations out of range"),
+            (1 <= self.als_members <= 10, "als_members must be between 1 and 10"),
+            (self.als_regularization >= 0 and self.bpr_regularization >= 0 and self.als_alpha > 0, "regularization ≥ 0 and alpha > 0"),
+            (0 < self.bpr_learning_rate < 10, "bpr_learning_rate must be between 0 and 10"),
+            (self.blend_ease_weight is None or 0 <= self.blend_ease_weight <= 1, "blend_ease_weight must be between 0 and 1 or null"),
+            (self.trending_half_life_days > 0, "trending_half_life_days must be > 0"),
+            (0 < self.test_fraction < 1 and 0 < self.validation_fraction < 1, "test_fraction and validation_fraction must be in (0, 1)"),
+            (1 <= self.k <= 100 and 1 <= self.neighbours <= 500, "k must be 1–100 and neighbours 1–500"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def event_weights(self) -> EventWeights:
+        return EventWeights(self.weight_view, self.weight_add_to_cart, self.weight_purchase, self.rating_offset, self.rating_scale)
+
+
+@dataclass
+class RecommenderDataset:
+    interactions: Interactions
+    catalog_item_ids: np.ndarray | None = None  # every product, so products nobody touched still get a column
+    item_texts: dict[int, str] | None = None  # product id → title + description, for the text embeddings
+    now: float | None = None  # reference time for trending; default: the latest event
+
+
+class NotEnoughData(ValueError):
+    """Too few interactions to train and evaluate."""
+
+
+BLEND_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def _components(config: RecommenderConfig, matrix: sp.csr_matrix, events: tuple[np.ndarray, np.ndarray, np.ndarray] | None, now: float) -> list[Component]:
+    if config.algorithm == "popularity":
+        return [StaticScores(popularity(matrix))]
+    if config.algorithm == "trending":
+        cols, weights, stamps = events
+        return [StaticScores(trending(cols, weights, stamps, matrix.shape[1], half_life_days=config.trending_half_life_days, now=now))]
+    confidence = Confidence(config.confidence, config.bm25_k1, config.bm25_b)
+    ease = EASE(config.ease_l2, config.backend)
+    als = ALS(
+        config.als_factors,
+        config.als_regularization,
+        config.als_iterations,
+        config.als_alpha,
+        confidence,
+        config.seed,
+        config.als_members,
+        config.backend,
+    )
+    bpr = BPR(config.bpr_factors, config.bpr_learning_rate, config.bpr_regularization, config.bpr_iterations, confidence, config.seed)
+    return {"blend": [ease, als], "ease": [ease], "als": [als], "bpr": [bpr]}[config.algorithm]
+
+
+def _fit(components: list[Component], matrix: sp.csr_matrix, device: DeviceInfo | None, progress: ProgressCallback, lo: float, hi: float, stage: str) -> None:
+    for k, component in enumerate(components):
+        span = (hi - lo) / len(components)
+        start = lo + k * span
+        component.fit(matrix, device, lambda f, s=start, span=span: progress(s + f * span, stage))
+
+
+def _events_in(cells: sp.csr_matrix, event_rows: np.ndarray, event_cols: np.ndarray) -> np.ndarray:
+    """Mask of events whose (user, item) cell is present in ``cells``."""
+    lookup = cells.tocsr().copy()
+    lookup.data = np.ones_like(lookup.data)
+    return np.asarray(lookup[event_rows, event_cols]).ravel() > 0
+
+
+class _Events:
+    """Raw events mapped onto the matrix's rows and columns (what trending needs: when, how much)."""
+
+    def __init__(self, interactions: Interactions, matrix: InteractionMatrix, weights: EventWeights) -> None:
+        w = weights.of(interactions.types, interactions.values)
+        rows = np.searchsorted(matrix.user_ids, interactions.user_ids)
+        cols = np.searchsorted(matrix.item_ids, interactions.item_ids)
+        ok = (w > 0) & (rows < len(matrix.user_ids)) & (cols < len(matrix.item_ids))
+        ok[ok] &= (matrix.user_ids[rows[ok]] == interactions.user_ids[ok]) & (matrix.item_ids[cols[ok]] == interactions.item_ids[ok])
+        self.rows, self.cols, self.weights, self.stamps = rows[ok], cols[ok], w[ok], interactions.timestamps[ok]
+
+    def within(self, cells: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        inside = _events_in(cells, self.rows, self.cols)
+        return self.cols[inside], self.weights[inside], self.stamps[inside]
+
+
+def evaluate(model: RecommenderModel, test: sp.csr_matrix, k: int, train_popularity: np.ndarray | None = None) -> dict[str, float]:
+    """Held-out metrics of a model fitted on the complementary training cells (its ``history``)."""
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    if users.size == 0:
+        raise NotEnoughData("no shopper has held-out interactions to evaluate on")
+    top = model.top_n_for_users(users, k)
+    relevant = test[users].toarray() > 0
+    if top.shape[1] < k:  # a catalog smaller than k: pad with an impossible column
+        relevant = np.hstack([relevant, np.zeros((len(users), 1), dtype=bool)])
+        top = np.hstack([top, np.full((len(users), k - top.shape[1]), relevant.shape[1] - 1)])
+    report = ranking_report_arrays(top, relevant, k)
+    shown = np.unique(top[top < model.n_items])
+    counts = train_popularity if train_popularity is not None else np.bincount(model.history.indices, minlength=model.n_items).astype(np.float64)
+    ordered = np.sort(counts)
+    below, upto = np.searchsorted(ordered, counts, "left"), np.searchsorted(ordered, counts, "right")
+    percentile = (below + 0.5 * (upto - below)) / len(counts)
+    metrics = {key: value for key, value in report.items() if key != "users"}
+    metrics[f"coverage@{k}"] = float(shown.size / model.n_items)
+    metrics[f"popularity_bias@{k}"] = float(percentile[top[top < model.n_items]].mean())
+    metrics["eval_users"] = float(report["users"])
+    return metrics
+
+
+def _choose_blend_weight(
+    config: RecommenderConfig, train: sp.csr_matrix, device: DeviceInfo | None, progress: ProgressCallback, lo: float, hi: float
+) -> tuple[float, dict[str, float]]:
+    """Pick EASE's share in the blend by nDCG@k on a validation split carved from the training cells."""
+    fit_part, valid = split_per_user(train, config.validation_fraction, config.seed + 1)
+    components = _components(config, fit_part, None, 0.0)
+    _fit(components, fit_part, device, progress, lo, hi, "choosing blend weights")
+    users = np.flatnonzero(np.diff(valid.indptr) > 0)
+    if users.size == 0:
+        return 0.5, {}
+    if users.size > MAX_VALIDATION_USERS:
+        users = np.sort(np.random.default_rng(config.seed).choice(users, MAX_VALIDATION_USERS, replace=False))
+    rows = fit_part[users]
+    seen = rows.toarray() > 0
+    parts = [zscore_unseen(c.scores(rows, users), seen) for c in components]
+    relevant = valid[users].toarray() > 0
+    k = min(config.k, train.shape[1])
+    scores_by_weight = {}
+    for w in BLEND_GRID:
+        blended = w * parts[0] + (1 - w) * parts[1]
+        blended[seen] = -np.inf
+        scores_by_weight[w] = ranking_report_arrays(top_indices(blended, k), relevant, k)[f"ndcg@{k}"]
+    best = max(BLEND_GRID, key=lambda w: (scores_by_weight[w], -abs(w - 0.5)))
+    return best, {f"validation_ndcg@{k}_ease_{w}": v for w, v in scores_by_weight.items()}
+
+
+def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.ndarray | None, has_text: np.ndarray, k: int):  # noqa: ANN202
+    """Top-k similar items per item: collaborative (from the model's item vectors) for items with interactions,
+    text similarity for the rest. Returns (indices, scores, sources) with −1 / −inf padding."""
+    n = len(warm)
+    k = max(1, min(k, n - 1)) if n > 1 else 1
+    neighbours = np.full((n, k), -1, dtype=np.int32)
+    scores = np.full((n, k), -np.inf, dtype=np.float32)
+    sources = np.zeros(n, dtype=np.int8)
+    vectors, ease_weights = None, None
+    for component in components:
+        if isinstance(component, EASE):
+            ease_weights = component.weights
+            break
+        item_vectors = component.item_vectors()
+        if item_vectors is not None:
+            vectors = item_vectors / np.maximum(np.linalg.norm(item_vectors, axis=1, keepdims=True), 1e-12)
+            break
+    text = embeddings
+    for start in range(0, n, 512):
+        idx = np.arange(start, min(start + 512, n))
+        cf = None
+        if ease_weights is not None:
+            cf = (ease_weights[idx] + ease_weights[:, idx].T) / 2
+        elif vectors is not None:
+            cf = vectors[idx] @ vectors.T
+        if cf is not None:
+            cf = cf.astype(np.float32)
+            cf[:, ~warm] = -np.inf
+            cf[np.arange(len(idx)), idx] = -np.inf
+        ct = None
+        if text is not None:
+            ct = (text[idx] @ text.T).astype(np.float32)
+            ct[:, ~has_text] = -np.inf
+            ct[np.arange(len(idx)), idx] = -np.inf
+        for row, item in enumerate(idx):
+            if cf is not None and warm[item]:
+                s, sources[item] = cf[row], 1
+            elif ct is not None and has_text[item]:
+                s = ct[row]
+            else:
+                continue
+            top = top_indices(s[None, :], k)[0]
+            good = np.isfinite(s[top]) & (s[top] > 0)
+            top = top[good]
+            neighbours[item, : len(top)] = top
+            scores[item, : len(top)] = s[top]
+    return neighbours, scores, sources
+
+
+def _build_model(
+    config: RecommenderConfig,
+    matrix: InteractionMatrix,
+    components: list[Component],
+    weights: list[float],
+    embeddings: np.ndarray | None,
+    has_text: np.ndarray,
+    info: dict[str, Any],
+) -> RecommenderModel:
+    warm = np.bincount(matrix.matrix.indices, minlength=matrix.shape[1]) > 0
+    neighbours, scores, sources = _neighbours(components, warm, embeddings, has_text, config.neighbours)
+    return RecommenderModel(
+        algorithm=config.algorithm,
+        item_ids=matrix.item_ids,
+        user_ids=matrix.user_ids,
+        history=matrix.matrix,
+        components=list(zip(components, weights, strict=True)),
+        popularity=popularity(matrix.matrix),
+        neighbours=neighbours,
+        neighbour_scores=scores,
+        neighbour_sources=sources,
+        embeddings=embeddings,
+        has_text=has_text,
+        info=info,
+    )
+
+
+def train(dataset: RecommenderDataset, config: RecommenderConfig, progress: ProgressCallback = no_progress, device: DeviceInfo | None = None) -> TrainedModel:
+    started = time.perf_counter()
+    set_seed(config.seed)
+    timings: dict[str, float] = {}
+    progress(2, "building interaction matrix")
+    weights = config.event_weights()
+    full = build_matrix(dataset.interactions, weights, aggregate=config.aggregate, item_ids=dataset.catalog_item_ids)
+    if full.matrix.nnz < 2 or full.shape[0] < 1:
+        raise NotEnoughData(f"only {full.matrix.nnz} (user, item) interactions: record some views, carts or purchases first")
+    events = _Events(dataset.interactions, full, weights)
+    now = dataset.now if dataset.now is not None else (float(events.stamps.max()) if events.stamps.size else time.time())
+    train_cells, test_cells = split_per_user(full.matrix, config.test_fraction, config.seed)
+    if test_cells.nnz == 0:
+        raise NotEnoughData("no shopper has two or more interactions: nothing can be held out to measure the model")
+
+    info: dict[str, Any] = {"device": device.description if device else "cpu"}
+    blend = [1.0]
+    if config.algorithm == "blend":
+        t = time.perf_counter()
+        if config.blend_ease_weight is None:
+            w, validation = _choose_blend_weight(config, train_cells, device, progress, 5, 30)
+            info["validation"] = validation
+        else:
+            w = config.blend_ease_weight
+        blend = [w, 1.0 - w]
+        info["blend_weights"] = {"ease": w, "als": 1.0 - w}
+        timings["choose_blend_seconds"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    components = _components(config, train_cells, events.within(train_cells), now)
+    _fit(components, train_cells, device, progress, 30, 55, "evaluating on held-out split")
+    no_text = np.zeros(full.shape[1], dtype=bool)
+    held_out_model = _build_model_light(config, full, train_cells, components, blend, no_text)
+    metrics = evaluate(held_out_model, test_cells, config.k)
+    timings["evaluate_seconds"] = time.perf_counter() - t
+    progress(58, "evaluating on held-out split", {k: v for k, v in metrics.items() if "@" in k})
+
+    t = time.perf_counter()
+    components = _components(config, full.matrix, (events.cols, events.weights, events.stamps), now)
+    _fit(components, full.matrix, device, progress, 60, 85, "fitting on all interactions")
+    timings["final_fit_seconds"] = time.perf_counter() - t
+
+    embeddings, has_text = None, no_text
+    if config.content and dataset.item_texts:
+        t = time.perf_counter()
+        progress(86, "embedding item texts")
+        from ml.recommenders.content import embed_texts
+
+        cols = [c for c, item in enumerate(full.item_ids) if (dataset.item_texts.get(int(item)) or "").strip()]
+        vectors = embed_texts([dataset.item_texts[int(full.item_ids[c])] for c in cols], device)
+        embeddings = np.zeros((full.shape[1], vectors.shape[1] if len(cols) else 384), dtype=np.float32)
+        embeddings[cols] = vectors
+        has_text = np.zeros(full.shape[1], dtype=bool)
+        has_text[cols] = True
+        timings["embed_seconds"] = time.perf_counter() - t
+
+    progress(92, "item neighbours")
+    t = time.perf_counter()
+    info["backends"] = {c.kind: c.used_backend for c in components if getattr(c, "used_backend", "")}
+    model = _build_model(config, full, components, blend, embeddings, has_text, info)
+    timings["neighbours_seconds"] = time.perf_counter() - t
+    timings["train_seconds"] = time.perf_counter() - started
+
+    metrics["train_seconds"] = round(timings["train_seconds"], 3)
+    details = {
+        "users": int(full.shape[0]),
+        "items": int(full.shape[1]),
+        "cells": int(full.matrix.nnz),
+        "held_out_cells": int(test_cells.nnz),
+        "cold_items": int((np.bincount(full.matrix.indices, minlength=full.shape[1]) == 0).sum()),
+        "items_with_text": int(has_text.sum()),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        **{k: v for k, v in info.items() if k != "device"},
+    }
+    return TrainedModel(model=model, metrics=metrics, save=model.save, artifact_name="recommender.npz", details=details)
+
+
+def _build_model_light(
+    config: RecommenderConfig, full: InteractionMatrix, train_cells: sp.csr_matrix, components: list[Component], blend: list[float], no_text: np.ndarray
+) -> RecommenderModel:
+    """A model over the training cells only, for evaluation: no neighbours or embeddings needed."""
+    n = full.shape[1]
+    return RecommenderModel(
+        algorithm=config.algorithm,
+        item_ids=full.item_ids,
+        user_ids=full.user_ids,
+        history=train_cells,
+        components=list(zip(components, blend, strict=True)),
+        popularity=popularity(train_cells),
+        neighbours=np.full((n, 1), -1, dtype=np.int32),
+        neighbour_scores=np.full((n, 1), -np.inf, dtype=np.float32),
+        neighbour_sources=np.zeros(n, dtype=np.int8),
+        embeddings=None,
+        has_text=no_text,
+    )
+
+
+def load(path: Path) -> RecommenderModel:
+    return RecommenderModel.load(path)
