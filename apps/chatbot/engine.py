@@ -18,6 +18,7 @@ from django.db.models import Count, Max
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import AnswerSource, Conversation, FaqArticle, Intent, IntentAction, Message, Sender
 from apps.mlops.serving import model_cache
+from ml.nlp.encoder import set_inference_threads
 from ml.nlp.entities import Entities, extract_entities
 from ml.nlp.intent import IntentPrediction
 from ml.nlp.pipeline import FaqArticleText, FaqSearcher
@@ -80,6 +81,7 @@ def faq_searcher() -> FaqSearcher:
 
 def understand(*, conversation: Conversation, text: str) -> Understood:
     entities = extract_entities(text)
+    set_inference_threads(settings.CHATBOT_INFERENCE_THREADS)
     version = model_cache.production(INTENT_FAMILY)
     if version is None:
         return Understood(None, "", entities)

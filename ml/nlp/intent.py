@@ -599,6 +599,7 @@ class IntentPredictor(Predictor):
     def classify_and_embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities and, when the encoder allows sharing the pass, pretrained sentence embeddings
         (unit vectors, as :meth:`Encoder.encode` gives); ``None`` for the embeddings after a full fine-tune."""
+
         import torch
 
         texts = [str(t) for t in texts]

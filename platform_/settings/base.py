@@ -145,6 +145,9 @@ CHATBOT_FAQ_SUGGEST_SIMILARITY = env.float("CHATBOT_FAQ_SUGGEST_SIMILARITY", def
 # Customer messages classified below this confidence are listed for teaching.
 CHATBOT_TEACH_BELOW_CONFIDENCE = env.float("CHATBOT_TEACH_BELOW_CONFIDENCE", default=0.6)
 CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
+# torch intra-op threads of a process that answers chat messages (one message at a time is fastest on one
+# thread, and leaves the other cores to concurrent requests); 0 leaves torch's default.
+CHATBOT_INFERENCE_THREADS = env.int("CHATBOT_INFERENCE_THREADS", default=1)
 CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]
 
 # --- REST API -------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
     python tests/benchmarks/chatbot.py [--data DIR] [--faq FILE] [--latency-messages N]
 
+    python tests/benchmarks/chatbot.py --latency-only [--per-class 15]   # reply latency only (section chatbot_latency)
+
 Intents: trains the product's intent model (``ml.nlp.intent``, default ``IntentConfig`` = the product's config)
 and the frozen-embedding baseline (``finetune_epochs=0, feature_layers=1``) on ``DIR/train.csv`` and reports
 accuracy and macro-F1 on ``DIR/test.csv`` (columns ``text,category``), training seconds, and the single-message
@@ -44,7 +46,7 @@ from ml.core import no_progress  # noqa: E402
 from ml.device import select_device  # noqa: E402
 from ml.metrics import accuracy, macro_f1  # noqa: E402
 from ml.metrics.retrieval import mean_reciprocal_rank, recall_at_k  # noqa: E402
-from ml.nlp.encoder import Encoder  # noqa: E402
+from ml.nlp.encoder import Encoder, set_inference_threads  # noqa: E402
 from ml.nlp.intent import IntentConfig, IntentDataset, IntentPredictor, train  # noqa: E402
 from ml.nlp.pipeline import FaqArticleText, FaqSearcher, Understander  # noqa: E402
 from ml.nlp.retrieval import FaqIndex  # noqa: E402
@@ -89,6 +91,18 @@ def evaluate(predictor: IntentPredictor, texts: list[str], labels: list[str], oo
 
 
 def latency(understander: Understander, texts: list[str]) -> dict:
+    import torch
+
+    # As the product's web process answers (CHATBOT_INFERENCE_THREADS=1); training keeps its threads.
+    threads = torch.get_num_threads()
+    set_inference_threads(1)
+    try:
+        return _latency(understander, texts)
+    finally:
+        set_inference_threads(threads)
+
+
+def _latency(understander: Understander, texts: list[str]) -> dict:
     understander.understand(texts[0])  # warm-up: first call allocates
     samples = []
     for text in texts:
@@ -158,7 +172,7 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
             f" time, intent + out-of-scope check + entities + hybrid FAQ search ({result['latency_messages']} messages).",
             "",
             _report.table(["model", "accuracy", "macro-F1", "train s", "reply p50 ms", "reply p95 ms"], rows),
-            oos,
+            oos + (f"\n{args.note}\n" if getattr(args, "note", "") else ""),
             f"Product config: `{json.dumps(result['config'])}`.",
             "",
             f"FAQ retrieval (BankFAQs, {faq['articles']} articles): each question is a query against the articles indexed by"
@@ -170,6 +184,57 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
     _report.write_section("chatbot", body)
 
 
+def latency_only(args: argparse.Namespace, data: IntentDataset, test: tuple[list[str], list[str]], started: float) -> int:
+    seen: dict[str, int] = {}
+    keep = []
+    for i, label in enumerate(data.labels):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] <= args.per_class:
+            keep.append(i)
+    subset = IntentDataset([data.texts[i] for i in keep], [data.labels[i] for i in keep])
+    searcher = FaqSearcher(read_faq(args.faq), Encoder.pretrained(select_device("cpu")))
+    messages = test[0][: args.latency_messages]
+    out = {}
+    for name, config in (("product", IntentConfig()), ("baseline_frozen", IntentConfig.from_dict(BASELINE))):
+        trained = train(subset, config, no_progress, select_device("cpu"))
+        out[name] = latency(Understander(trained.model, searcher), messages)
+        log(f"{name}: {out[name]}")
+    result = {
+        **out["product"],
+        "baseline_frozen": out["baseline_frozen"],
+        "trained_on": f"{args.per_class} examples per intent ({len(subset.texts)} messages)",
+        "latency_messages": len(messages),
+        "torch_threads": torch_threads(),
+        "date": _report.utc_now(),
+        "machine": _report.machine(),
+        "runtime_s": round(time.perf_counter() - started, 1),
+    }
+    if not args.no_docs:
+        contended = ", under contention: other engineers shared the 2 cores" if args.contended else ""
+        rows = [["product (default `IntentConfig`)", out["product"]["p50_ms"], out["product"]["p95_ms"]]]
+        rows.append(["frozen MiniLM + logistic regression (baseline)", out["baseline_frozen"]["p50_ms"], out["baseline_frozen"]["p95_ms"]])
+        body = "\n".join(
+            [
+                f"Measured {result['date']} on {result['machine']}, CPU only{contended}.",
+                f"`python tests/benchmarks/chatbot.py --latency-only --per-class {args.per_class}` — one message at a time"
+                f" ({len(messages)} Banking77 test messages): intent + out-of-scope check + entities + hybrid FAQ search over"
+                " BankFAQs, the product's `Understander.understand` path (one encoder pass, one torch thread as `CHATBOT_INFERENCE_THREADS=1`).",
+                f"Models trained on {result['trained_on']}: the latency depends on the architecture, not on the amount of data.",
+                "",
+                _report.table(["model", "reply p50 ms", "reply p95 ms"], rows),
+            ]
+        )
+        _report.write_section("chatbot_latency", body)
+    print(json.dumps(result))
+    return 0
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with train.csv and test.csv (text,category)")
@@ -178,7 +243,20 @@ def main() -> int:
     parser.add_argument("--contended", action="store_true", help="say in the docs that the CPU was shared while measuring")
     parser.add_argument("--skip-baseline", action="store_true", help="train only the product's model (quick checks)")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="measure only the reply latency, on models trained on --per-class examples of each intent (the latency depends on the"
+        " architecture, not on how much data trained it); writes the chatbot_latency section",
+    )
+    parser.add_argument("--per-class", type=int, default=15)
+    parser.add_argument("--docs-from", type=Path, help="rewrite the chatbot section from the JSON line of an earlier full run (no measuring)")
+    parser.add_argument("--note", default="", help="a sentence added under the table (with --docs-from)")
     args = parser.parse_args()
+    if args.docs_from:
+        result = json.loads(args.docs_from.read_text().strip().splitlines()[-1])
+        write_docs(result, args)
+        return 0
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -188,6 +266,8 @@ def main() -> int:
     oos_path = args.data / "oos_test.csv"
     oos = read_pairs(oos_path)[0] if oos_path.exists() else []
     data = IntentDataset(train_texts, train_labels)
+    if args.latency_only:
+        return latency_only(args, data, test, started)
 
     encoder = Encoder.pretrained(select_device("cpu"))
     articles = read_faq(args.faq)
