@@ -9,6 +9,7 @@ attributed to that version.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -22,12 +23,14 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.commerce import selectors as commerce
 from apps.mlops.models import ModelVersion, VersionStatus
 from apps.mlops.serving import model_cache
+from apps.recommendations import selectors
+from apps.recommendations.catalog import CatalogSnapshot, ProductInfo, catalog_cache
 from apps.recommendations.families import MAIN_FAMILY, POPULARITY_FAMILY
 from apps.recommendations.models import ABTest, ListKind, PrecomputedRecommendations, ServedList, Variant
 from ml.recommenders import Recommendation, RecommenderConfig, RecommenderPredictor
@@ -86,15 +89,11 @@ def _cached(key: tuple, compute, seconds: float = _CACHE_SECONDS):  # noqa: ANN0
 def clear_caches() -> None:
     with _lock:
         _ttl_cache.clear()
+    catalog_cache.clear()
 
 
-def _allowed_ids(in_stock: bool, category: str | None) -> set[int] | None:
-    if not in_stock and not category:
-        return None
-    return _cached(
-        ("allowed", in_stock, category or ""),
-        lambda: set(commerce.product_list(category=category or None, in_stock=True if in_stock else None).values_list("id", flat=True)),
-    )
+def _passes(product: ProductInfo | None, in_stock: bool, category: str | None) -> bool:
+    return product is not None and (not in_stock or product.in_stock) and (not category or product.category == category)
 
 
 def _active_test(family: str) -> ABTest | None:
@@ -170,31 +169,18 @@ def _validate_n(n: Any) -> int:
     return n
 
 
-def _history(external_id: str | None, weights: EventWeights) -> tuple[dict[int, float], dict[int, str], int | None]:
-    """The customer's recent events as {product_id: weight}, the strongest event type per product, and the
-    customer's id (None for a shopper the shop never sent)."""
-    if not external_id:
-        return {}, {}, None
+def _weigh(events: list[tuple[int, str, float | None]], weights: EventWeights) -> tuple[dict[int, float], dict[int, str]]:
+    """Recent events as {product_id: weight} and the strongest event type per product."""
     history: dict[int, float] = {}
     kinds: dict[int, str] = {}
-    # The history names the customer: one query instead of two for everyone with events.
-    events = commerce.customer_history(external_id=external_id, limit=HISTORY_LIMIT)
     if not events:
-        customer = commerce.customer_get(external_id=external_id)
-        return {}, {}, customer.id if customer is not None else None
-    w = weights.of(np.array([e.type for e in events]), np.array([np.nan if e.value is None else e.value for e in events], dtype=np.float64))
-    for event, weight in zip(events, w, strict=True):
-        if weight > history.get(event.product_id, 0.0):
-            history[event.product_id] = float(weight)
-            kinds[event.product_id] = event.type
-    return history, kinds, events[0].customer_id
-
-
-def _precomputed(version: ModelVersion, customer_id: int) -> list[Recommendation] | None:
-    row = PrecomputedRecommendations.objects.filter(model_version=version, customer_id=customer_id).values_list("items", flat=True).first()
-    if row is None:
-        return None
-    return [Recommendation(item_id=int(p), score=float(s), source=src, because_item_id=None if b is None else int(b)) for p, s, b, src in row]
+        return history, kinds
+    w = weights.of(np.array([e[1] for e in events]), np.array([np.nan if e[2] is None else e[2] for e in events], dtype=np.float64))
+    for (product_id, type_, _), weight in zip(events, w.tolist(), strict=True):
+        if weight > history.get(product_id, 0.0):
+            history[product_id] = weight
+            kinds[product_id] = type_
+    return history, kinds
 
 
 def _serve(
@@ -214,32 +200,114 @@ def _serve(
     version, variant, test = _choose_version(MAIN_FAMILY, key)
     predictor = _predictor(version)
     weights = _event_weights(version)
-    history, kinds, customer_id = _history(customer_external_id, weights)
+    catalog = catalog_cache.get()
+    # One query: the customer's id, recent events, purchases (when excluded) and precomputed list (user lists).
+    signals = (
+        selectors.customer_signals(
+            external_id=customer_external_id,
+            limit=HISTORY_LIMIT,
+            purchases=exclude_purchased,
+            precomputed_version_id=version.pk if kind == ListKind.USER else None,
+        )
+        if customer_external_id
+        else selectors.CustomerSignals()
+    )
+    customer_id = signals.customer_id
+    history, kinds = _weigh(signals.events, weights)
 
     unknown: list[str] = []
     skus = [s for s in dict.fromkeys(session_skus or []) if isinstance(s, str) and s]
     if skus:
-        found = commerce.products_by_skus(skus=skus)
+        found = catalog_cache.products_by_skus(skus)
         unknown = [s for s in skus if s not in found]
         for product in found.values():
             if weights.view > history.get(product.id, 0.0):
                 history[product.id] = weights.view
                 kinds.setdefault(product.id, "view")
 
-    excluded: set[int] = set()
-    if exclude_purchased and customer_id is not None:
-        excluded = commerce.customer_product_ids(customer_id=customer_id, types=["purchase"])
-    allowed = _allowed_ids(in_stock, category)
+    excluded: set[int] = signals.purchased if exclude_purchased and customer_id is not None else set()
 
     recs: list[Recommendation] | None = None
-    if customer_id is not None and kind == ListKind.USER:
-        stored = _precomputed(version, customer_id)
-        if stored is not None:
-            keep = [r for r in stored if r.item_id not in excluded and r.item_id not in history and (allowed is None or r.item_id in allowed)]
-            recs = keep[:n] if len(keep) >= n else None
+    if signals.precomputed is not None:
+        by_id = catalog.by_id
+        filtered = in_stock or bool(category)
+        keep = []
+        for p, score, because, source in signals.precomputed:
+            if p in excluded or p in history or (filtered and not _passes(by_id.get(p), in_stock, category)):
+                continue
+            keep.append(Recommendation(item_id=int(p), score=float(score), source=source, because_item_id=None if because is None else int(because)))
+            if len(keep) >= n:
+                recs = keep
+                break
     if recs is None:
-        recs = predictor.recommend(user_id=customer_id, history=history, n=n, exclude_item_ids=excluded, allowed_item_ids=allowed)
-    return _finish(kind, version, variant, test, recs, kinds, customer_external_id if customer_id is not None else "", session_id, unknown, record)
+        mask = catalog.allowed_mask(version.pk, predictor.model.item_ids, in_stock, category)
+        recs = predictor.recommend(user_id=customer_id, history=history, n=n, exclude_item_ids=excluded, allowed_mask=mask)
+    return _finish(kind, version, variant, test, recs, kinds, customer_external_id if customer_id is not None else "", session_id, unknown, record, catalog)
+
+
+def _products(catalog: CatalogSnapshot, ids: set[int]) -> dict[int, ProductInfo]:
+    """Catalog rows from the in-process snapshot; ids it does not know yet (created since) from the database."""
+    found = {i: catalog.by_id[i] for i in ids if i in catalog.by_id}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        for i, p in commerce.products_by_ids(ids=missing).items():
+            found[i] = ProductInfo(p.id, p.sku, p.title, p.price, p.category, p.in_stock)
+    return found
+
+
+_INSERT_SERVED_SQL: str | None = None
+
+
+def _store_served(
+    list_id: str, kind: str, version: ModelVersion, variant: str, test: ABTest | None, customer_external_id: str, session_id: str, skus: list[str]
+) -> None:
+    """One INSERT of the served list (what ``ServedList.objects.create`` does, without the ORM's per-call work).
+
+    Outside a transaction the INSERT commits asynchronously (``synchronous_commit off`` for that statement only):
+    the row is visible to every other session at once — an impression sent back a moment later finds its list —
+    but the request does not wait for the WAL flush (~2–3 ms here). A PostgreSQL crash could lose the lists of
+    the last fraction of a second; inside a caller's transaction nothing changes.
+    """
+    if connection.vendor != "postgresql":
+        ServedList.objects.create(
+            id=list_id,
+            kind=kind,
+            family=version.family,
+            model_version=version,
+            variant=variant,
+            ab_test=test,
+            customer_external_id=customer_external_id,
+            session_id=session_id,
+            items=skus,
+        )
+        return
+    global _INSERT_SERVED_SQL
+    if _INSERT_SERVED_SQL is None:
+        table = ServedList._meta.db_table
+        _INSERT_SERVED_SQL = (
+            f'INSERT INTO "{table}" (id, kind, family, model_version_id, variant, ab_test_id, customer_external_id, session_id, items, created_at) '
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+        )
+    # Django's PostgreSQL cursors bind client-side, so the two statements go as one simple query: one
+    # implicit transaction, to which SET LOCAL applies.
+    one_query = not connection.in_atomic_block and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    sql = "SET LOCAL synchronous_commit TO OFF; " + _INSERT_SERVED_SQL if one_query else _INSERT_SERVED_SQL
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                list_id,
+                str(kind),
+                version.family,
+                version.pk,
+                str(variant),
+                test.pk if test else None,
+                customer_external_id,
+                session_id,
+                json.dumps(skus),
+                timezone.now(),
+            ],
+        )
 
 
 def _finish(
@@ -253,11 +321,12 @@ def _finish(
     session_id: str,
     unknown: list[str],
     record: bool = True,
+    catalog: CatalogSnapshot | None = None,
 ) -> RecommendationList:
     """Turn model output into catalog items with reasons and store the served list (unless ``record`` is off:
     an operator's preview must not count in A/B statistics)."""
     ids = {r.item_id for r in recs} | {r.because_item_id for r in recs if r.because_item_id is not None}
-    products = commerce.products_by_ids(ids=ids)
+    products = _products(catalog or catalog_cache.get(), ids)
     items = []
     for rec in recs:
         product = products.get(rec.item_id)
@@ -268,18 +337,9 @@ def _finish(
         items.append(RecommendedItem(product.sku, product.title, product.price, product.category, round(float(rec.score), 6), reason, rec.source))
     if not record:
         return RecommendationList("", _label(version), items, version.family, variant, unknown)
-    served = ServedList.objects.create(
-        id=f"rec_{uuid.uuid4().hex}",
-        kind=kind,
-        family=version.family,
-        model_version=version,
-        variant=variant,
-        ab_test=test,
-        customer_external_id=customer_external_id[:64],
-        session_id=session_id[:100],
-        items=[i.sku for i in items],
-    )
-    return RecommendationList(served.id, _label(version), items, version.family, variant, unknown)
+    list_id = f"rec_{uuid.uuid4().hex}"
+    _store_served(list_id, kind, version, variant, test, customer_external_id[:64], session_id[:100], [i.sku for i in items])
+    return RecommendationList(list_id, _label(version), items, version.family, variant, unknown)
 
 
 def recommendations_for(
@@ -349,7 +409,7 @@ def similar_items(*, sku: str, n: int = 10, in_stock: bool = False, category: st
         raise UnknownProduct(f"No product with SKU {sku!r}.")
     version, variant, test = _choose_version(MAIN_FAMILY, None)
     predictor = _predictor(version)
-    allowed = _allowed_ids(in_stock, category)
+    allowed = catalog_cache.get().allowed_ids(in_stock, category)
     similar = predictor.similar_items(product.id, n, allowed)
     if not similar:
         texts = commerce.catalog_texts(product_ids=[product.id])

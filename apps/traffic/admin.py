@@ -31,7 +31,7 @@ class CameraAdmin(admin.ModelAdmin):
 class ProcessingJobAdmin(admin.ModelAdmin):
     list_display = ("id", "camera", "kind", "status", "progress", "checkpoint_frame", "attempts", "detector", "created_at")
     list_filter = ("status", "kind")
-    readonly_fields = ("checkpoint_frame", "attempts", "worker", "heartbeat_at", "started_at", "finished_at", "error")
+    readonly_fields = ("checkpoint_frame", "resume_state", "attempts", "worker", "heartbeat_at", "started_at", "finished_at", "error")
 
 
 @admin.register(Event)

@@ -135,6 +135,9 @@ class ProcessingJob(models.Model):
     detector = models.CharField(max_length=200, blank=True, help_text="Which detector ran, e.g. a YOLO version or background subtraction.")
     detector_model_version = models.PositiveIntegerField(null=True, blank=True)
     checkpoint_frame = models.PositiveIntegerField(default=0, help_text="Everything before this frame is written.")
+    resume_state = models.JSONField(
+        default=dict, blank=True, help_text="The pipeline's open tracks and zone state at the checkpoint: a resumed attempt carries on from them."
+    )
     annotated_parts = models.JSONField(default=list, blank=True)
     annotated_video = models.FileField(upload_to="traffic/annotated/", blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

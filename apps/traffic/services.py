@@ -254,6 +254,7 @@ class _JobRunner:
         self.zones = {str(zone.pk): zone for zone in self.camera.zones.all()}
         self.pending = _Pending()
         self.last_flush = time.monotonic()
+        self.pipeline_ = None
 
     def detector(self):  # noqa: ANN201
         from apps.mlops.serving import model_cache
@@ -282,7 +283,7 @@ class _JobRunner:
             if line is not None:
                 key = (str(line.pk), line.in_side if row["direction"] == Direction.IN else -line.in_side)
                 totals[key] = row["n"]
-        return TrafficPipeline(
+        self.pipeline_ = TrafficPipeline(
             detector=self.detector(),
             lines=[line_spec(line) for line in self.lines.values()],
             zones=[zone_spec(zone) for zone in self.zones.values()],
@@ -292,6 +293,11 @@ class _JobRunner:
             track_prefix=f"a{self.job.attempts}-",
             initial_counts=totals,
         )
+        return self.pipeline_
+
+    def resume_state(self) -> dict | None:
+        """The previous attempt's pipeline state at the checkpoint, if this attempt resumes one."""
+        return (self.job.resume_state or None) if self.job.checkpoint_frame > 0 else None
 
     def at(self, frame: int) -> datetime:
         return self.job.recorded_at + timedelta(seconds=frame / (self.job.fps or 25.0))
@@ -324,8 +330,11 @@ class _JobRunner:
         """Write what was found up to ``next_frame`` and move the checkpoint there, atomically."""
         if not force and not self.pending and time.monotonic() - self.last_flush < settings.TRAFFIC_CHECKPOINT_SECONDS:
             return
+        # Taken right after frame next_frame - 1: a resumed attempt continues these tracks and zone states.
+        state = self.pipeline_.snapshot() if self.pipeline_ is not None else {}
         with transaction.atomic():
             updated = ProcessingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, attempts=self.job.attempts, cancel_requested=False).update(
+                resume_state=state,
                 checkpoint_frame=next_frame,
                 progress=round(progress, 2),
                 stage=stage[:64],
@@ -397,7 +406,15 @@ def job_execute(*, job_id: int, worker: str = "") -> ProcessingJob | None:
         return job
     job.refresh_from_db()
     if job.status == JobStatus.RUNNING:
-        _finish(job, JobStatus.SUCCEEDED, progress=100.0, stage="done", detector=runner.job.detector, detector_model_version=runner.job.detector_model_version)
+        _finish(
+            job,
+            JobStatus.SUCCEEDED,
+            progress=100.0,
+            stage="done",
+            resume_state={},
+            detector=runner.job.detector,
+            detector_model_version=runner.job.detector_model_version,
+        )
     return job
 
 
@@ -440,7 +457,7 @@ def _run_video(runner: _JobRunner) -> None:
     start = job.checkpoint_frame
     annotated = _annotated_part(job, start)
     last = start - 1
-    for result in process_video(path, pipeline, start_frame=start, annotated_path=annotated):
+    for result in process_video(path, pipeline, start_frame=start, annotated_path=annotated, resume_state=runner.resume_state()):
         runner.collect(result)
         last = max(last, result.frame)
         runner.flush(last + 1, progress=min(99.0, 100.0 * (last + 1) / total), stage=f"frame {last + 1}/{total}")
@@ -472,14 +489,62 @@ class StreamUnavailable(Exception):
     """The stream could not be read after every retry."""
 
 
+STREAM_DEFAULT_FPS = 25.0
+
+
+def _stream_fps(job: ProcessingJob) -> float | None:
+    """Measure the frame rate of a stream whose camera does not set one, and record it on the job."""
+    from ml.traffic.video import measure_stream_fps
+
+    ProcessingJob.objects.filter(pk=job.pk).update(stage="measuring the frame rate")
+    fps = measure_stream_fps(job.source_url)
+    if fps is None:
+        logger.warning("job %s: could not measure the stream's frame rate; assuming %s fps", job.pk, STREAM_DEFAULT_FPS)
+        return None
+    ProcessingJob.objects.filter(pk=job.pk).update(fps=fps)
+    return fps
+
+
+def _stream_segment_path(job: ProcessingJob, first: int) -> Path:
+    path = Path(default_storage.path(f"traffic/annotated/job-{job.pk}-writing-{first}.mp4"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def _stream_segment_done(job: ProcessingJob, written: Path, first: int, last: int) -> None:
+    """A stream session's annotated segment is complete: make it the camera's latest annotated video (remuxed
+    with its index up front so the browser plays and seeks it) and keep the last TRAFFIC_STREAM_SEGMENTS_KEPT."""
+    from ml.traffic.video import concat_h264_parts
+
+    name = f"traffic/annotated/job-{job.pk}-frames-{first}-{last}.mp4"
+    try:
+        concat_h264_parts([(first, written)], Path(default_storage.path(name)))
+    except Exception:  # noqa: BLE001 - a segment that cannot be remuxed is skipped; counting goes on
+        logger.warning("job %s: could not finish the annotated segment of frames %s-%s", job.pk, first, last, exc_info=True)
+        return
+    finally:
+        written.unlink(missing_ok=True)
+    segments = [*job.annotated_parts, {"start": first, "end": last, "name": name}]
+    keep = max(1, settings.TRAFFIC_STREAM_SEGMENTS_KEPT)
+    for old in segments[:-keep]:
+        default_storage.delete(old["name"])
+    job.annotated_parts = segments[-keep:]
+    job.annotated_video = name
+    ProcessingJob.objects.filter(pk=job.pk).update(annotated_video=name, annotated_parts=job.annotated_parts)
+
+
 def _run_stream(runner: _JobRunner) -> None:
     from ml.traffic import StreamLost, process_video
 
     job = runner.job
     failures = 0
-    pipeline = runner.pipeline(job.fps or job.camera.fps or 25.0, None)
+    if not (job.fps or job.camera.fps):
+        job.fps = _stream_fps(job)
+    pipeline = runner.pipeline(job.fps or job.camera.fps or STREAM_DEFAULT_FPS, None)
     ProcessingJob.objects.filter(pk=job.pk).update(detector=job.detector, detector_model_version=job.detector_model_version, stage="connecting")
     next_frame = job.checkpoint_frame
+    resume_state = runner.resume_state()
     while True:
         if job.max_frames is not None and next_frame >= job.max_frames:
             break
@@ -491,7 +556,12 @@ def _run_stream(runner: _JobRunner) -> None:
                 index_offset=next_frame,
                 end_frame=job.max_frames,
                 on_first_frame=lambda frame: _save_latest_frame(job.camera, frame),
+                resume_state=resume_state,
+                annotated_path=lambda first: _stream_segment_path(job, first),
+                segment_frames=max(1, round(settings.TRAFFIC_STREAM_SEGMENT_SECONDS * pipeline.fps)),
+                on_segment=lambda path, first, last: _stream_segment_done(job, path, first, last),
             ):
+                resume_state = None  # restored at the first frame; a reconnect keeps the pipeline's own state
                 failures = 0
                 runner.collect(result)
                 next_frame = result.frame + 1

@@ -49,9 +49,7 @@ class DemoConfig(TrainConfig):
 def _build(hidden: int):  # noqa: ANN202 - torch imported lazily
     from torch import nn
 
-    return nn.Sequential(
-        nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, N_CLASSES)
-    )
+    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, N_CLASSES))
 
 
 def train(dataset: DemoDataset, config: DemoConfig, progress: ProgressCallback, device: DeviceInfo | None = None) -> TrainedModel:
@@ -139,6 +137,5 @@ class DemoPredictor(Predictor):
         with torch.no_grad():
             probs = torch.softmax(self.model(torch.from_numpy(points).to(self.device.name)), dim=1).cpu().numpy()
         return [
-            {"label": CLASS_NAMES[int(row.argmax())], "probabilities": {n: round(float(p), 4) for n, p in zip(CLASS_NAMES, row, strict=True)}}
-            for row in probs
+            {"label": CLASS_NAMES[int(row.argmax())], "probabilities": {n: round(float(p), 4) for n, p in zip(CLASS_NAMES, row, strict=True)}} for row in probs
         ]

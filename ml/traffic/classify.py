@@ -87,6 +87,15 @@ class CropClassifier:
         self._model, self._groups = load_backbone(str(device))
         self._torch_device = device
 
+    @property
+    def box_areas(self) -> list[float]:
+        """The recent box areas the size rule takes its typical vehicle from (carried in a checkpoint)."""
+        return list(self._areas)
+
+    @box_areas.setter
+    def box_areas(self, areas: list[float]) -> None:
+        self._areas = deque(areas, maxlen=self._areas.maxlen)
+
     def warm_up(self) -> None:
         """Load the backbone now (a worker does this once; every later job of the process reuses it)."""
         if self._model is None:

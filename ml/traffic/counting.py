@@ -18,7 +18,7 @@ or a short-lived false track all add counts. This counter:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ml.traffic.geometry import LineSpec, Point
 
@@ -115,6 +115,35 @@ class LineCounter:
             old = self._states.get((old_track, line.key))
             if old is not None:
                 self._states[(new_track, line.key)] = replace(old)
+
+    def state_of(self, track_id: str) -> dict[str, dict]:
+        """The track's per-line state as JSON (for a checkpoint)."""
+        out = {}
+        for line in self.lines:
+            state = self._states.get((track_id, line.key))
+            if state is not None:
+                pending = state.pending
+                out[line.key] = {
+                    "side": state.side,
+                    "last_out": None if state.last_out is None else list(state.last_out),
+                    "counted": state.counted,
+                    "pending": None if pending is None else {**asdict(pending), "point": list(pending.point)},
+                }
+        return out
+
+    def restore_state(self, track_id: str, states: dict[str, dict]) -> None:
+        """Set the track's per-line state from :meth:`state_of` (lines no longer configured are ignored)."""
+        keys = {line.key for line in self.lines}
+        for key, s in states.items():
+            if key not in keys:
+                continue
+            pending = s.get("pending")
+            self._states[(track_id, key)] = _LineState(
+                side=s["side"],
+                last_out=None if s["last_out"] is None else tuple(s["last_out"]),
+                counted=s["counted"],
+                pending=None if pending is None else Crossing(**{**pending, "point": tuple(pending["point"])}),
+            )
 
     def forget(self, track_id: str) -> None:
         for line in self.lines:

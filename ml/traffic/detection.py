@@ -74,6 +74,18 @@ class BackgroundSubtractionDetector:
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (c.open_kernel, c.open_kernel)) if c.open_kernel > 1 else None
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (c.close_kernel, c.close_kernel)) if c.close_kernel > 1 else None
 
+    @property
+    def warmup_frames(self) -> int:
+        """Frames a fresh background model needs to come close to one that has seen the whole video: a resumed run
+        feeds them to :meth:`learn` first, or vehicles would be cut differently than before the crash. At the
+        steady learning rate 1/history, what the fresh start leaves weighs (1 - 1/history)^frames: 5% after three
+        histories. (A resume within that many frames of the start replays the video from frame 0: exact.)"""
+        return 3 * self.config.history
+
+    def learn(self, frame: np.ndarray) -> None:
+        """Update the background model with ``frame`` without detecting anything (a resume's warm-up)."""
+        self.foreground(frame)
+
     def foreground(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """The cleaned foreground mask at detection resolution and the scale back to native pixels."""
         import cv2

@@ -94,7 +94,43 @@ class EventDetector:
                     state.raised = False
         return events
 
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    def track_state(self, track_id: str) -> dict[str, Any]:
+        return {
+            "stopped_since": {zone: since for (t, zone), since in self._stopped_since.items() if t == track_id},
+            "raised": [zone for (t, zone) in self._raised_stops if t == track_id],
+        }
+
+    def restore_track_state(self, track_id: str, state: dict[str, Any]) -> None:
+        keys = {z.key for z in self.zones}
+        for zone in keys:
+            self._stopped_since.pop((track_id, zone), None)
+            self._raised_stops.discard((track_id, zone))
+        for zone, since in state.get("stopped_since", {}).items():
+            if zone in keys:
+                self._stopped_since[(track_id, zone)] = since
+        self._raised_stops.update((track_id, zone) for zone in state.get("raised", []) if zone in keys)
+
+    def rename(self, old: str, new: str) -> None:
+        """A track continues under another key: its recent positions move with it (its stop state does not)."""
+        if old in self._history:
+            self._history[new] = self._history.pop(old)
+        for zone in self.zones:
+            self._stopped_since.pop((old, zone.key), None)
+            self._raised_stops.discard((old, zone.key))
+
+    def zone_state(self) -> dict[str, dict[str, Any]]:
+        return {key: {"congested_since": s.congested_since, "below_since": s.below_since, "raised": s.raised} for key, s in self._zone_state.items()}
+
+    def restore_zone_state(self, states: dict[str, dict[str, Any]]) -> None:
+        for key, s in states.items():
+            if key in self._zone_state:
+                self._zone_state[key] = _ZoneState(s["congested_since"], s["below_since"], s["raised"])
+
     def forget(self, track_id: str) -> None:
+        """The track is closed (keys are never reused): drop everything kept for it, so a long stream session's
+        memory and checkpoints do not grow with every vehicle that ever stopped."""
         self._history.pop(track_id, None)
         for zone in self.zones:
             self._stopped_since.pop((track_id, zone.key), None)
+            self._raised_stops.discard((track_id, zone.key))

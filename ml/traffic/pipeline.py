@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,6 +138,8 @@ class TrafficPipeline:
         self._tracks: dict[str, _Track] = {}
         self._id_map: dict[int, str] = {}
         self._frame = -1
+        self._closed: list[dict] = []  # recently closed tracks' path tails, carried in a snapshot (see restore)
+        self._suppressed: set[str] = set()  # re-found tracks a previous attempt already closed
 
     def _set_size(self, width: int, height: int) -> None:
         """Frame size (streams learn it from their first frame); the line band scales with the height."""
@@ -251,10 +254,25 @@ class TrafficPipeline:
         limit = (self.config.stitch_seconds + self.config.tracker.buffer_seconds) * self.fps
         hold_limit = self.config.hold_seconds * self.fps
         done = [t for t in self._tracks.values() if index - t.last_frame > (hold_limit if t.held else limit)]
-        return [s for t in done if (s := self._close(t)) is not None]
+        summaries = [s for t in done if (s := self._close(t)) is not None]
+        if done:  # tracker ids of closed tracks: without this the map grows with every vehicle of a stream session
+            self._id_map = {tid: key for tid, key in self._id_map.items() if key in self._tracks}
+        return summaries
 
     def _close(self, track: _Track) -> TrackSummary | None:
         del self._tracks[track.key]
+        tail = self._tail_frames()
+        self._closed = [c for c in self._closed if c["last_frame"] >= self._frame - tail]
+        recent_path = [list(p) for p in track.path if p[0] >= track.last_frame - tail]
+        if track.hits >= self.config.min_hits:  # written (or suppressed as already written): not to be written again
+            self._closed.append({"key": track.key, "last_frame": track.last_frame, "diagonal": track.diagonal, "path": recent_path})
+        if track.key in self._suppressed:
+            self._suppressed.discard(track.key)
+            self.counter.forget(track.key)
+            self.events.forget(track.key)
+            if self.speed is not None:
+                self.speed.forget(track.key)
+            return None
         self.counter.forget(track.key)
         self.events.forget(track.key)
         speed = self.speed.summary(track.key) if self.speed is not None else None
@@ -279,6 +297,123 @@ class TrafficPipeline:
     def finish(self) -> list[TrackSummary]:
         """Close every open track (end of the video)."""
         return [s for t in list(self._tracks.values()) if (s := self._close(t)) is not None]
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+    def _tail_frames(self) -> int:
+        c = self.config
+        return round((c.warmup_seconds + c.stitch_seconds + c.tracker.buffer_seconds) * self.fps) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a resumed run needs, besides the re-read warm-up video, to go on as if never interrupted (JSON):
+        the open tracks (keys, paths, votes, line and event state), the path tails of recently closed tracks and
+        the zones' congestion state. Take it right after the last frame before a checkpoint."""
+        tail = self._tail_frames()
+        tracks = []
+        for t in self._tracks.values():
+            tracks.append(
+                {
+                    "key": t.key,
+                    "first_frame": t.first_frame,
+                    "last_frame": t.last_frame,
+                    "box": list(t.box),
+                    "hits": t.hits,
+                    "velocity": list(t.velocity),
+                    "path": [list(p) for p in t.path],
+                    "votes": dict(t.votes),
+                    "classified_area": t.classified_area,
+                    "classifications": t.classifications,
+                    "max_speed": t.max_speed,
+                    "held": t.held,
+                    "recent_boxes": [list(b) for b in t.recent_boxes],
+                    "suppressed": t.key in self._suppressed,
+                    "lines": self.counter.state_of(t.key),
+                    "events": self.events.track_state(t.key),
+                }
+            )
+        closed = [c for c in self._closed if c["last_frame"] >= self._frame - tail]
+        areas = self.classifier.box_areas if self.classifier is not None else []
+        return {"frame": self._frame, "tracks": tracks, "closed": closed, "zones": self.events.zone_state(), "box_areas": areas}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue the run a :meth:`snapshot` was taken from. Call it after re-reading the warm-up frames, before
+        the first frame after the snapshot: each track rebuilt from the warm-up video that follows an open
+        snapshot track takes over its key, path, class votes, line state (so it does not count again) and event
+        state; one that follows a track the previous run already closed is never written or counted; snapshot
+        tracks nobody follows (a stopped vehicle the new background model absorbed) are held as they were."""
+        stored = {t["key"]: t for t in state.get("tracks", [])}
+        candidates = [(t["key"], t["path"], _diag(t["box"]), True) for t in stored.values()]
+        candidates += [(c["key"], c["path"], c["diagonal"], False) for c in state.get("closed", [])]
+        pairs = []
+        for track in self._tracks.values():
+            mine = {f: (x, y) for f, x, y in track.path}
+            for key, path, diagonal, is_open in candidates:
+                common = [(mine[f], (x, y)) for f, x, y in path if f in mine]
+                if len(common) < 3:
+                    continue
+                distance = float(np.median([math.dist(a, b) for a, b in common]))
+                # Boxes of one vehicle differ between runs (a young background model, a box cut by the frame's
+                # edge), those of two vehicles rarely follow one path this closely: the nearest pairs win below.
+                if distance <= max(0.75 * max(diagonal, track.diagonal), 0.06 * math.hypot(self.width, self.height)):
+                    pairs.append((distance, track.key, key, is_open))
+        taken_new: set[str] = set()
+        taken_old: set[str] = set()
+        renamed: dict[str, str] = {}
+        # Open tracks first: a rebuilt track that also follows a closed fragment of its vehicle continues the open one.
+        for _, new_key, old_key, is_open in sorted(pairs, key=lambda p: (not p[3], p[0])):
+            if new_key in taken_new or old_key in taken_old:
+                continue
+            taken_new.add(new_key)
+            taken_old.add(old_key)
+            if is_open:
+                renamed[new_key] = old_key
+            else:
+                self._suppress(new_key)
+        for new_key, old_key in renamed.items():
+            warm = self._tracks.pop(new_key)
+            track = self._restored(stored[old_key])
+            track.box, track.last_frame, track.velocity, track.recent_boxes = warm.box, warm.last_frame, warm.velocity, warm.recent_boxes
+            track.hits = max(track.hits, warm.hits)
+            self._tracks[old_key] = track
+            self._id_map = {tid: (old_key if key == new_key else key) for tid, key in self._id_map.items()}
+            self.counter.forget(new_key)
+            self.events.rename(new_key, old_key)
+            if self.speed is not None:
+                self.speed.rename(new_key, old_key)
+        for key, data in stored.items():
+            if key not in self._tracks:
+                self._tracks[key] = self._restored(data)
+        for key, data in stored.items():
+            self.counter.restore_state(key, data["lines"])
+            self.events.restore_track_state(key, data["events"])
+            if data.get("suppressed"):
+                self._suppressed.add(key)
+        self.events.restore_zone_state(state.get("zones", {}))
+        self._closed = list(state.get("closed", []))
+        if self.classifier is not None and state.get("box_areas"):
+            self.classifier.box_areas = state["box_areas"]
+
+    def _restored(self, data: dict[str, Any]) -> _Track:
+        return _Track(
+            key=data["key"],
+            first_frame=data["first_frame"],
+            last_frame=data["last_frame"],
+            box=tuple(data["box"]),
+            hits=data["hits"],
+            velocity=tuple(data["velocity"]),
+            path=[tuple(p) for p in data["path"]],
+            votes=Counter(data["votes"]),
+            classified_area=data["classified_area"],
+            classifications=data["classifications"],
+            max_speed=data["max_speed"],
+            held=data["held"],
+            recent_boxes=[tuple(b) for b in data["recent_boxes"]],
+        )
+
+    def _suppress(self, key: str) -> None:
+        """A rebuilt track that follows one a previous run closed: it must neither count nor be written again."""
+        self._suppressed.add(key)
+        self.counter.restore_state(key, {line.key: {"side": 0, "last_out": None, "counted": True, "pending": None} for line in self.lines})
+        self.events.restore_track_state(key, {"stopped_since": {}, "raised": [z.key for z in self.zones]})
 
     # -- drawing ---------------------------------------------------------------------------------------------
     def annotate(self, frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -318,6 +453,10 @@ class TrafficPipeline:
         return out
 
 
+def _diag(box) -> float:  # noqa: ANN001
+    return math.hypot(box[2] - box[0], box[3] - box[1])
+
+
 def _area(box: Box) -> float:
     return (box[2] - box[0]) * (box[3] - box[1])
 
@@ -336,27 +475,54 @@ def process_video(
     *,
     start_frame: int = 0,
     end_frame: int | None = None,
-    annotated_path: Path | None = None,
+    annotated_path: Path | Callable[[int], Path] | None = None,
+    segment_frames: int | None = None,
+    on_segment: Callable[[Path, int, int], None] | None = None,
     is_stream: bool = False,
     index_offset: int = 0,
     on_first_frame: Callable[[np.ndarray], None] | None = None,
+    resume_state: dict[str, Any] | None = None,
 ) -> Iterator[FrameResult]:
     """Run ``pipeline`` over ``source`` from ``start_frame``; yields a :class:`FrameResult` per frame from
     ``start_frame`` on (warm-up frames before it are processed but not yielded). At the end of a file the open
     tracks are closed and yielded in a final result. ``annotated_path`` receives the annotated H.264 MP4 of the
-    yielded frames. Streams number their frames from ``index_offset`` and raise
-    :class:`~ml.traffic.video.StreamLost` when they stop (the pipeline keeps its state for a reconnect)."""
+    yielded frames; with ``segment_frames`` it is cut into MP4s of that many frames (rolling segments of a stream
+    session): ``annotated_path`` is then called with each segment's first frame for its path, and
+    ``on_segment(path, first, last)`` is told of each segment once written (also of a last, shorter one when
+    the run ends or the stream is lost). Streams number their frames from ``index_offset`` and raise
+    :class:`~ml.traffic.video.StreamLost` when they stop (the pipeline keeps its state for a reconnect).
+    ``resume_state``, a :meth:`TrafficPipeline.snapshot` taken after frame ``start_frame - 1`` by an earlier run,
+    is restored after the warm-up so tracks and events carry on under the same keys."""
     warmup = 0 if is_stream else min(start_frame, round(pipeline.config.warmup_seconds * pipeline.fps))
+    # Before that, a background-subtraction detector re-learns its background model over its history (cheap:
+    # no tracking or classification), so it cuts vehicles as an uninterrupted run would.
+    learn = getattr(pipeline.detector, "learn", None)
+    background = 0 if is_stream or learn is None else min(start_frame - warmup, pipeline.detector.warmup_frames)
     writer = None
+    segment: tuple[Path, int] | None = None
+
+    def close_segment() -> None:
+        nonlocal writer
+        writer.close()
+        writer = None
+        if on_segment is not None:
+            on_segment(segment[0], segment[1], last)
+
     last = (index_offset if is_stream else start_frame) - 1
-    frames = read_frames(source, start=start_frame - warmup, is_stream=is_stream, index_offset=index_offset, prefetch=8)
+    frames = read_frames(source, start=start_frame - warmup - background, is_stream=is_stream, index_offset=index_offset, prefetch=8)
     try:
         for index, frame in frames:
             if end_frame is not None and index >= end_frame:
                 break
+            if index < start_frame - warmup:
+                learn(frame)
+                continue
             if on_first_frame is not None:
                 on_first_frame(frame)
                 on_first_frame = None
+            if resume_state is not None and (is_stream or index >= start_frame):
+                pipeline.restore(resume_state)
+                resume_state = None
             result = pipeline.process(index, frame)
             if index < start_frame and not is_stream:
                 continue  # warm-up: rebuilt state only
@@ -364,12 +530,15 @@ def process_video(
             if annotated_path is not None:
                 if writer is None:
                     scale = min(1.0, pipeline.config.annotate_max_width / pipeline.width)
-                    writer = H264Writer(annotated_path, pipeline.fps, round(pipeline.width * scale), round(pipeline.height * scale))
+                    segment = (annotated_path(index) if callable(annotated_path) else annotated_path, index)
+                    writer = H264Writer(segment[0], pipeline.fps, round(pipeline.width * scale), round(pipeline.height * scale))
                 writer.write(pipeline.annotate(frame, (writer.width, writer.height)))
+                if segment_frames and index - segment[1] + 1 >= segment_frames:
+                    close_segment()
             yield result
         if not is_stream or (end_frame is not None and last + 1 >= end_frame):
             yield FrameResult(last, [], [], pipeline.finish(), active_tracks=0)
     finally:
         frames.close()
         if writer is not None:
-            writer.close()
+            close_segment()

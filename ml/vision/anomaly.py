@@ -1,0 +1,419 @@
+"""Anomaly detection trained on good parts only: image score plus pixel heatmap.
+
+Features: EfficientNet-Lite0 maps tapped at several strides, each averaged over a local neighbourhood (so a
+patch sees its surroundings), resized to one grid and concatenated. Two scorers over those patch features:
+
+- ``patchcore``: distance of each patch to its nearest neighbour in a memory bank of good patches chosen by
+  greedy k-center coreset selection (PatchCore, Roth et al. 2022);
+- ``gaussian``: Mahalanobis distance to one Gaussian fitted on all good patches (PaDiM without per-position
+  statistics, since parts arrive at many sizes and aspect ratios and are not aligned).
+
+The patch-score map is upsampled to the input size and Gaussian-smoothed; the image score is its maximum. The
+decision threshold is calibrated on held-out good images to the target false-reject rate.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
+from ml.device import DeviceInfo, select_device
+from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
+from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, extract, load_backbone, preprocess, to_gray_array
+
+FORMAT = "downstream.vision.anomaly/1"
+METHODS = ("patchcore", "gaussian")
+
+
+@dataclass
+class AnomalyConfig(TrainConfig):
+    image_height: int = 256
+    image_width: int = 256
+    blocks: list[int] = field(default_factory=lambda: [4, 10, 14])
+    neighbourhood: int = 3  # side of the local averaging window on each feature map
+    normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
+    input_padding: int = 32  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
+    score_border: int = 3  # patches at each edge left out of the image score (edge effects of tiles and padding)
+    method: str = "patchcore"
+    coreset_size: int = 2048  # memory-bank patches kept by greedy coreset selection (patchcore)
+    coreset_candidates: int = 20000  # random patches the greedy selection starts from (bounds its cost)
+    coreset_method: str = "greedy"  # "greedy" k-center selection, or "random" (far cheaper to fit)
+    projection_dim: int = 128  # random projection used only to speed up coreset selection
+    smoothing_sigma: float = 4.0  # Gaussian blur of the heatmap, in input pixels
+    target_false_reject_rate: float = 0.02
+    batch_size: int = 16
+
+    def validate(self) -> None:
+        super().validate()
+        if not (32 <= self.image_height <= 2048 and 32 <= self.image_width <= 2048):
+            raise ConfigError("image_height and image_width must be between 32 and 2048")
+        if not self.blocks or any(b not in BLOCK_CHANNELS for b in self.blocks):
+            raise ConfigError(f"blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
+        if self.neighbourhood < 1 or self.neighbourhood % 2 == 0:
+            raise ConfigError("neighbourhood must be an odd positive integer")
+        if self.input_padding < 0 or self.input_padding % 32 or self.input_padding > 256:
+            raise ConfigError("input_padding must be a multiple of 32 between 0 and 256")
+        if not 0 <= self.score_border <= 8:
+            raise ConfigError("score_border must be between 0 and 8")
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}")
+        if not 16 <= self.coreset_size <= 1_000_000:
+            raise ConfigError("coreset_size must be between 16 and 1000000")
+        if self.coreset_candidates < self.coreset_size:
+            raise ConfigError("coreset_candidates must be at least coreset_size")
+        if self.coreset_method not in ("greedy", "random"):
+            raise ConfigError("coreset_method must be greedy or random")
+        if not 8 <= self.projection_dim <= 4096:
+            raise ConfigError("projection_dim must be between 8 and 4096")
+        if not 0 <= self.smoothing_sigma <= 64:
+            raise ConfigError("smoothing_sigma must be between 0 and 64")
+        if not 0 <= self.target_false_reject_rate < 0.5:
+            raise ConfigError("target_false_reject_rate must be in [0, 0.5)")
+        if not 1 <= self.batch_size <= 1024:
+            raise ConfigError("batch_size must be between 1 and 1024")
+
+
+@dataclass
+class AnomalyDataset:
+    """Good images to fit on, held-out good images to calibrate the threshold, and a labelled validation set.
+
+    Items are anything :func:`ml.vision.backbone.to_gray_array` reads (paths, bytes, PIL images, arrays);
+    ``validation_masks`` entries may be ``None`` (no mask: the image counts for image metrics only).
+    """
+
+    train_good: list[Any]
+    calibration_good: list[Any]
+    validation: list[Any] = field(default_factory=list)
+    validation_labels: list[int] = field(default_factory=list)
+    validation_masks: list[Any] = field(default_factory=list)
+
+    def describe(self) -> dict[str, int]:
+        return {
+            "train_good": len(self.train_good),
+            "calibration_good": len(self.calibration_good),
+            "validation": len(self.validation),
+            "validation_defective": int(sum(self.validation_labels)),
+        }
+
+
+# --- features -------------------------------------------------------------------------------------------
+
+
+def patch_features(maps: Sequence[Any], neighbourhood: int) -> Any:
+    """Locally averaged maps, resized to the grid of the finest map and concatenated: (n, C, h, w) float32."""
+    import torch
+    import torch.nn.functional as F
+
+    target = maps[0].shape[-2:]
+    parts = []
+    for fmap in maps:
+        fmap = fmap.float()
+        if neighbourhood > 1:
+            fmap = F.avg_pool2d(fmap, neighbourhood, stride=1, padding=neighbourhood // 2, count_include_pad=False)
+        if fmap.shape[-2:] != target:
+            fmap = F.interpolate(fmap, size=target, mode="bilinear", align_corners=False)
+        parts.append(fmap)
+    return torch.cat(parts, dim=1)
+
+
+class FeatureExtractor:
+    def __init__(self, config: AnomalyConfig, device: str) -> None:
+        self.config = config
+        self.device = device
+        self.blocks = sorted(config.blocks)
+        self.backbone = load_backbone(device)
+
+    def __call__(self, images: Sequence[np.ndarray]) -> Any:
+        batch = preprocess(images, self.config.image_height, self.config.image_width, self.config.normalize_intensity)
+        pad = self.config.input_padding
+        if pad:
+            batch = np.pad(batch, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")
+        maps = extract(self.backbone, batch, self.blocks, self.device)
+        if pad:
+            maps = [
+                m[:, :, pad // s : m.shape[2] - pad // s, pad // s : m.shape[3] - pad // s]
+                for m, s in zip(maps, (BLOCK_STRIDES[b] for b in self.blocks), strict=True)
+            ]
+        return patch_features(maps, self.config.neighbourhood)
+
+
+def _read_all(items: Sequence[Any]) -> list[np.ndarray]:
+    return [to_gray_array(item) for item in items]
+
+
+def _batches(items: Sequence[Any], size: int):  # noqa: ANN202
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- scorers --------------------------------------------------------------------------------------------
+
+
+def greedy_coreset(features: Any, size: int, projection_dim: int, seed: int) -> Any:
+    """Indices of ``size`` rows chosen by greedy k-center selection (each pick is the row farthest from the picks)."""
+    import torch
+
+    n, dim = features.shape
+    if size >= n:
+        return torch.arange(n)
+    generator = torch.Generator().manual_seed(seed)
+    if dim > projection_dim:
+        projection = torch.randn(dim, projection_dim, generator=generator) / projection_dim**0.5
+        reduced = features @ projection.to(features.device)
+    else:
+        reduced = features
+    picked = torch.empty(size, dtype=torch.long)
+    current = int(torch.randint(n, (1,), generator=generator))
+    min_dist = torch.full((n,), float("inf"), device=features.device)
+    for i in range(size):
+        picked[i] = current
+        dist = ((reduced - reduced[current]) ** 2).sum(dim=1)
+        min_dist = torch.minimum(min_dist, dist)
+        current = int(torch.argmax(min_dist))
+    return picked
+
+
+class PatchScorer:
+    """Scores patch features (N, C); fitted on good patches."""
+
+    def __init__(self, method: str, state: dict[str, Any]) -> None:
+        self.method = method
+        self.state = state
+
+    @classmethod
+    def fit(cls, features: Any, config: AnomalyConfig) -> Self:
+        import torch
+
+        if config.method == "patchcore":
+            generator = torch.Generator().manual_seed(config.seed)
+            if features.shape[0] > config.coreset_candidates:
+                features = features[torch.randperm(features.shape[0], generator=generator)[: config.coreset_candidates]]
+            if config.coreset_method == "random" or features.shape[0] <= config.coreset_size:
+                idx = torch.randperm(features.shape[0], generator=generator)[: config.coreset_size]
+            else:
+                idx = greedy_coreset(features, config.coreset_size, config.projection_dim, config.seed)
+            return cls("patchcore", {"bank": features[idx].contiguous()})
+        x = features.double().cpu().numpy()
+        mean = x.mean(axis=0)
+        cov = np.cov(x, rowvar=False) + 0.01 * np.eye(x.shape[1])
+        # numpy rather than torch.linalg.inv: the latter raised MKL errors on some CPUs (RECIPES.md).
+        precision = np.linalg.inv(cov)
+        return cls("gaussian", {"mean": torch.from_numpy(mean).float(), "precision": torch.from_numpy(precision).float()})
+
+    def score(self, features: Any) -> Any:
+        """Anomaly score per row of ``features`` (N, C)."""
+        import torch
+
+        if self.method == "patchcore":
+            bank = self.state["bank"].to(features.device)
+            out = torch.empty(features.shape[0], device=features.device)
+            for start in range(0, features.shape[0], 8192):
+                chunk = features[start : start + 8192]
+                out[start : start + 8192] = torch.cdist(chunk, bank).amin(dim=1)
+            return out
+        diff = features - self.state["mean"].to(features.device)
+        return ((diff @ self.state["precision"].to(features.device)) * diff).sum(dim=1).clamp_min(0).sqrt()
+
+    def to(self, device: str) -> Self:
+        return type(self)(self.method, {k: v.to(device) for k, v in self.state.items()})
+
+
+def score_maps(features: Any, scorer: PatchScorer, config: AnomalyConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps (n, H, W) at the input resolution and image scores (n,) from patch features (n, C, h, w)."""
+    import torch.nn.functional as F
+
+    n, c, h, w = features.shape
+    flat = features.permute(0, 2, 3, 1).reshape(-1, c)
+    patch = scorer.score(flat).reshape(n, 1, h, w)
+    heat = F.interpolate(patch, size=(config.image_height, config.image_width), mode="bilinear", align_corners=False)
+    if config.smoothing_sigma > 0:
+        heat = _gaussian_blur(heat, config.smoothing_sigma)
+    heat = heat[:, 0]
+    inner = heat
+    if config.score_border:
+        by = config.score_border * config.image_height // h
+        bx = config.score_border * config.image_width // w
+        inner = heat[:, by : config.image_height - by, bx : config.image_width - bx]
+    scores = inner.flatten(1).amax(dim=1)
+    return heat.cpu().numpy(), scores.cpu().numpy()
+
+
+def _gaussian_blur(x: Any, sigma: float) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    radius = max(1, int(round(4 * sigma)))
+    coords = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
+    return F.conv2d(x, kernel.view(1, 1, -1, 1))
+
+
+def resize_heatmap(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(heatmap.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+# --- train / predict ------------------------------------------------------------------------------------
+
+
+class AnomalyModel:
+    """A fitted scorer plus the threshold and the score scale it was calibrated with."""
+
+    def __init__(self, config: AnomalyConfig, scorer: PatchScorer, threshold: float, device: str = "cpu") -> None:
+        self.config = config
+        self.scorer = scorer.to(device)
+        self.threshold = threshold
+        self.device = device
+        self.extractor = FeatureExtractor(config, device)
+
+    def score_arrays(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        heats, scores = [], []
+        for batch in _batches(list(images), self.config.batch_size):
+            h, s = score_maps(self.extractor(batch), self.scorer, self.config)
+            heats.append(h)
+            scores.append(s)
+        if not heats:
+            return np.zeros((0, self.config.image_height, self.config.image_width), np.float32), np.zeros(0, np.float32)
+        return np.concatenate(heats), np.concatenate(scores)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "method": self.scorer.method,
+            "scorer": {k: v.cpu() for k, v in self.scorer.state.items()},
+            "threshold": float(self.threshold),
+        }
+
+
+def fit(train_good: Sequence[Any], config: AnomalyConfig, device: str = "cpu", progress: Callable[[float], None] | None = None) -> PatchScorer:
+    """Fit the patch scorer on good images only; ``progress`` receives 0–1 over feature extraction."""
+    import torch
+
+    extractor = FeatureExtractor(config, device)
+    chunks = []
+    items = list(train_good)
+    for i, batch in enumerate(_batches(items, config.batch_size)):
+        feats = extractor(_read_all(batch))
+        chunks.append(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]))
+        if progress is not None:
+            progress(min(1.0, (i + 1) * config.batch_size / max(1, len(items))))
+    return PatchScorer.fit(torch.cat(chunks), config)
+
+
+def train(dataset: AnomalyDataset, config: AnomalyConfig, progress: ProgressCallback, device: DeviceInfo | None = None) -> TrainedModel:
+    import torch
+
+    device = device or select_device()
+    set_seed(config.seed)
+    if len(dataset.train_good) < 2:
+        raise ValueError("the anomaly model needs at least 2 good images to fit on")
+    if len(dataset.calibration_good) < 1:
+        raise ValueError("the anomaly model needs at least 1 held-out good image to calibrate its threshold")
+    started = time.perf_counter()
+    progress(2, "extracting features")
+    scorer = fit(dataset.train_good, config, device.name, lambda f: progress(2 + 58 * f, "extracting features"))
+    fit_seconds = time.perf_counter() - started
+    progress(62, "calibrating threshold")
+    model = AnomalyModel(config, scorer, threshold=float("inf"), device=device.name)
+    _, calib_scores = model.score_arrays(_read_all(dataset.calibration_good))
+    model.threshold = threshold_for_false_reject_rate(calib_scores, config.target_false_reject_rate)
+    progress(75, "evaluating")
+    metrics: dict[str, float] = {"threshold": model.threshold, "fit_seconds": round(fit_seconds, 3)}
+    curve: list[dict[str, float]] = []
+    if dataset.validation:
+        arrays = _read_all(dataset.validation)
+        heats, scores = model.score_arrays(arrays)
+        labels = np.asarray(dataset.validation_labels, dtype=int)
+        metrics.update(evaluate(labels, scores, model.threshold))
+        masks = [(m, h, a.shape) for m, h, a in zip(dataset.validation_masks, heats, arrays, strict=False) if m is not None]
+        if masks and any(np.asarray(to_gray_array(m)).any() for m, _, _ in masks):
+            gt = [to_gray_array(m) > 0 for m, _, _ in masks]
+            hm = [resize_heatmap(h, g.shape[0], g.shape[1]) for (_, h, _), g in zip(masks, gt, strict=True)]
+            metrics["pixel_auroc"] = pixel_roc_auc(gt, hm)
+        if 0 < labels.sum() < labels.size:
+            curve = threshold_curve(labels, scores)
+    progress(98, "packaging")
+    state = model.state()
+    state["validation_curve"] = curve
+
+    def save(path: Path) -> None:
+        torch.save(state, path)
+
+    details = {
+        "train_seconds": round(time.perf_counter() - started, 3),
+        "memory_patches": int(next(iter(scorer.state.values())).shape[0]),
+        "validation_curve": curve,
+        "calibration_scores": [float(s) for s in calib_scores],
+        **dataset.describe(),
+    }
+    return TrainedModel(model=model, metrics=metrics, save=save, artifact_name="anomaly.pt", details=details)
+
+
+def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Image-level metrics on a labelled set; AUROC needs both classes present."""
+    out: dict[str, float] = {}
+    if 0 < labels.sum() < labels.size:
+        out["image_auroc"] = roc_auc(labels, scores)
+    if labels.sum() > 0:
+        out["f1"] = f1_at_threshold(labels, scores, threshold)
+    good = scores[labels == 0]
+    if good.size:
+        out["false_reject_rate"] = float((good >= threshold).mean())
+    return out
+
+
+class AnomalyPredictor(Predictor):
+    """``predict_batch(images)`` → ``{"score", "threshold", "is_anomalous", "heatmap"}`` per image.
+
+    ``heatmap`` is a float32 array at the image's own size; ``score`` is the heatmap's maximum.
+    """
+
+    def __init__(self, model: AnomalyModel, validation_curve: list[dict[str, float]]) -> None:
+        self.model = model
+        self.validation_curve = validation_curve
+
+    @classmethod
+    def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
+        import torch
+
+        device = device or select_device()
+        try:
+            state = torch.load(artifact, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+            raise ValueError(f"{artifact} is not a readable model artifact") from exc
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise ValueError(f"{artifact} is not an anomaly-model artifact")
+        config = AnomalyConfig.from_dict(state["config"])
+        scorer = PatchScorer(state["method"], dict(state["scorer"]))
+        return cls(AnomalyModel(config, scorer, state["threshold"], device.name), state.get("validation_curve", []))
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    def predict_batch(self, items: Sequence[Any]) -> list[dict[str, Any]]:
+        arrays = _read_all(items)
+        heats, scores = self.model.score_arrays(arrays)
+        results = []
+        for array, heat, score in zip(arrays, heats, scores, strict=True):
+            results.append(
+                {
+                    "score": float(score),
+                    "threshold": float(self.model.threshold),
+                    "is_anomalous": bool(score >= self.model.threshold),
+                    "heatmap": resize_heatmap(heat, array.shape[0], array.shape[1]),
+                }
+            )
+        return results

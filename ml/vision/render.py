@@ -1,0 +1,34 @@
+"""Pictures of a result: heatmap overlay for operators, and boxes around the regions above the threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def overlay_png(gray: np.ndarray, heatmap: np.ndarray, threshold: float, alpha: float = 0.45) -> bytes:
+    """PNG bytes: the grey image with the heatmap in colour (red at 1.5× the threshold and above)."""
+    import cv2
+
+    if gray.shape != heatmap.shape:
+        raise ValueError(f"image {gray.shape} and heatmap {heatmap.shape} differ in size")
+    scale = max(threshold * 1.5, 1e-6)
+    level = np.clip(heatmap / scale, 0, 1)
+    colour = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    # Blend only where the score is notable, so a good part still looks like itself.
+    weight = (alpha * np.clip((level - 0.3) / 0.4, 0, 1))[..., None]
+    blended = (base * (1 - weight) + colour * weight).astype(np.uint8)
+    ok, buf = cv2.imencode(".png", blended)
+    if not ok:
+        raise ValueError("could not encode the heatmap overlay")
+    return buf.tobytes()
+
+
+def regions_above(heatmap: np.ndarray, threshold: float, min_area: int = 9) -> list[list[int]]:
+    """``[x, y, width, height]`` of each connected region where ``heatmap >= threshold``, largest first."""
+    import cv2
+
+    binary = (heatmap >= threshold).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    boxes = [stats[i, :4].tolist() for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+    return sorted(boxes, key=lambda b: -b[2] * b[3])

@@ -1,0 +1,146 @@
+"""Verdict rules, reviews feeding the dataset and retraining, reports, the import command, operator pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from apps.inspection import selectors, services
+from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
+from apps.inspection.models import InspectionImage, Review, Station
+from apps.mlops.models import TrainingRun
+from tests.apps.inspection import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def typed(label: str, confidence: float) -> dict:
+    rest = (1 - confidence) / 2
+    probs = {"ok": rest, "scratch": rest, "spot": rest, label: confidence}
+    return {"label": label, "confidence": confidence, "probabilities": probs}
+
+
+@pytest.mark.parametrize(
+    ("score", "classifier", "verdict", "defect_type", "needs_review"),
+    [
+        (2.0, None, "defective", "anomaly", False),  # rule 1 without a classifier
+        (2.0, typed("spot", 0.9), "defective", "spot", False),  # rule 1, typed by the classifier
+        (2.0, typed("ok", 0.9), "defective", "scratch", True),  # rule 1 but the classifier says OK: disputed
+        (0.5, typed("scratch", 0.8), "defective", "scratch", True),  # rule 2: confident type below threshold
+        (0.5, typed("scratch", 0.4), "ok", "", False),  # rule 3
+        (0.95, None, "ok", "", True),  # near the threshold
+    ],
+)
+def test_verdict_rules(score, classifier, verdict, defect_type, needs_review):
+    station = Station(review_margin=0.1, type_confidence_min=0.6)
+    decision = services.decide(score=score, threshold=1.0, typed=classifier, station=station)
+    assert (decision.verdict, decision.defect_type, decision.needs_review) == (verdict, defect_type, needs_review)
+
+
+def test_review_labels_the_image_and_retrains_after_n(operator):
+    station = f.station(retrain_after_reviews=2)
+    first = f.result(station, "r1", verdict="defective", defect_type="scratch")
+    second = f.result(station, "r2", verdict="ok", score=0.9)
+
+    review = services.review_create(result=first, decision="ok", user=operator)
+    assert review.disputed and review.label == "ok"
+    image = InspectionImage.objects.get(pk=first.image_id)
+    assert image.label == "ok" and image.split in ("train", "validation")
+    assert not TrainingRun.objects.exists()
+
+    services.review_create(result=second, decision="defect", defect_type="Crack", user=operator)
+    assert InspectionImage.objects.get(pk=second.image_id).label == "crack"
+    # The second review reached retrain_after_reviews: both families queued, counter reset.
+    assert set(TrainingRun.objects.values_list("family", flat=True)) == {ANOMALY_FAMILY, DEFECT_TYPE_FAMILY}
+    assert Station.objects.get(pk=station.pk).reviews_since_retrain == 0
+    assert selectors.review_queue().count() == 0
+
+    with pytest.raises(Exception, match="Name the defect type"):
+        services.review_create(result=second, decision="defect", defect_type="")
+
+
+def test_defect_report_rates_and_pareto():
+    station = f.station()
+    f.result(station, "a", verdict="defective", defect_type="scratch", needs_review=False)
+    f.result(station, "b", verdict="defective", defect_type="scratch", needs_review=False)
+    f.result(station, "c", verdict="defective", defect_type="spot", needs_review=False)
+    f.result(station, "d", verdict="ok", needs_review=False)
+    InspectionImage.objects.update(status="done")
+    report = selectors.defect_report()
+    assert report["inspected"] == 4
+    assert report["pareto"] == {"labels": ["scratch", "spot"], "counts": [2, 1], "cumulative_percent": [66.7, 100.0]}
+    rates = [v for v in report["defect_rate"]["Line A"] if v is not None]
+    assert rates == [75.0]
+
+
+def test_shift_of_hour():
+    assert [selectors.shift_of(h) for h in (5, 6, 13, 14, 21, 22, 23, 0)] == ["night", "early", "early", "late", "late", "night", "night", "night"]
+
+
+def test_import_command_with_and_without_labels(tmp_path, capsys):
+    station = f.station()
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "a.png").write_bytes(f.part_png(1))
+    (tmp_path / "good" / "b.png").write_bytes(f.part_png(2))
+    (tmp_path / "bad.png").write_bytes(f.part_png(3, "spot"))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "labels.csv").write_text("image,mask,class\ngood/a.png,,Free\ngood/b.png,,Free\nbad.png,,Spot\nbroken.png,,Free\n")
+    call_command("inspection_import", str(tmp_path), station=station.pk, labels=tmp_path / "labels.csv")
+    out = capsys.readouterr()
+    assert "imported 3 images" in out.out and "1 skipped" in out.out and "broken.png" in out.err
+    labels = dict(InspectionImage.objects.values_list("client_image_id", "label"))
+    assert labels == {"good/a.png": "ok", "good/b.png": "ok", "bad.png": "spot"}
+    assert not InspectionImage.objects.filter(status="pending").exists()
+
+    other = f.station(name="Camera 2")
+    call_command("inspection_import", str(tmp_path / "good"), station=other.pk)
+    assert InspectionImage.objects.filter(station=other, status="pending", label="").count() == 2
+
+
+def test_operator_pages_render(operator_client: Client):
+    station = f.station()
+    result = f.result(station, "p1")
+    for url in ("/inspection/", "/inspection/review/", f"/inspection/stations/{station.pk}/", "/inspection/models/", "/inspection/reports/"):
+        response = operator_client.get(url)
+        assert response.status_code == 200, url
+    assert operator_client.get(f"/inspection/images/{result.image_id}/heatmap").status_code == 200
+    curve = operator_client.get(f"/inspection/stations/{station.pk}/curve.json").json()
+    assert curve["curve"] == [] and curve["source"] == "no data yet"
+    saved = operator_client.post(
+        f"/inspection/stations/{station.pk}/", {"threshold": "-1", "target_false_reject_rate": "0.02", "retrain_after_reviews": "5"}, follow=True
+    )
+    assert b"positive anomaly score" in saved.content
+    operator_client.post(f"/inspection/stations/{station.pk}/", {"threshold": "1.5", "target_false_reject_rate": "0.05", "retrain_after_reviews": "5"})
+    station.refresh_from_db()
+    assert (station.threshold, station.target_false_reject_rate, station.retrain_after_reviews) == (1.5, 0.05, 5)
+    reviewed = operator_client.post(f"/inspection/review/{result.pk}/", {"decision": "confirm"}, HTTP_ACCEPT="application/json")
+    assert reviewed.json()["label"] == "scratch" and Review.objects.count() == 1
+
+
+def test_pages_need_an_operator(client: Client):
+    assert client.get("/inspection/").status_code == 302
+
+
+def test_without_a_model_images_fail_clearly_and_a_resend_retries():
+    station = f.station()
+    image = services.image_receive(station=station, client_image_id="n1", data=f.part_png(1), inspect=False).image
+    InspectionImage.objects.filter(pk=image.pk).update(status="pending")
+    assert services.images_inspect(image_ids=[image.pk]) == 0
+    image.refresh_from_db()
+    assert image.status == "failed" and "No anomaly model is in production" in image.error
+    again = services.image_receive(station=station, client_image_id="n1", data=f.part_png(1))
+    assert not again.created and again.image.status == "pending" and again.image.error == ""
+
+
+def test_threshold_curve_from_the_stations_labelled_validation_results(operator_client: Client):
+    station = f.station()
+    for k, (label, score) in enumerate([("ok", 0.2), ("ok", 0.6), ("scratch", 0.5), ("spot", 0.9)]):
+        result = f.result(station, f"v{k}", score=score, needs_review=False)
+        InspectionImage.objects.filter(pk=result.image_id).update(label=label, split="validation")
+    data = operator_client.get(f"/inspection/stations/{station.pk}/curve.json").json()
+    assert data["source"] == "4 labelled validation images of this station"
+    at = max((p for p in data["curve"] if p["threshold"] <= 0.5), key=lambda p: p["threshold"])
+    # Just under 0.5: rejects 0.5 (scratch), 0.6 (ok), 0.9 (spot): precision 2/3, recall 1, half the good parts rejected.
+    assert at["precision"] == pytest.approx(2 / 3)
+    assert at["recall"] == 1.0 and at["false_reject_rate"] == 0.5

@@ -1,0 +1,142 @@
+"""ml/vision on generated parts: small images so the whole file runs in seconds on CPU."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.core import ConfigError, no_progress
+from ml.device import select_device
+from ml.vision import AnomalyConfig, AnomalyDataset, AnomalyPredictor, ClassifierConfig, ClassifierDataset, ClassifierPredictor, train_anomaly, train_classifier
+from ml.vision.anomaly import greedy_coreset
+from ml.vision.backbone import ImageError, to_gray_array
+from ml.vision.render import overlay_png, regions_above
+from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return make_parts(n_good=20, n_per_defect=4, seed=3, height=SIZE, width=SIZE)
+
+
+@pytest.fixture(scope="module")
+def anomaly(parts, tmp_path_factory):
+    good = [p.image for p in parts if not p.defect_type]
+    bad = [p for p in parts if p.defect_type]
+    dataset = AnomalyDataset(
+        train_good=good[:12],
+        calibration_good=good[12:16],
+        validation=good[16:] + [p.image for p in bad],
+        validation_labels=[0] * 4 + [1] * len(bad),
+        validation_masks=[np.zeros((SIZE, SIZE), np.uint8)] * 4 + [p.mask for p in bad],
+    )
+    config = AnomalyConfig(
+        image_height=SIZE,
+        image_width=SIZE,
+        blocks=[4, 10],
+        coreset_size=128,
+        target_false_reject_rate=0.0,
+        input_padding=32,
+        score_border=1,
+        normalize_intensity=True,
+    )
+    trained = train_anomaly(dataset, config, no_progress, select_device("cpu"))
+    path = tmp_path_factory.mktemp("anomaly") / trained.artifact_name
+    trained.save(path)
+    return trained, path
+
+
+def test_synthetic_parts_are_deterministic_and_masked():
+    a, b = make_part(7, "scratch", 64, 64), make_part(7, "scratch", 64, 64)
+    assert np.array_equal(a.image, b.image) and a.mask.any()
+    assert not make_part(7, "", 64, 64).mask.any()
+    with pytest.raises(ValueError):
+        make_part(1, "dent")
+
+
+def test_anomaly_model_separates_defects_and_locates_them(anomaly):
+    trained, _ = anomaly
+    assert trained.metrics["image_auroc"] > 0.9
+    assert trained.metrics["pixel_auroc"] > 0.8
+    # Threshold calibrated to 0 false rejects on the held-out good parts.
+    assert trained.details["calibration_scores"] and max(trained.details["calibration_scores"]) < trained.metrics["threshold"]
+    assert trained.details["validation_curve"][0]["recall"] == 1.0
+
+
+def test_anomaly_predictor_round_trip_and_batches(anomaly, parts):
+    trained, path = anomaly
+    predictor = AnomalyPredictor.load(path, select_device("cpu"))
+    wide = make_part(99, "spot", 80, 140)
+    results = predictor.predict_batch([parts[0].image, wide.image, parts[-1].image])
+    assert len(results) == 3
+    assert results[1]["heatmap"].shape == (80, 140)  # back at the image's own size
+    assert results[0]["threshold"] == pytest.approx(trained.metrics["threshold"])
+    assert results[2]["score"] > results[0]["score"]
+    # Same answer one at a time as in a batch.
+    single = predictor.predict_batch([parts[-1].image])[0]
+    assert single["score"] == pytest.approx(results[2]["score"], rel=1e-4)
+
+
+def test_predictor_rejects_foreign_artifact(tmp_path: Path):
+    bogus = tmp_path / "x.pt"
+    bogus.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable"):
+        AnomalyPredictor.load(bogus, select_device("cpu"))
+
+
+def test_classifier_learns_defect_types(parts, tmp_path: Path):
+    classes = ["ok", *DEFECT_TYPES]
+    index = {"": 0, **{t: k + 1 for k, t in enumerate(DEFECT_TYPES)}}
+    train_parts = [p for k, p in enumerate(parts) if k % 3 != 0]
+    val_parts = [p for k, p in enumerate(parts) if k % 3 == 0]
+    dataset = ClassifierDataset(
+        classes,
+        [p.image for p in train_parts],
+        [index[p.defect_type] for p in train_parts],
+        [p.image for p in val_parts],
+        [index[p.defect_type] for p in val_parts],
+    )
+    trained = train_classifier(dataset, ClassifierConfig(image_height=SIZE, image_width=SIZE), no_progress, select_device("cpu"))
+    assert trained.metrics["accuracy"] >= 0.7
+    path = tmp_path / trained.artifact_name
+    trained.save(path)
+    predictor = ClassifierPredictor.load(path, select_device("cpu"))
+    out = predictor.predict_batch([p.image for p in val_parts[:4]])
+    assert len(out) == 4 and set(out[0]["probabilities"]) == set(classes)
+    assert sum(out[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="method"):
+        AnomalyConfig.from_dict({"method": "magic"})
+    with pytest.raises(ConfigError, match="blocks"):
+        AnomalyConfig.from_dict({"blocks": [99]})
+    with pytest.raises(ConfigError, match="unknown"):
+        ClassifierConfig.from_dict({"epochs": 3})
+
+
+def test_greedy_coreset_picks_spread_points():
+    import torch
+
+    points = torch.tensor([[0.0, 0.0], [0.1, 0.0], [10.0, 0.0], [0.0, 10.0], [0.05, 0.05]])
+    picked = set(greedy_coreset(points, 3, projection_dim=8, seed=0).tolist())
+    assert {2, 3} <= picked  # the two far points are always chosen
+
+
+def test_to_gray_array_errors_and_rendering():
+    with pytest.raises(ImageError):
+        to_gray_array(b"garbage")
+    gray = np.full((20, 30), 100, np.uint8)
+    heat = np.zeros((20, 30), np.float32)
+    heat[5:10, 10:20] = 2.0
+    assert regions_above(heat, 1.0) == [[10, 5, 10, 5]]
+    assert overlay_png(gray, heat, 1.0).startswith(b"\x89PNG")
+
+
+def test_padding_and_border_options_are_validated():
+    with pytest.raises(ConfigError, match="input_padding"):
+        AnomalyConfig.from_dict({"input_padding": 20})
+    with pytest.raises(ConfigError, match="score_border"):
+        AnomalyConfig.from_dict({"score_border": 9})
