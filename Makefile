@@ -49,6 +49,7 @@ bench: install-dev
 	$(PY) tests/benchmarks/recommendations.py
 	$(PY) tests/benchmarks/recommendations_serving.py
 	$(PY) tests/benchmarks/inspection.py
+	$(PY) tests/benchmarks/chatbot.py
 
 ## gpu-check: train the demo family through the real task code on cuda (run on a GPU host)
 gpu-check: install-dev

@@ -125,6 +125,31 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Channels (live chat) --------------------------------------------------------------------------------
+# Redis carries events between processes; without it the in-memory layer serves one web process, which is
+# enough because the web process itself produces the bot's and the operators' messages.
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop: a quiet
+    # channel then fails with "Timeout reading" instead of returning empty, so reads get a longer timeout.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Chatbot --------------------------------------------------------------------------------------------
+CHATBOT_MESSAGES_PER_MINUTE = env.int("CHATBOT_MESSAGES_PER_MINUTE", default=20)
+CHATBOT_SESSIONS_PER_MINUTE = env.int("CHATBOT_SESSIONS_PER_MINUTE", default=30)
+CHATBOT_SESSION_MAX_AGE = env.int("CHATBOT_SESSION_MAX_AGE", default=7 * 24 * 3600)
+# Cosine similarity (MiniLM) a FAQ article needs to be given as the answer, or offered as a suggestion.
+CHATBOT_FAQ_ANSWER_SIMILARITY = env.float("CHATBOT_FAQ_ANSWER_SIMILARITY", default=0.4)
+CHATBOT_FAQ_SUGGEST_SIMILARITY = env.float("CHATBOT_FAQ_SUGGEST_SIMILARITY", default=0.3)
+# Customer messages classified below this confidence are listed for teaching.
+CHATBOT_TEACH_BELOW_CONFIDENCE = env.float("CHATBOT_TEACH_BELOW_CONFIDENCE", default=0.6)
+CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
+# torch intra-op threads of a process that answers chat messages (one message at a time is fastest on one
+# thread, and leaves the other cores to concurrent requests); 0 leaves torch's default.
+CHATBOT_INFERENCE_THREADS = env.int("CHATBOT_INFERENCE_THREADS", default=1)
+CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]
+
 # --- REST API -------------------------------------------------------------------------------------------
 # Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)

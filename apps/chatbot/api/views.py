@@ -1,0 +1,193 @@
+"""The widget's HTTP API (the fallback when WebSockets are blocked) and the operators' import endpoints.
+
+Widget endpoints are public: the site key opens a session, the signed session token (header
+``X-Chat-Token``) then names the conversation. They answer any origin (CORS) because the widget runs on the
+shop's pages; no cookies are involved.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsOperator
+from apps.chatbot import selectors, services
+from apps.chatbot.api import serializers as s
+from apps.chatbot.models import Conversation
+
+WEBSOCKET_PATH = "/ws/chatbot/widget/"
+
+
+class ChatSessionInvalid(exceptions.APIException):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = "The chat session is invalid or expired; start a new one."
+
+
+def _client_ip(request: Request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class WidgetView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []  # the services rate-limit per session and per address
+
+    def finalize_response(self, request, response, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Allow-Headers"] = "Content-Type, X-Chat-Token"
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, services.RateLimited):
+            exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
+        elif isinstance(exc, services.SessionInvalid):
+            exc = ChatSessionInvalid(str(exc))
+        return super().handle_exception(exc)
+
+    def conversation(self, request: Request) -> Conversation:
+        return services.conversation_from_token(request.headers.get("X-Chat-Token", ""))
+
+
+def _session_payload(conversation: Conversation) -> dict:
+    return {
+        "token": services.session_token(conversation=conversation),
+        "conversation_id": conversation.pk,
+        "state": conversation.state,
+        "identified": bool(conversation.customer_external_id),
+        "messages": [services.message_public(m) for m in selectors.messages_after(conversation=conversation)],
+        "websocket_path": WEBSOCKET_PATH,
+    }
+
+
+class SessionStartApi(WidgetView):
+    @extend_schema(
+        request=s.SessionStartInput, responses={201: s.SessionOutput, 200: s.SessionOutput}, tags=["chatbot widget"], summary="Open (or resume) a chat session"
+    )
+    def post(self, request: Request) -> Response:
+        data = s.SessionStartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if v["token"]:
+            try:
+                conversation = services.conversation_from_token(v["token"])
+            except services.SessionInvalid:
+                conversation = None
+            same_customer = conversation is not None and conversation.customer_external_id == (v["customer_id"] or "")
+            if conversation is not None and same_customer and conversation.site.site_key == v["site_key"] and conversation.state != "closed":
+                return Response(_session_payload(conversation))
+        conversation = services.session_start(site_key=v["site_key"], customer_id=v["customer_id"], signature=v["customer_signature"], ip=_client_ip(request))
+        return Response(_session_payload(conversation), status=status.HTTP_201_CREATED)
+
+
+class MessagesApi(WidgetView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, description="Only messages with a larger id (polling)."),
+            OpenApiParameter("X-Chat-Token", str, OpenApiParameter.HEADER, required=True),
+        ],
+        responses=s.MessagesOutput,
+        tags=["chatbot widget"],
+        summary="Poll the conversation's messages",
+    )
+    def get(self, request: Request) -> Response:
+        conversation = self.conversation(request)
+        try:
+            after = int(request.query_params.get("after", "0") or 0)
+        except ValueError:
+            raise ValidationError({"after": ["Must be a message id (an integer)."]}) from None
+        messages = [services.message_public(m) for m in selectors.messages_after(conversation=conversation, after_id=after)]
+        return Response({"state": conversation.state, "messages": messages})
+
+    @extend_schema(
+        request=s.MessageInput,
+        parameters=[OpenApiParameter("X-Chat-Token", str, OpenApiParameter.HEADER, required=True)],
+        responses={201: s.MessagesOutput},
+        tags=["chatbot widget"],
+        summary="Send a message; the bot's reply comes back in the response (and over the WebSocket)",
+    )
+    def post(self, request: Request) -> Response:
+        conversation = self.conversation(request)
+        data = s.MessageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        created = services.customer_message_post(conversation=conversation, text=data.validated_data["text"])
+        conversation.refresh_from_db(fields=["state"])
+        return Response({"state": conversation.state, "messages": [services.message_public(m) for m in created]}, status=status.HTTP_201_CREATED)
+
+
+class FeedbackApi(WidgetView):
+    @extend_schema(request=s.FeedbackInput, responses={204: None}, tags=["chatbot widget"], summary="Thumbs up or down on a bot answer")
+    def post(self, request: Request, message_id: int) -> Response:
+        conversation = self.conversation(request)
+        data = s.FeedbackInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.feedback_set(conversation=conversation, message_id=message_id, value=data.validated_data["value"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HandoffApi(WidgetView):
+    @extend_schema(request=None, responses=s.StateOutput, tags=["chatbot widget"], summary="Ask for a human")
+    def post(self, request: Request) -> Response:
+        conversation = services.handoff_request(conversation=self.conversation(request), reason="customer asked")
+        return Response({"state": conversation.state})
+
+
+class RatingApi(WidgetView):
+    @extend_schema(request=s.RatingInput, responses={204: None}, tags=["chatbot widget"], summary="Rate the conversation (1–5)")
+    def post(self, request: Request) -> Response:
+        data = s.RatingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.conversation_rate(conversation=self.conversation(request), rating=data.validated_data["rating"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ClickApi(WidgetView):
+    @extend_schema(request=s.ClickInput, responses={204: None}, tags=["chatbot widget"], summary="Record a click on a recommended product")
+    def post(self, request: Request) -> Response:
+        data = s.ClickInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.click_record(conversation=self.conversation(request), **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _ImportApi(APIView):
+    permission_classes = [IsOperator]
+    required_scopes = {"read": "chatbot:read", "write": "chatbot:write"}
+    parser_classes = [MultiPartParser]
+
+    def read_file(self, request: Request) -> bytes:
+        data = s.CsvImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data["file"].read()
+
+
+class ExamplesImportApi(_ImportApi):
+    @extend_schema(
+        request={"multipart/form-data": s.CsvImportInput},
+        responses=s.ImportOutput,
+        tags=["chatbot"],
+        summary="Import intent examples from CSV (text,intent or text,category)",
+    )
+    def post(self, request: Request) -> Response:
+        raw = self.read_file(request)
+        head = raw[:2000].decode("utf-8-sig", errors="replace").splitlines()[0].lower() if raw else ""
+        column = "intent" if "intent" in head else "category"
+        return Response(services.examples_import_csv(data=raw, intent_column=column))
+
+
+class FaqImportApi(_ImportApi):
+    @extend_schema(
+        request={"multipart/form-data": s.CsvImportInput},
+        responses=s.ImportOutput,
+        tags=["chatbot"],
+        summary="Import FAQ articles from CSV (question,answer[,category])",
+    )
+    def post(self, request: Request) -> Response:
+        return Response(services.faq_import_csv(data=self.read_file(request)))

@@ -1,0 +1,146 @@
+"""WebSocket consumers: the widget (customer) and the operator's conversation page.
+
+Both join the conversation's group and receive every event published by the services. The customer sends
+``{"type": "message", "text": ...}``; the operator sends ``{"type": "reply", "text": ...}``. Errors come back as
+``{"type": "error", "detail": ..., "errors": {...}, "status": 400|429}`` and nothing is lost on the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import ValidationError
+
+from apps.chatbot import realtime, services
+from apps.chatbot.models import Conversation
+
+
+def _error(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, services.RateLimited):
+        return {"type": "error", "status": 429, "detail": str(exc), "errors": {}, "retry_after": exc.retry_after}
+    if isinstance(exc, ValidationError):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return {"type": "error", "status": 400, "detail": next(iter(errors.values()))[0], "errors": errors}
+    raise exc
+
+
+class _ConversationConsumer(AsyncJsonWebsocketConsumer):
+    conversation_id: int | None = None
+
+    async def join(self, conversation_id: int, inbox: bool = False) -> None:
+        self.conversation_id = conversation_id
+        await self.channel_layer.group_add(realtime.conversation_group(conversation_id), self.channel_name)
+        if inbox:
+            await self.channel_layer.group_add(realtime.INBOX_GROUP, self.channel_name)
+        self.inbox = inbox
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation_id is not None:
+            await self.channel_layer.group_discard(realtime.conversation_group(self.conversation_id), self.channel_name)
+        if getattr(self, "inbox", False):
+            await self.channel_layer.group_discard(realtime.INBOX_GROUP, self.channel_name)
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["event"])
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "status": 400, "detail": "Send a JSON object.", "errors": {}})
+            return
+        try:
+            await self.handle(content)
+        except (ValidationError, services.RateLimited) as exc:
+            await self.send_json(_error(exc))
+
+    async def handle(self, content: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        import json
+
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None
+
+
+class WidgetConsumer(_ConversationConsumer):
+    """``/ws/chatbot/widget/?token=…``: the customer's live channel."""
+
+    async def connect(self) -> None:
+        token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
+        try:
+            conversation = await database_sync_to_async(services.conversation_from_token)(token)
+        except services.SessionInvalid:
+            await self.close(code=4401)
+            return
+        await self.join(conversation.pk)
+
+    async def handle(self, content: dict[str, Any]) -> None:
+        kind = content.get("type")
+        if kind == "message":
+            await self.send_json({"type": "typing"})
+            await database_sync_to_async(self._post)(content.get("text"))
+        elif kind == "handoff":
+            await database_sync_to_async(self._handoff)()
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json({"type": "error", "status": 400, "detail": f"Unknown message type {kind!r}.", "errors": {}})
+
+    def _conversation(self) -> Conversation:
+        return Conversation.objects.select_related("site").get(pk=self.conversation_id)
+
+    def _post(self, text: Any) -> None:
+        # The created messages reach this socket through the group, like every other listener's.
+        services.customer_message_post(conversation=self._conversation(), text=text)
+
+    def _handoff(self) -> None:
+        services.handoff_request(conversation=self._conversation())
+
+
+class OperatorConsumer(_ConversationConsumer):
+    """``/ws/chatbot/operator/<id>/``: an operator's view of one conversation (session login, operator role)."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not (user and user.is_authenticated and getattr(user, "is_operator", False)):
+            await self.close(code=4403)
+            return
+        self.user = user
+        conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
+        if not await database_sync_to_async(Conversation.objects.filter(pk=conversation_id).exists)():
+            await self.close(code=4404)
+            return
+        await self.join(conversation_id)
+
+    async def handle(self, content: dict[str, Any]) -> None:
+        if content.get("type") == "reply":
+            await database_sync_to_async(self._reply)(content.get("text"))
+        else:
+            await self.send_json({"type": "error", "status": 400, "detail": "Unknown message type.", "errors": {}})
+
+    def _reply(self, text: Any) -> None:
+        conversation = Conversation.objects.get(pk=self.conversation_id)
+        services.operator_reply(conversation=conversation, user=self.user, text=text)
+
+
+class InboxConsumer(_ConversationConsumer):
+    """``/ws/chatbot/inbox/``: tells the operators' queue page when a conversation changes."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not (user and user.is_authenticated and getattr(user, "is_operator", False)):
+            await self.close(code=4403)
+            return
+        await self.channel_layer.group_add(realtime.INBOX_GROUP, self.channel_name)
+        self.inbox = True
+        await self.accept()
+
+    async def handle(self, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "error", "status": 400, "detail": "The inbox channel only sends.", "errors": {}})

@@ -1,0 +1,412 @@
+"""Writes of chatbot data: sessions and identity, messages, handoff and the operator's actions, teaching, imports."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.chatbot import realtime
+from apps.chatbot.models import (
+    CannedReply,
+    Conversation,
+    ConversationState,
+    Example,
+    ExampleSource,
+    FaqArticle,
+    Feedback,
+    Intent,
+    Message,
+    Sender,
+    Site,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+TOKEN_SALT = "chatbot.session"
+MAX_CSV_ROWS = 100_000
+
+
+class RateLimited(Exception):
+    """The session sent more messages than the rate limit allows; answered with 429."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"You are sending messages too fast. Wait {retry_after} s and try again.")
+        self.retry_after = retry_after
+
+
+class SessionInvalid(Exception):
+    """The session token is missing, forged, expired or names a conversation that is gone."""
+
+
+# --- Identity ---------------------------------------------------------------------------------------------
+
+
+def customer_signature(*, site: Site, customer_external_id: str) -> str:
+    """What the shop's server computes and puts in the page: HMAC-SHA256(customer id, site secret), hex."""
+    return hmac.new(site.secret.encode(), customer_external_id.encode(), hashlib.sha256).hexdigest()
+
+
+def session_token(*, conversation: Conversation) -> str:
+    return signing.dumps({"c": conversation.pk, "s": conversation.site_id}, salt=TOKEN_SALT, compress=True)
+
+
+def conversation_from_token(token: str) -> Conversation:
+    try:
+        data = signing.loads(token or "", salt=TOKEN_SALT, max_age=settings.CHATBOT_SESSION_MAX_AGE)
+    except signing.BadSignature:
+        raise SessionInvalid("The chat session is invalid or expired; start a new one.") from None
+    conversation = Conversation.objects.select_related("site").filter(pk=data.get("c"), site_id=data.get("s")).first()
+    if conversation is None or not conversation.site.is_active:
+        raise SessionInvalid("The chat session is invalid or expired; start a new one.")
+    return conversation
+
+
+def session_start(*, site_key: str, customer_id: str = "", signature: str = "", ip: str = "") -> Conversation:
+    """A new conversation for the widget on ``site_key``: anonymous, or identified when the signature matches."""
+    _rate_limit(f"session:{ip}", settings.CHATBOT_SESSIONS_PER_MINUTE)
+    site = Site.objects.filter(site_key=site_key or "", is_active=True).first()
+    if site is None:
+        raise ValidationError({"site_key": ["Unknown or inactive site key."]})
+    customer_id = (customer_id or "").strip()
+    if customer_id:
+        if len(customer_id) > 64:
+            raise ValidationError({"customer_id": ["At most 64 characters."]})
+        expected = customer_signature(site=site, customer_external_id=customer_id)
+        if not hmac.compare_digest(expected, (signature or "").strip().lower()):
+            raise ValidationError({"customer_signature": ["Does not match the customer id: sign it with the site's secret (HMAC-SHA256, hex)."]})
+    with transaction.atomic():
+        conversation = Conversation.objects.create(site=site, customer_external_id=customer_id)
+        Message.objects.create(
+            conversation=conversation, sender=Sender.BOT, text=site.greeting, payload={"quick_replies": settings.CHATBOT_GREETING_QUICK_REPLIES}
+        )
+    return conversation
+
+
+# --- Customer messages ------------------------------------------------------------------------------------
+
+
+def _rate_limit(key: str, per_minute: int) -> None:
+    window = int(time.time() // 60)
+    cache_key = f"chatbot:rate:{key}:{window}"
+    cache.add(cache_key, 0, timeout=70)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, timeout=70)
+        count = 1
+    if count > per_minute:
+        raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
+
+
+def clean_text(text: Any, field: str = "text") -> str:
+    if not isinstance(text, str):
+        raise ValidationError({field: ["Send the message as a string."]})
+    text = text.strip()
+    if not text:
+        raise ValidationError({field: ["The message is empty; type something first."]})
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValidationError({field: [f"The message is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}."]})
+    return text
+
+
+def customer_message_post(*, conversation: Conversation, text: Any) -> list[Message]:
+    """Store the customer's message and, while the bot has the conversation, its reply. Returns both."""
+    text = clean_text(text)
+    if conversation.state == ConversationState.CLOSED:
+        raise ValidationError({"text": ["This conversation is closed; start a new one."]})
+    _rate_limit(f"conversation:{conversation.pk}", settings.CHATBOT_MESSAGES_PER_MINUTE)
+    from apps.chatbot import engine
+
+    understanding = engine.understand(conversation=conversation, text=text)
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        message = Message.objects.create(conversation=conversation, sender=Sender.CUSTOMER, text=text, **understanding.message_fields())
+        created = [message]
+        # The bot only speaks while it has the conversation: never once a human was asked for or claimed it.
+        if conversation.state == ConversationState.BOT:
+            created += engine.reply(conversation=conversation, message=message, understanding=understanding)
+        conversation.save(update_fields=["updated_at"])
+        for m in created:
+            realtime.publish(conversation.pk, {"type": "message", "message": message_public(m)}, inbox=conversation.state != ConversationState.BOT)
+    return created
+
+
+def message_public(message: Message) -> dict[str, Any]:
+    """A message as the widget and the operator page receive it (text is rendered as text there)."""
+    return {
+        "id": message.pk,
+        "sender": message.sender,
+        "text": message.text,
+        "created_at": message.created_at.isoformat(),
+        "answer_source": message.answer_source,
+        "faq": message.payload.get("faq"),
+        "faq_results": message.payload.get("faq_results", []),
+        "products": message.payload.get("products", []),
+        "recommendation_id": message.payload.get("recommendation_id", ""),
+        "quick_replies": message.payload.get("quick_replies", []),
+        "feedback": message.feedback,
+        "operator": message.operator.get_username() if message.operator_id and message.operator else "",
+    }
+
+
+def feedback_set(*, conversation: Conversation, message_id: int, value: str) -> Message:
+    if value not in Feedback.values:
+        raise ValidationError({"value": [f"Must be one of: {', '.join(Feedback.values)}."]})
+    message = conversation.messages.filter(pk=message_id, sender=Sender.BOT).first()
+    if message is None:
+        raise ValidationError({"message": ["No bot message with this id in your conversation."]})
+    message.feedback = value
+    message.save(update_fields=["feedback"])
+    return message
+
+
+def handoff_request(*, conversation: Conversation, reason: str = "customer asked") -> Conversation:
+    """Put the conversation in the operators' queue (idempotent while it waits or is with a human)."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.state == ConversationState.CLOSED:
+            raise ValidationError({"state": ["This conversation is closed; start a new one."]})
+        if conversation.state != ConversationState.BOT:
+            return conversation
+        conversation.state = ConversationState.WAITING
+        conversation.waiting_since = timezone.now()
+        conversation.handoff_reason = reason[:200]
+        conversation.save(update_fields=["state", "waiting_since", "handoff_reason", "updated_at"])
+        note = Message.objects.create(
+            conversation=conversation, sender=Sender.SYSTEM, text="I'm passing you to a member of our team. Someone will be with you shortly."
+        )
+        realtime.publish(conversation.pk, {"type": "message", "message": message_public(note)})
+        realtime.publish(conversation.pk, {"type": "state", "state": conversation.state}, inbox=True)
+    return conversation
+
+
+def conversation_rate(*, conversation: Conversation, rating: Any) -> Conversation:
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise ValidationError({"rating": ["Give a whole number from 1 to 5."]})
+    conversation.rating = rating
+    conversation.save(update_fields=["rating", "updated_at"])
+    return conversation
+
+
+def click_record(*, conversation: Conversation, sku: Any, recommendation_id: Any = "") -> None:
+    """A product card in the chat was clicked: recorded as a recommendation click in the shop's events."""
+    from apps.commerce.services import event_record
+
+    if not isinstance(sku, str) or not sku.strip():
+        raise ValidationError({"sku": ["Give the product's SKU."]})
+    recommendation_id = recommendation_id if isinstance(recommendation_id, str) else ""
+    event_record(
+        type="click",
+        sku=sku.strip(),
+        customer_external_id=conversation.customer_external_id or None,
+        session_id=f"chat-{conversation.pk}",
+        recommendation_id=recommendation_id[:64],
+    )
+
+
+# --- Operators --------------------------------------------------------------------------------------------
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def conversation_claim(*, conversation: Conversation, user) -> Conversation:  # noqa: ANN001
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.state == ConversationState.CLOSED:
+            raise ValidationError({"state": ["This conversation is closed."]})
+        if conversation.state == ConversationState.HUMAN and conversation.assigned_to_id not in (None, user.pk):
+            raise ValidationError({"state": [f"Already claimed by {conversation.assigned_to}."]})
+        conversation.state = ConversationState.HUMAN
+        conversation.assigned_to = user
+        conversation.save(update_fields=["state", "assigned_to", "updated_at"])
+        note = Message.objects.create(conversation=conversation, sender=Sender.SYSTEM, text=f"{user.get_username()} joined the chat.")
+        realtime.publish(conversation.pk, {"type": "message", "message": message_public(note)})
+        realtime.publish(conversation.pk, {"type": "state", "state": conversation.state}, inbox=True)
+    return conversation
+
+
+def operator_reply(*, conversation: Conversation, user, text: Any) -> Message:  # noqa: ANN001
+    text = clean_text(text)
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.state == ConversationState.CLOSED:
+            raise ValidationError({"state": ["This conversation is closed."]})
+        if conversation.state != ConversationState.HUMAN or conversation.assigned_to_id != user.pk:
+            raise ValidationError({"state": ["Claim the conversation before replying."]})
+        message = Message.objects.create(conversation=conversation, sender=Sender.OPERATOR, text=text, operator=user)
+        conversation.save(update_fields=["updated_at"])
+        realtime.publish(conversation.pk, {"type": "message", "message": message_public(message)})
+    return message
+
+
+def conversation_transfer(*, conversation: Conversation, user, to_user) -> Conversation:  # noqa: ANN001
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.state != ConversationState.HUMAN or conversation.assigned_to_id != user.pk:
+            raise ValidationError({"state": ["Only the operator who has the conversation can transfer it."]})
+        if to_user is None:
+            # Back to the queue for anyone to claim.
+            conversation.state = ConversationState.WAITING
+            conversation.assigned_to = None
+            conversation.waiting_since = timezone.now()
+            text = "You're being transferred to another member of our team."
+        else:
+            if not getattr(to_user, "is_operator", False) or not to_user.is_active:
+                raise ValidationError({"to_user": ["Transfer to an active operator."]})
+            conversation.assigned_to = to_user
+            text = f"{to_user.get_username()} is taking over this chat."
+        conversation.save(update_fields=["state", "assigned_to", "waiting_since", "updated_at"])
+        note = Message.objects.create(conversation=conversation, sender=Sender.SYSTEM, text=text)
+        realtime.publish(conversation.pk, {"type": "message", "message": message_public(note)})
+        realtime.publish(conversation.pk, {"type": "state", "state": conversation.state}, inbox=True)
+    return conversation
+
+
+def conversation_close(*, conversation: Conversation, user=None) -> Conversation:  # noqa: ANN001
+    with transaction.atomic():
+        conversation = _locked(conversation)
+        if conversation.state == ConversationState.CLOSED:
+            return conversation
+        conversation.state = ConversationState.CLOSED
+        conversation.closed_at = timezone.now()
+        conversation.save(update_fields=["state", "closed_at", "updated_at"])
+        note = Message.objects.create(
+            conversation=conversation,
+            sender=Sender.SYSTEM,
+            text="This chat was closed. How satisfied were you? Rate us from 1 to 5.",
+            payload={"ask_rating": True},
+        )
+        realtime.publish(conversation.pk, {"type": "message", "message": message_public(note) | {"ask_rating": True}})
+        realtime.publish(conversation.pk, {"type": "state", "state": conversation.state}, inbox=True)
+    return conversation
+
+
+def canned_reply_create(*, title: str, text: str) -> CannedReply:
+    reply = CannedReply(title=title, text=text)
+    reply.full_clean()
+    reply.save()
+    return reply
+
+
+# --- Teaching ---------------------------------------------------------------------------------------------
+
+
+def example_file(*, message_id: int, intent_name: str) -> Example:
+    """File a customer message as an example of ``intent_name`` (the next training run learns it)."""
+    message = Message.objects.filter(pk=message_id, sender=Sender.CUSTOMER).first()
+    if message is None:
+        raise ValidationError({"message": ["No customer message with this id."]})
+    intent = Intent.objects.filter(name=intent_name).first()
+    if intent is None:
+        raise ValidationError({"intent": [f"Unknown intent {intent_name!r}."]})
+    with transaction.atomic():
+        example, _ = Example.objects.get_or_create(intent=intent, text=message.text[:2000], defaults={"source": ExampleSource.OPERATOR})
+        message.reviewed_at = timezone.now()
+        message.save(update_fields=["reviewed_at"])
+    return example
+
+
+def message_dismiss(*, message_id: int) -> None:
+    Message.objects.filter(pk=message_id).update(reviewed_at=timezone.now())
+
+
+def retrain_start(*, user, trigger: str = "dashboard"):  # noqa: ANN001, ANN201
+    from apps.chatbot.families import INTENT_FAMILY
+    from apps.mlops.services import training_run_start
+
+    return training_run_start(family=INTENT_FAMILY, trigger=trigger, user=user)
+
+
+# --- Imports ----------------------------------------------------------------------------------------------
+
+
+def _csv_rows(data: bytes | str, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
+    reader = csv.DictReader(io.StringIO(data))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValidationError({"file": [f"Missing column(s): {', '.join(missing)}; the header must contain {', '.join(required)}."]})
+    rows = []
+    try:
+        for row in reader:
+            rows.append({(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)})
+            if len(rows) > MAX_CSV_ROWS:
+                raise ValidationError({"file": [f"More than {MAX_CSV_ROWS} rows; split the file."]})
+    except csv.Error as exc:
+        raise ValidationError({"file": [f"Not a readable CSV file: {exc}."]}) from None
+    return rows
+
+
+def examples_import_csv(
+    *, data: bytes | str, text_column: str = "text", intent_column: str = "intent", source: str = ExampleSource.IMPORT, action: str = "reply"
+) -> dict[str, int]:
+    """Import ``text,intent`` rows (Banking77-style files name the intent column ``category``).
+
+    Unknown intents are created with ``action``; rows already present are skipped; invalid rows are counted
+    and reported, never half-imported.
+    """
+    rows = _csv_rows(data, (text_column, intent_column))
+    created = skipped = invalid = 0
+    intents = {i.name: i for i in Intent.objects.all()}
+    new_intents = 0
+    with transaction.atomic():
+        for row in rows:
+            text, name = row.get(text_column, ""), row.get(intent_column, "").strip().lower().replace(" ", "_")
+            if not text or not name or len(text) > MAX_MESSAGE_CHARS or len(name) > 80:
+                invalid += 1
+                continue
+            intent = intents.get(name)
+            if intent is None:
+                intent = Intent(name=name, action=action)
+                try:
+                    intent.full_clean()
+                except ValidationError:
+                    invalid += 1
+                    continue
+                intent.save()
+                intents[name] = intent
+                new_intents += 1
+            try:
+                with transaction.atomic():
+                    Example.objects.create(intent=intent, text=text, source=source)
+                created += 1
+            except IntegrityError:
+                skipped += 1
+    return {"created": created, "skipped": skipped, "invalid": invalid, "new_intents": new_intents}
+
+
+def faq_import_csv(*, data: bytes | str) -> dict[str, int]:
+    """Import ``question,answer[,category]`` rows; an existing question gets the new answer."""
+    rows = _csv_rows(data, ("question", "answer"))
+    created = updated = invalid = 0
+    with transaction.atomic():
+        for row in rows:
+            question, answer = row.get("question", ""), row.get("answer", "")
+            category = (row.get("category") or row.get("class") or "")[:80]
+            if not question or not answer or len(question) > 500:
+                invalid += 1
+                continue
+            _, was_created = FaqArticle.objects.update_or_create(question=question, defaults={"answer": answer, "category": category, "is_active": True})
+            created += was_created
+            updated += not was_created
+    return {"created": created, "updated": updated, "invalid": invalid}

@@ -1,0 +1,647 @@
+"""Intent classification on the MiniLM encoder, with a calibrated out-of-scope threshold.
+
+Two heads share one forward pass of the encoder:
+
+* a logistic-regression head on the mean-pooled states of the last ``feature_layers`` layers (with
+  ``finetune_epochs=0`` this is the frozen-embedding baseline: fast, no gradient through the encoder);
+* with ``finetune_epochs > 0`` the encoder is first fine-tuned end to end with a linear head (AdamW, warm-up
+  then linear decay, label smoothing, layer-wise learning rates), and the logistic head is fitted on the
+  fine-tuned features afterwards; the two heads' probabilities are averaged with a weight chosen on the
+  validation split.
+
+A temperature is fitted on the validation split (minimum negative log-likelihood) and the out-of-scope
+threshold on the calibrated top probability is chosen there too: it maximises the number of validation
+messages handled right — accepted and correct, or refused when the guess would be wrong or the message is
+out of scope (examples labelled :data:`OOS_LABEL` train as their own class and count as out of scope).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, no_progress, set_seed
+from ml.device import DeviceInfo, select_device
+from ml.metrics import accuracy, macro_f1
+from ml.nlp.encoder import length_batches, load_tokenizer, load_transformer, mean_pool
+
+OOS_LABEL = "out_of_scope"
+ARTIFACT_FORMAT = "downstream.chatbot.intent/1"
+
+
+@dataclass
+class IntentConfig(TrainConfig):
+    # The defaults are the benchmark's best configuration (tests/benchmarks/chatbot.py).
+    # Encoder fine-tuning (0 epochs: frozen encoder, the fast baseline).
+    finetune_epochs: int = 4
+    # Fine-tune only the top N transformer layers (0: all). The layers below are run once and their outputs
+    # cached, so an epoch costs a fraction of a full pass: what makes fine-tuning fit a CPU budget.
+    finetune_layers: int = 2
+    learning_rate: float = 1e-4
+    head_learning_rate: float = 2e-3
+    layer_decay: float = 0.9  # each lower layer learns at this fraction of the one above it
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    batch_size: int = 32
+    max_length: int = 64
+    # Logistic-regression head on frozen (or fine-tuned) features.
+    feature_layers: int = 2
+    lr_c: float = 10.0
+    # Held-out split of the examples: calibration, threshold, ensemble weight and the reported metrics.
+    val_fraction: float = 0.1
+    min_examples_per_intent: int = 2
+    oos_threshold: float | None = None  # None: calibrated on the validation split
+    # The calibrated threshold never goes below this: with few examples the validation split may show no
+    # mistakes at all, and a message the model gives under this probability is more likely wrong than right.
+    oos_min_threshold: float = 0.5
+
+    def validate(self) -> None:
+        super().validate()
+        checks = [
+            (0 <= self.finetune_epochs <= 50, "finetune_epochs must be between 0 and 50"),
+            (0 <= self.finetune_layers <= 6, "finetune_layers must be between 0 and 6 (0: all layers)"),
+            (0 < self.learning_rate < 1, "learning_rate must be between 0 and 1"),
+            (0 < self.head_learning_rate < 1, "head_learning_rate must be between 0 and 1"),
+            (0 < self.layer_decay <= 1, "layer_decay must be in (0, 1]"),
+            (0 <= self.warmup_fraction < 1, "warmup_fraction must be in [0, 1)"),
+            (0 <= self.weight_decay < 1, "weight_decay must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (1 <= self.batch_size <= 4096, "batch_size must be between 1 and 4096"),
+            (8 <= self.max_length <= 512, "max_length must be between 8 and 512"),
+            (1 <= self.feature_layers <= 6, "feature_layers must be between 1 and 6"),
+            (0 < self.lr_c <= 1e6, "lr_c must be positive"),
+            (0 < self.val_fraction < 0.5, "val_fraction must be between 0 and 0.5"),
+            (1 <= self.min_examples_per_intent <= 1000, "min_examples_per_intent must be between 1 and 1000"),
+            (self.oos_threshold is None or 0 <= self.oos_threshold <= 1, "oos_threshold must be between 0 and 1"),
+            (0 <= self.oos_min_threshold <= 1, "oos_min_threshold must be between 0 and 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class IntentDataset:
+    """Labelled training texts (split inside ``train``) and, optionally, a separate evaluation set."""
+
+    texts: list[str]
+    labels: list[str]
+    eval_texts: list[str] = field(default_factory=list)
+    eval_labels: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        return {"examples": len(self.texts), "intents": len(set(self.labels)), "eval_examples": len(self.eval_texts)}
+
+
+def stratified_split(labels: Sequence[str], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, validation): each label gives ``round(n * val_fraction)`` examples to validation, at
+    least one when it has two or more, none when it has only one."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    train_idx, val_idx = [], []
+    for label in sorted(by_label):
+        idx = list(rng.permutation(by_label[label]))
+        n_val = 0 if len(idx) < 2 else max(1, round(len(idx) * val_fraction))
+        val_idx += idx[:n_val]
+        train_idx += idx[n_val:]
+    return sorted(train_idx), sorted(val_idx)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature in [0.25, 20] that minimises the negative log-likelihood (golden-section on log T).
+
+    With no mistake on the validation split the likelihood only grows as T shrinks, which would make every
+    answer look certain; then the temperature stays 1.
+    """
+    if bool((logits.argmax(1) == y).all()):
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits, math.exp(log_t))
+        return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
+
+    lo, hi = math.log(0.25), math.log(20.0)
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+    return math.exp((lo + hi) / 2)
+
+
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray) -> float:
+    """Threshold on the top probability that maximises messages handled right on validation.
+
+    Right means: an in-scope message accepted with the correct intent, an in-scope message refused when the
+    intent would have been wrong, or an out-of-scope message refused. Ties go to the lowest threshold.
+    """
+    candidates = np.unique(np.concatenate([[0.0], confidence]))
+    best, best_score = 0.0, -1
+    for t in candidates:
+        accepted = confidence >= t
+        score = int((accepted & correct & ~out_of_scope).sum() + (~accepted & ~correct & ~out_of_scope).sum() + (~accepted & out_of_scope).sum())
+        if score > best_score:
+            best, best_score = float(t), score
+    return best
+
+
+class _Classifier:
+    """Encoder + mean pooling + dropout + linear head (torch module built lazily)."""
+
+    @staticmethod
+    def build(transformer: Any, n_classes: int) -> Any:
+        from torch import nn
+
+        class Model(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.encoder = transformer
+                self.dropout = nn.Dropout(0.1)
+                self.head = nn.Linear(transformer.config.hidden_size, n_classes)
+
+            def forward(self, input_ids: Any, attention_mask: Any, layers: int = 1) -> tuple[Any, Any]:
+                out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layers > 1)
+                states = [out.last_hidden_state] if layers == 1 else list(out.hidden_states[::-1][:layers])
+                return self.outputs(states, attention_mask)
+
+            def outputs(self, states: list[Any], attention_mask: Any) -> tuple[Any, Any]:
+                """Head logits and pooled features from the last layers' states (last layer first)."""
+                import torch
+
+                logits = self.head(self.dropout(mean_pool(states[0], attention_mask)))
+                features = torch.cat([nn.functional.normalize(mean_pool(h, attention_mask), dim=-1) for h in states], dim=-1)
+                return logits, features
+
+            def lower(self, input_ids: Any, attention_mask: Any, frozen: int) -> Any:
+                """Token states after the embeddings and the first ``frozen`` layers."""
+                hidden = self.encoder.embeddings(input_ids=input_ids)
+                extended = _extended_mask(attention_mask, hidden.dtype)
+                for layer in self.encoder.encoder.layer[:frozen]:
+                    hidden = _layer_out(layer(hidden, extended))
+                return hidden
+
+            def upper(self, hidden: Any, attention_mask: Any, frozen: int, layers: int) -> tuple[Any, Any]:
+                """Logits and features from cached lower states, running only the layers above ``frozen``."""
+                extended = _extended_mask(attention_mask, hidden.dtype)
+                states = [hidden]
+                for layer in self.encoder.encoder.layer[frozen:]:
+                    hidden = _layer_out(layer(hidden, extended))
+                    states.append(hidden)
+                return self.outputs(states[::-1][:layers], attention_mask)
+
+        return Model()
+
+
+def _extended_mask(mask: Any, dtype: Any) -> Any:
+    import torch
+
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+def _layer_out(output: Any) -> Any:
+    return output[0] if isinstance(output, tuple) else output
+
+
+class _LowerCache:
+    """Outputs of the frozen lower layers for every text, computed once (float16, trimmed to each length)."""
+
+    def __init__(self, model: Any, tokenizer: Any, texts: Sequence[str], frozen: int, max_length: int, device: DeviceInfo, batch_size: int = 64) -> None:
+        import torch
+
+        self.frozen = frozen
+        self.device = device
+        encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        self.lengths = [len(ids) for ids in encoded]
+        self.states: list[Any] = [None] * len(texts)
+        model.eval()
+        with torch.inference_mode():
+            for batch in length_batches(self.lengths, batch_size):
+                width = max(self.lengths[i] for i in batch)
+                ids = torch.zeros((len(batch), width), dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    ids[row, : self.lengths[i]] = torch.as_tensor(encoded[i])
+                    mask[row, : self.lengths[i]] = 1
+                hidden = model.lower(ids.to(device.name), mask.to(device.name), frozen).to("cpu", torch.float16)
+                for row, i in enumerate(batch):
+                    self.states[i] = hidden[row, : self.lengths[i]].clone()
+
+    def batch(self, indices: Sequence[int]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(self.lengths[i] for i in indices)
+        dim = self.states[indices[0]].shape[-1]
+        hidden = torch.zeros((len(indices), width, dim), dtype=torch.float32)
+        mask = torch.zeros((len(indices), width), dtype=torch.long)
+        for row, i in enumerate(indices):
+            hidden[row, : self.lengths[i]] = self.states[i].float()
+            mask[row, : self.lengths[i]] = 1
+        return hidden.to(self.device.name), mask.to(self.device.name)
+
+
+def _finetune(
+    model: Any, tokenizer: Any, texts: list[str], y: np.ndarray, config: IntentConfig, device: DeviceInfo, progress: ProgressCallback, cache: _LowerCache | None
+) -> list[dict[str, float]]:
+    """Train the head and the encoder's top layers (all of them without a cache) on ``texts``."""
+    import torch
+
+    rng = np.random.default_rng(config.seed)
+    lengths = cache.lengths if cache is not None else [len(ids) for ids in tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]]
+    steps_per_epoch = math.ceil(len(texts) / config.batch_size)
+    total_steps = steps_per_epoch * config.finetune_epochs
+    warmup = max(1, int(total_steps * config.warmup_fraction))
+
+    # Layer-wise learning rates: the head and the top layer learn fastest, lower layers at a decaying rate.
+    layers = model.encoder.encoder.layer
+    frozen = cache.frozen if cache is not None else 0
+    for parameter in model.encoder.parameters():
+        parameter.requires_grad_(False)
+    groups = [{"params": list(model.head.parameters()), "lr": config.head_learning_rate, "weight_decay": 0.0}]
+    for depth, layer in enumerate(reversed(layers[frozen:])):
+        groups.append({"params": list(layer.parameters()), "lr": config.learning_rate * config.layer_decay**depth})
+    if cache is None:
+        groups.append({"params": list(model.encoder.embeddings.parameters()), "lr": config.learning_rate * config.layer_decay ** len(layers)})
+    for group in groups:
+        for parameter in group["params"]:
+            parameter.requires_grad_(True)
+        group.setdefault("weight_decay", config.weight_decay)
+        group["base_lr"] = group["lr"]
+    optimiser = torch.optim.AdamW(groups)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    y_t = torch.as_tensor(y)
+    history, step = [], 0
+    for epoch in range(1, config.finetune_epochs + 1):
+        model.train()
+        # Length-bucketed batches in random order: little padding, still shuffled between epochs.
+        shuffled = rng.permutation(len(texts))
+        chunk = config.batch_size * 50
+        batches = [
+            [int(part[j]) for j in b]
+            for part in (shuffled[i : i + chunk] for i in range(0, len(shuffled), chunk))
+            for b in length_batches([lengths[k] for k in part], config.batch_size)
+        ]
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        total = 0.0
+        for batch in batches:
+            step += 1
+            scale = step / warmup if step <= warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+            for group in optimiser.param_groups:
+                group["lr"] = group["base_lr"] * scale
+            if cache is not None:
+                hidden, mask = cache.batch(batch)
+                logits, _ = model.upper(hidden, mask, frozen, 1)
+            else:
+                inputs = tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=config.max_length, return_tensors="pt").to(device.name)
+                logits, _ = model(inputs["input_ids"], inputs["attention_mask"])
+            loss = loss_fn(logits, y_t[batch].to(device.name))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+            optimiser.step()
+            total += float(loss.detach()) * len(batch)
+            if step % 20 == 0:
+                progress(10 + 70 * step / total_steps, "fine-tuning", None)
+        history.append({"epoch": epoch, "train_loss": round(total / len(texts), 5)})
+        progress(10 + 70 * step / total_steps, "fine-tuning", history[-1])
+    model.eval()
+    return history
+
+
+def _forward(
+    model: Any, tokenizer: Any, texts: Sequence[str], layers: int, max_length: int, device: DeviceInfo, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Head logits and pooled features for many texts (inference mode)."""
+    import torch
+
+    n = len(texts)
+    logits = np.zeros((n, model.head.out_features), dtype=np.float32)
+    features = np.zeros((n, model.encoder.config.hidden_size * layers), dtype=np.float32)
+    if n == 0:
+        return logits, features
+    model.eval()
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    with torch.inference_mode():
+        for batch in length_batches(lengths, batch_size):
+            inputs = tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device.name)
+            out_logits, out_features = model(inputs["input_ids"], inputs["attention_mask"], layers=layers)
+            logits[batch] = out_logits.float().cpu().numpy()
+            features[batch] = out_features.float().cpu().numpy()
+    return logits, features
+
+
+def _forward_cached(model: Any, cache: _LowerCache, indices: Sequence[int], layers: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_forward` for texts in the cache: only the layers above the cached ones run."""
+    import torch
+
+    logits = np.zeros((len(indices), model.head.out_features), dtype=np.float32)
+    features = np.zeros((len(indices), model.encoder.config.hidden_size * layers), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for batch in length_batches([cache.lengths[i] for i in indices], batch_size):
+            hidden, mask = cache.batch([indices[j] for j in batch])
+            out_logits, out_features = model.upper(hidden, mask, cache.frozen, layers)
+            logits[batch] = out_logits.float().cpu().numpy()
+            features[batch] = out_features.float().cpu().numpy()
+    return logits, features
+
+
+def _fit_logistic(features: np.ndarray, y: np.ndarray, c: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    head = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    head.fit(features, y)
+    return head
+
+
+def _logistic_logits(head: Any, features: np.ndarray, n_classes: int) -> np.ndarray:
+    """Log-probabilities over all classes (classes absent from the head's training get a tiny probability)."""
+    out = np.full((len(features), n_classes), -30.0, dtype=np.float64)
+    out[:, head.classes_] = head.predict_log_proba(features)
+    return out
+
+
+def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallback = no_progress, device: DeviceInfo | None = None) -> TrainedModel:
+    import torch
+
+    device = device or select_device()
+    set_seed(config.seed)
+    started = time.perf_counter()
+    progress(1, "preparing")
+    counts = Counter(dataset.labels)
+    kept = [i for i, label in enumerate(dataset.labels) if counts[label] >= config.min_examples_per_intent]
+    texts = [str(dataset.texts[i]) for i in kept]
+    labels = [dataset.labels[i] for i in kept]
+    classes = sorted(set(labels))
+    if len([c for c in classes if c != OOS_LABEL]) < 2:
+        raise ValueError(f"need at least two intents with {config.min_examples_per_intent}+ examples each, got {len(classes)}")
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels], dtype=np.int64)
+    train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
+    if not val_idx:
+        raise ValueError("the validation split is empty: add more examples per intent")
+
+    tokenizer = load_tokenizer()
+    model = _Classifier.build(load_transformer(), len(classes)).to(device.name)
+    n_layers = len(model.encoder.encoder.layer)
+    history: list[dict[str, float]] = []
+    cache = None
+    if config.finetune_epochs and 0 < config.finetune_layers < n_layers and config.feature_layers <= config.finetune_layers + 1:
+        progress(3, "caching frozen layers")
+        cache = _LowerCache(model, tokenizer, texts, n_layers - config.finetune_layers, config.max_length, device)
+    if config.finetune_epochs:
+        train_cache = cache
+        if cache is not None:
+            # A view of the cache restricted to the training texts (same tensors, no copy).
+            train_cache = _LowerCache.__new__(_LowerCache)
+            train_cache.frozen, train_cache.device = cache.frozen, cache.device
+            train_cache.lengths = [cache.lengths[i] for i in train_idx]
+            train_cache.states = [cache.states[i] for i in train_idx]
+        history = _finetune(model, tokenizer, [texts[i] for i in train_idx], y[train_idx], config, device, progress, train_cache)
+    progress(82, "fitting logistic head")
+    if cache is not None:
+        tr_logits, tr_features = _forward_cached(model, cache, train_idx, config.feature_layers)
+        va_logits, va_features = _forward_cached(model, cache, val_idx, config.feature_layers)
+    else:
+        tr_logits, tr_features = _forward(model, tokenizer, [texts[i] for i in train_idx], config.feature_layers, config.max_length, device)
+        va_logits, va_features = _forward(model, tokenizer, [texts[i] for i in val_idx], config.feature_layers, config.max_length, device)
+    del cache
+    head = _fit_logistic(tr_features, y[train_idx], config.lr_c, config.seed)
+    fit_seconds = time.perf_counter() - started
+
+    progress(92, "calibrating")
+    y_val = y[val_idx]
+    va_lr = _logistic_logits(head, va_features, len(classes))
+    t_lr = fit_temperature(va_lr, y_val)
+    weight, t_ft = 0.0, 1.0
+    if config.finetune_epochs:
+        t_ft = fit_temperature(va_logits, y_val)
+        # Weight of the fine-tuned head in the average: best validation accuracy, then likelihood.
+        best = None
+        for w in np.linspace(0, 1, 11):
+            p = w * softmax(va_logits, t_ft) + (1 - w) * softmax(va_lr, t_lr)
+            key = (float((p.argmax(1) == y_val).mean()), float(np.log(np.clip(p[np.arange(len(y_val)), y_val], 1e-12, None)).mean()))
+            if best is None or key > best[0]:
+                best = (key, float(w))
+        weight = best[1]
+    model = model.cpu().eval()
+    calibration = {"temperature_finetuned": t_ft, "temperature_logistic": t_lr, "finetuned_weight": weight}
+    probs = _combine(va_logits, va_lr, calibration)
+    predicted = probs.argmax(1)
+    oos_index = index.get(OOS_LABEL, -1)
+    out_of_scope = y_val == oos_index
+    confidence = probs.max(1)
+    if config.oos_threshold is not None:
+        threshold = config.oos_threshold
+    else:
+        threshold = max(config.oos_min_threshold, choose_threshold(confidence, predicted == y_val, out_of_scope))
+    inscope = ~out_of_scope
+    metrics = {
+        "accuracy": accuracy(y_val[inscope], predicted[inscope]),
+        "macro_f1": macro_f1(y_val[inscope], predicted[inscope], len(classes)),
+        "oos_threshold": threshold,
+        "validation_examples": int(len(y_val)),
+        "accepted_fraction": float((confidence[inscope] >= threshold).mean()),
+    }
+    if out_of_scope.any():
+        metrics["oos_recall"] = float(((confidence < threshold) | (predicted == oos_index))[out_of_scope].mean())
+    state = {
+        "format": ARTIFACT_FORMAT,
+        "classes": classes,
+        "config": config.to_dict(),
+        "calibration": calibration,
+        "threshold": threshold,
+        "head": pickle.dumps(head),
+        # Frozen encoder: only the head is stored; the encoder is the wheel's pretrained one.
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()} if config.finetune_epochs else None,
+        "head_weight": model.head.state_dict(),
+    }
+    details = {
+        "classes": len(classes),
+        "train_examples": len(train_idx),
+        "history": history,
+        "train_seconds": round(time.perf_counter() - started, 2),
+        "fit_seconds": round(fit_seconds, 2),
+        "calibration": calibration,
+        "device": device.description,
+    }
+
+    def save(path: Path) -> None:
+        torch.save(state, path)
+
+    if not config.finetune_epochs:
+        frozen_layers = n_layers
+    else:
+        frozen_layers = n_layers - config.finetune_layers if 0 < config.finetune_layers < n_layers else 0
+    predictor = IntentPredictor(
+        model, tokenizer, head, classes, calibration, threshold, config.feature_layers, config.max_length, select_device("cpu"), frozen_layers
+    )
+    progress(99, "done")
+    return TrainedModel(model=predictor, metrics=metrics, save=save, details=details, artifact_name="intent.pt")
+
+
+def _combine(ft_logits: np.ndarray, lr_logits: np.ndarray, calibration: dict[str, float]) -> np.ndarray:
+    w = calibration["finetuned_weight"]
+    p = (1 - w) * softmax(lr_logits, calibration["temperature_logistic"])
+    if w > 0:
+        p = p + w * softmax(ft_logits, calibration["temperature_finetuned"])
+    return p
+
+
+@dataclass(frozen=True)
+class IntentPrediction:
+    intent: str | None  # None: out of scope (refused)
+    best_guess: str
+    confidence: float
+    out_of_scope: bool
+    top: list[tuple[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent,
+            "best_guess": self.best_guess,
+            "confidence": round(self.confidence, 4),
+            "out_of_scope": self.out_of_scope,
+            "top": [[i, round(p, 4)] for i, p in self.top],
+        }
+
+
+class IntentPredictor(Predictor):
+    """Classifies messages: ``predict_batch`` returns :class:`IntentPrediction`s.
+
+    ``classify_and_embed`` also returns each message's pretrained MiniLM sentence embedding (for FAQ search) from
+    the same pass where it can: with a frozen encoder it is the first block of the features, with the top layers
+    fine-tuned the pretrained top layers run on the shared, unchanged lower layers' output.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        head: Any,
+        classes: list[str],
+        calibration: dict[str, float],
+        threshold: float,
+        feature_layers: int,
+        max_length: int,
+        device: DeviceInfo,
+        frozen_layers: int | None = None,
+    ) -> None:
+        self.model = model.to(device.name).eval()
+        n_layers = len(model.encoder.encoder.layer)
+        # How many lower layers still hold the pretrained weights (all of them with a frozen encoder).
+        self.frozen_layers = n_layers if frozen_layers is None else frozen_layers
+        self._pretrained_top: list[Any] | None = None
+        self.tokenizer = tokenizer
+        self.head = head
+        self.classes = list(classes)
+        self.calibration = calibration
+        self.threshold = float(threshold)
+        self.feature_layers = feature_layers
+        self.max_length = max_length
+        self.device = device
+
+    @classmethod
+    def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
+        import torch
+
+        device = device or select_device()
+        try:
+            state = torch.load(artifact, map_location="cpu", weights_only=False)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, io.UnsupportedOperation) as exc:
+            raise ValueError(f"{artifact} is not a readable model artifact") from exc
+        if not isinstance(state, dict) or state.get("format") != ARTIFACT_FORMAT:
+            raise ValueError(f"{artifact} is not a chatbot intent-model artifact")
+        model = _Classifier.build(load_transformer(), len(state["classes"]))
+        if state["state_dict"] is not None:
+            model.load_state_dict(state["state_dict"])
+        else:
+            model.head.load_state_dict(state["head_weight"])
+        config = state["config"]
+        n_layers = len(model.encoder.encoder.layer)
+        if state["state_dict"] is None:
+            frozen = n_layers
+        else:
+            frozen = n_layers - config["finetune_layers"] if 0 < config["finetune_layers"] < n_layers else 0
+        return cls(
+            model,
+            load_tokenizer(),
+            pickle.loads(state["head"]),
+            state["classes"],
+            state["calibration"],
+            state["threshold"],
+            config["feature_layers"],
+            config["max_length"],
+            device,
+            frozen,
+        )
+
+    def classify_and_embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities and, when the encoder allows sharing the pass, pretrained sentence embeddings
+        (unit vectors, as :meth:`Encoder.encode` gives); ``None`` for the embeddings after a full fine-tune."""
+
+        import torch
+
+        texts = [str(t) for t in texts]
+        n_layers = len(self.model.encoder.encoder.layer)
+        if not texts or self.frozen_layers == 0:
+            return self.probabilities(texts), None
+        if self.frozen_layers == n_layers:
+            logits, features = _forward(self.model, self.tokenizer, texts, self.feature_layers, self.max_length, self.device)
+            dim = self.model.encoder.config.hidden_size
+            probs = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+            return probs, features[:, :dim].copy()
+        if self._pretrained_top is None:
+            top = load_transformer().encoder.layer[self.frozen_layers :]
+            self._pretrained_top = [layer.to(self.device.name).eval() for layer in top]
+        inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device.name)
+        mask = inputs["attention_mask"]
+        with torch.inference_mode():
+            lower = self.model.lower(inputs["input_ids"], mask, self.frozen_layers)
+            logits, features = self.model.upper(lower, mask, self.frozen_layers, self.feature_layers)
+            hidden, extended = lower, _extended_mask(mask, lower.dtype)
+            for layer in self._pretrained_top:
+                hidden = _layer_out(layer(hidden, extended))
+            embeddings = torch.nn.functional.normalize(mean_pool(hidden, mask), dim=-1).float().cpu().numpy()
+        probs = _combine(logits.float().cpu().numpy(), _logistic_logits(self.head, features.float().cpu().numpy(), len(self.classes)), self.calibration)
+        return probs, embeddings
+
+    def predictions(self, probs: np.ndarray) -> list[IntentPrediction]:
+        """:class:`IntentPrediction`s from calibrated probabilities (top 3, out-of-scope refusal)."""
+        results = []
+        for row in probs:
+            order = np.argsort(-row)[:3]
+            best = self.classes[int(order[0])]
+            confidence = float(row[order[0]])
+            refused = best == OOS_LABEL or confidence < self.threshold
+            results.append(IntentPrediction(None if refused else best, best, confidence, refused, [(self.classes[int(i)], float(row[i])) for i in order]))
+        return results
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        logits, features = _forward(self.model, self.tokenizer, list(texts), self.feature_layers, self.max_length, self.device)
+        return _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+
+    def predict_batch(self, items: Sequence[str]) -> list[IntentPrediction]:
+        if len(items) == 0:
+            return []
+        return self.predictions(self.probabilities([str(t) for t in items]))
