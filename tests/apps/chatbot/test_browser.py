@@ -20,7 +20,7 @@ from django.core.management import call_command
 
 from apps.chatbot.models import Conversation, ConversationState, Sender
 from tests.apps.chatbot.helpers import demo_site, train_intent_model
-from tests.apps.dashboard.test_browser import CHROMIUM_ARGS, chromium, screenshots  # noqa: F401 - fixtures
+from tests.browser import CHROMIUM_ARGS
 from tests.factories import PASSWORD, UserFactory
 from tests.processes import stop_process_group
 from tests.workers import ROOT, _test_database_url
@@ -76,7 +76,7 @@ def asgi_server(transactional_db, settings):
         stop_process_group(process)
 
 
-def test_customer_asks_faq_then_a_human_and_sees_the_operators_reply(asgi_server, chromium, screenshots):  # noqa: F811
+def test_customer_asks_faq_then_a_human_and_sees_the_operators_reply(asgi_server, chromium, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     demo_site()
