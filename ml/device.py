@@ -70,3 +70,18 @@ def _cpu(torch) -> DeviceInfo:  # noqa: ANN001
 def _mps_available(torch) -> bool:  # noqa: ANN001
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def training_cpu_threads(requested: int = 0) -> int:
+    """Set torch's intra-op threads for a training run and return the count.
+
+    Serving code in the same worker process (a traffic job's crop classifier, chat replies) pins torch to one
+    thread, which is right for single small inputs but would leave training on one core. `requested` 0 means
+    OMP_NUM_THREADS when set, else every core this process may run on.
+    """
+    import torch
+
+    threads = requested or int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

@@ -36,7 +36,7 @@ from apps.mlops.models import (
 from apps.mlops.selectors import production_version
 from ml.artifacts import open_store
 from ml.core import ConfigError, TrainingCancelled
-from ml.device import select_device
+from ml.device import select_device, training_cpu_threads
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +258,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     heartbeat = _Heartbeat(run.pk, run.attempts, settings.MLOPS_HEARTBEAT_SECONDS)
     heartbeat.start()
     try:
+        training_cpu_threads(settings.ML_TRAINING_CPU_THREADS)
         device = select_device()
         TrainingRun.objects.filter(pk=run.pk).update(device=device.description[:200])
         config = spec.config_class.from_dict(run.config)

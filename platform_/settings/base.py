@@ -212,6 +212,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 
 ML_TRAINING_SOFT_TIME_LIMIT = env.int("ML_TRAINING_SOFT_TIME_LIMIT", default=3600)
+# torch intra-op threads of a training run; 0: OMP_NUM_THREADS when set, else every core of the process.
+ML_TRAINING_CPU_THREADS = env.int("ML_TRAINING_CPU_THREADS", default=0)
 ML_TRAINING_TIME_LIMIT = env.int("ML_TRAINING_TIME_LIMIT", default=3900)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message (acks_late) returns to the queue after this long; keep it longer than any

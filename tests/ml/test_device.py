@@ -60,3 +60,22 @@ def test_explicit_argument_overrides_the_environment(monkeypatch, env):
 def test_explicit_auto_argument_ignores_a_pinned_environment(monkeypatch):
     monkeypatch.setenv("ML_DEVICE", "cuda")
     assert select_device("auto").kind == "cpu"
+
+
+def test_training_takes_back_the_cores_a_serving_pin_left(monkeypatch) -> None:  # noqa: ANN001
+    import os
+
+    import torch
+
+    from ml.device import training_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # what a chat reply or a traffic crop classifier leaves in a worker process
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert training_cpu_threads() == len(os.sched_getaffinity(0)) == torch.get_num_threads()
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert training_cpu_threads() == 3 == torch.get_num_threads()
+        assert training_cpu_threads(2) == 2 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
