@@ -29,8 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
-from django.db.models.functions import Extract
+from django.db.models import Count, Max, Q
 
 from apps.commerce import selectors as commerce
 from apps.commerce.models import Product
@@ -92,9 +91,10 @@ class CatalogCache:
             n=Count("id"),
             in_stock=Count("id", filter=Q(in_stock=True)),
             latest=Max("updated_at"),
-            total=Sum(Extract("updated_at", "epoch")),
         )
-        return (row["n"], row["in_stock"], row["latest"], row["total"])
+        # Portable across PostgreSQL and the SQLite default of `make run`: every service write bumps updated_at
+        # (a new maximum), an insert or delete changes the count, a bare stock flag update the in-stock count.
+        return (row["n"], row["in_stock"], row["latest"])
 
     @staticmethod
     def _load(fingerprint: tuple) -> CatalogSnapshot:

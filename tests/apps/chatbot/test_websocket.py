@@ -36,8 +36,10 @@ async def _until(communicator: WebsocketCommunicator, predicate, timeout: float 
             return seen
 
 
-def test_redis_channel_layer_is_used_when_redis_url_is_set():
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+def test_the_channel_layer_follows_redis_url():
+    # Redis carries events between web processes; without it (the no-services fallback) the in-memory layer.
+    expected = "channels_redis.core.RedisChannelLayer" if settings.REDIS_URL else "channels.layers.InMemoryChannelLayer"
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == expected
 
 
 def test_customer_and_operator_round_trip_over_websockets():

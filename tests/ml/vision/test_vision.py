@@ -140,3 +140,12 @@ def test_padding_and_border_options_are_validated():
         AnomalyConfig.from_dict({"input_padding": 20})
     with pytest.raises(ConfigError, match="score_border"):
         AnomalyConfig.from_dict({"score_border": 9})
+
+
+def test_undecodable_bytes_give_a_clear_error_after_ultralytics_patched_pil():
+    # Importing ultralytics (a traffic job in the same worker) replaces PIL.Image.open with a version that looks for
+    # pi-heif on an unreadable file; the inspection intake must still answer with its own clear error.
+    import ultralytics  # noqa: F401
+
+    with pytest.raises(ImageError):
+        to_gray_array(b"garbage")
