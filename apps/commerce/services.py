@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -204,6 +205,24 @@ def _not_an_object(result: BulkResult, index: int) -> None:
     result.add_error(index, {"non_field_errors": ["Expected an object."]})
 
 
+def _parse_rows(rows: Any, parse: Callable[[_Row], tuple]) -> tuple[BulkResult, list[tuple]]:
+    """Validate each row on its own: errors are recorded by row index, valid rows come back as (index, *parsed)."""
+    rows = _check_rows(rows)
+    result = BulkResult()
+    parsed = []
+    for index, data in enumerate(rows):
+        if not isinstance(data, dict):
+            _not_an_object(result, index)
+            continue
+        row = _Row(data)
+        values = parse(row)
+        if row.errors:
+            result.add_error(index, row.errors)
+        else:
+            parsed.append((index, *values))
+    return result, parsed
+
+
 def _chunks(values: list, size: int = _IN_CHUNK):  # noqa: ANN202
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -289,19 +308,7 @@ def _parse_product(row: _Row) -> tuple[str, dict]:
 def product_upsert_many(*, rows: list[dict]) -> BulkResult:
     """Create or update products by ``sku`` (``title`` required; description, category, price, currency, in_stock,
     attributes, image_url optional)."""
-    rows = _check_rows(rows)
-    result = BulkResult()
-    parsed = []
-    for index, data in enumerate(rows):
-        if not isinstance(data, dict):
-            _not_an_object(result, index)
-            continue
-        row = _Row(data)
-        sku, values = _parse_product(row)
-        if row.errors:
-            result.add_error(index, row.errors)
-        else:
-            parsed.append((index, sku, values))
+    result, parsed = _parse_rows(rows, _parse_product)
     with transaction.atomic():
         _upsert(Product, "sku", _collapse(parsed, result), result)
     return result
@@ -331,19 +338,7 @@ def _parse_customer(row: _Row) -> tuple[str, dict]:
 def customer_upsert_many(*, rows: list[dict]) -> BulkResult:
     """Create or update customers by ``external_id`` (email, name, attributes optional). Upserting a stub customer
     (created earlier by an event or order) completes it: ``is_stub`` becomes false."""
-    rows = _check_rows(rows)
-    result = BulkResult()
-    parsed = []
-    for index, data in enumerate(rows):
-        if not isinstance(data, dict):
-            _not_an_object(result, index)
-            continue
-        row = _Row(data)
-        external_id, values = _parse_customer(row)
-        if row.errors:
-            result.add_error(index, row.errors)
-        else:
-            parsed.append((index, external_id, values))
+    result, parsed = _parse_rows(rows, _parse_customer)
     with transaction.atomic():
         _upsert(Customer, "external_id", _collapse(parsed, result), result)
     return result
@@ -424,19 +419,7 @@ def order_upsert_many(*, rows: list[dict]) -> BulkResult:
     Row: number, customer_external_id, placed_at (required); status, total (default: sum of the lines), currency,
     carrier, tracking_number, estimated_delivery; lines: [{sku, quantity (default 1), unit_price (default: the
     product's price)}]. Unknown customer → stub; unknown sku → the row is rejected."""
-    rows = _check_rows(rows)
-    result = BulkResult()
-    parsed = []
-    for index, data in enumerate(rows):
-        if not isinstance(data, dict):
-            _not_an_object(result, index)
-            continue
-        row = _Row(data)
-        number, values, lines = _parse_order(row)
-        if row.errors:
-            result.add_error(index, row.errors)
-        else:
-            parsed.append((index, number, values, lines))
+    result, parsed = _parse_rows(rows, _parse_order)
 
     products = _in_bulk(Product, sorted({line["sku"] for *_, lines in parsed for line in lines}), "sku")
     known = []
@@ -574,20 +557,12 @@ def event_ingest_many(*, rows: list[dict]) -> BulkResult:
     Row: event_id, type, sku (required); customer_external_id or session_id; value (rating 0–5 required for
     ``rating``; quantity for purchase/add_to_cart); occurred_at (ISO-8601 with timezone, default: now);
     recommendation_id (the served list this event answers)."""
-    rows = _check_rows(rows)
-    result = BulkResult()
     now = timezone.now()
+    result, valid = _parse_rows(rows, lambda row: _parse_event(row, now))
     parsed: list[tuple[int, str, dict]] = []
     seen: set[str] = set()
-    for index, data in enumerate(rows):
-        if not isinstance(data, dict):
-            _not_an_object(result, index)
-            continue
-        row = _Row(data)
-        event_id, values = _parse_event(row, now)
-        if row.errors:
-            result.add_error(index, row.errors)
-        elif event_id in seen:
+    for index, event_id, values in valid:
+        if event_id in seen:
             result.duplicates += 1  # resent inside the same batch: the first one counts
         else:
             seen.add(event_id)
