@@ -52,8 +52,8 @@ from apps.mlops import services as mlops_services
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger
 from apps.mlops.serving import model_cache
 from ml.metrics import threshold_for_false_reject_rate
-from ml.vision.backbone import to_gray_array
 from ml.vision import pipeline as vision_pipeline
+from ml.vision.backbone import to_gray_array
 from ml.vision.render import overlay_png, regions_above
 
 logger = logging.getLogger(__name__)

@@ -7,9 +7,18 @@ import pytest
 
 from ml.core import ConfigError, no_progress
 from ml.device import select_device
-from ml.vision import AnomalyConfig, AnomalyDataset, AnomalyPredictor, ClassifierConfig, ClassifierDataset, ClassifierPredictor, train_anomaly, train_classifier
+from ml.vision import (
+    AnomalyConfig,
+    AnomalyDataset,
+    AnomalyPredictor,
+    ClassifierConfig,
+    ClassifierDataset,
+    ClassifierPredictor,
+    pipeline,
+    train_anomaly,
+    train_classifier,
+)
 from ml.vision.anomaly import greedy_coreset
-from ml.vision import pipeline
 from ml.vision.backbone import ImageError, input_size, to_gray_array
 from ml.vision.render import overlay_png, regions_above
 from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
