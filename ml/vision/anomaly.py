@@ -229,38 +229,31 @@ class PatchScorer:
 
 
 def score_maps(features: Any, scorer: PatchScorer, config: AnomalyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmaps (n, H, W) at the backbone-input resolution and image scores (n,) from patch features (n, C, h, w)."""
-    import torch.nn.functional as F
+    """Heatmaps (n, H, W) at the backbone-input resolution and image scores (n,) from patch features (n, C, h, w).
+
+    Upsampling and smoothing run in OpenCV on the CPU (the maps come back to the CPU anyway): several times
+    faster than the same bilinear resize and separable Gaussian as torch convolutions (measured here).
+    """
+    import cv2
 
     n, c, h, w = features.shape
     stride = BLOCK_STRIDES[min(config.blocks)]
     height, width = h * stride, w * stride
     flat = features.permute(0, 2, 3, 1).reshape(-1, c)
-    patch = scorer.score(flat).reshape(n, 1, h, w)
-    heat = F.interpolate(patch, size=(height, width), mode="bilinear", align_corners=False)
-    if config.smoothing_sigma > 0:
-        heat = _gaussian_blur(heat, config.smoothing_sigma)
-    heat = heat[:, 0]
+    patch = scorer.score(flat).reshape(n, h, w).float().cpu().numpy()
+    heat = np.empty((n, height, width), np.float32)
+    radius = max(1, int(round(4 * config.smoothing_sigma)))
+    for i in range(n):
+        up = cv2.resize(patch[i], (width, height), interpolation=cv2.INTER_LINEAR)
+        if config.smoothing_sigma > 0:
+            up = cv2.GaussianBlur(up, (2 * radius + 1, 2 * radius + 1), config.smoothing_sigma, borderType=cv2.BORDER_REFLECT_101)
+        heat[i] = up
     inner = heat
     if config.score_border:
         by = min(config.score_border * stride, (height - 1) // 2)
         bx = min(config.score_border * stride, (width - 1) // 2)
         inner = heat[:, by : height - by, bx : width - bx]
-    scores = inner.flatten(1).amax(dim=1)
-    return heat.cpu().numpy(), scores.cpu().numpy()
-
-
-def _gaussian_blur(x: Any, sigma: float) -> Any:
-    import torch
-    import torch.nn.functional as F
-
-    radius = max(1, int(round(4 * sigma)))
-    coords = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
-    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
-    return F.conv2d(x, kernel.view(1, 1, -1, 1))
+    return heat, inner.reshape(n, -1).max(axis=1)
 
 
 def resize_heatmap(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
