@@ -129,6 +129,16 @@ def test_classifier_learns_defect_types(parts, anomaly, tmp_path: Path):
     scored_alone, typed_alone = pipeline.predict(anomaly_predictor, None, images)
     assert typed_alone == [None] * 5 and scored_alone[4]["heatmap"].shape == (80, 140)
 
+    # An artifact from before input padding existed loads as unpadded, and then runs its own pass.
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    del state["config"]["input_padding"]
+    torch.save(state, path)
+    old = ClassifierPredictor.load(path, select_device("cpu"))
+    assert old.config.input_padding == 0 and not pipeline.shares_pass(anomaly_predictor, old)
+    assert [t["label"] for t in pipeline.predict(anomaly_predictor, old, images)[1]] == [t["label"] for t in old.predict_batch(images)]
+
 
 def test_keep_aspect_scores_each_part_at_its_own_scale(parts):
     assert input_size((80, 140), 256, 256, keep_aspect=False) == (256, 256)
