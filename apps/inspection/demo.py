@@ -20,10 +20,11 @@ from ml.vision.synthetic import make_parts
 
 DEMO_LINE = "Demo line"
 DEMO_STATION = "Surface camera 1"
-# Small generated parts keep the first training fast; the configs are the product defaults otherwise.
+# Small generated parts and the backbone only up to block 10 keep the first training fast; the configs are the
+# product defaults otherwise, and both models still share one backbone pass when inspecting.
 DEMO_SIZE = 128
-DEMO_CONFIG = {"image_height": 128, "image_width": 128, "coreset_size": 256, "score_border": 1}
-DEMO_CLASSIFIER_CONFIG = {"image_height": 128, "image_width": 128, "flip_augment": False}
+DEMO_CONFIG = {"image_height": 128, "image_width": 128, "blocks": [4, 10], "coreset_size": 256, "score_border": 1}
+DEMO_CLASSIFIER_CONFIG = {"image_height": 128, "image_width": 128, "blocks": [4, 10], "flip_augment": False}
 
 
 def png_bytes(array: np.ndarray) -> bytes:

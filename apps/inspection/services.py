@@ -52,6 +52,7 @@ from apps.mlops import services as mlops_services
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger
 from apps.mlops.serving import model_cache
 from ml.metrics import threshold_for_false_reject_rate
+from ml.vision import pipeline as vision_pipeline
 from ml.vision.backbone import to_gray_array
 from ml.vision.render import overlay_png, regions_above
 
@@ -242,9 +243,10 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
     if not readable:
         return 0
     started = time.perf_counter()
-    anomaly = model_cache.predictor(anomaly_version).predict_batch(arrays)
     classifier_version = model_cache.production(DEFECT_TYPE_FAMILY)
-    types = model_cache.predictor(classifier_version).predict_batch(arrays) if classifier_version is not None else [None] * len(arrays)
+    classifier = model_cache.predictor(classifier_version) if classifier_version is not None else None
+    # One backbone pass serves both models when their input specs agree (the defaults do).
+    anomaly, types = vision_pipeline.predict(model_cache.predictor(anomaly_version), classifier, arrays)
     per_image_ms = (time.perf_counter() - started) * 1000 / len(readable)
     thresholds: dict[int, float] = {}
     callbacks = []

@@ -2,6 +2,7 @@
 
 - :mod:`ml.vision.anomaly` — anomaly detection fitted on good parts only (image score + pixel heatmap);
 - :mod:`ml.vision.classifier` — supervised defect typing (linear head on pooled backbone features);
+- :mod:`ml.vision.pipeline` — both models on one batch with a single shared backbone pass (what the product runs);
 - :mod:`ml.vision.synthetic` — procedurally generated part images with defect masks (demos and tests).
 """
 

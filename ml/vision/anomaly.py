@@ -26,7 +26,7 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
-from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, extract, load_backbone, preprocess, to_gray_array
+from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, feature_groups, load_backbone, to_gray_array
 
 FORMAT = "downstream.vision.anomaly/1"
 METHODS = ("patchcore", "gaussian")
@@ -39,6 +39,7 @@ class AnomalyConfig(TrainConfig):
     blocks: list[int] = field(default_factory=lambda: [4, 10, 14])
     neighbourhood: int = 3  # side of the local averaging window on each feature map
     normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
+    keep_aspect: bool = False  # keep each part's scale and aspect ratio (fit inside image_height×image_width) instead of squashing
     input_padding: int = 32  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
     score_border: int = 3  # patches at each edge left out of the image score (edge effects of tiles and padding)
     method: str = "patchcore"
@@ -130,18 +131,20 @@ class FeatureExtractor:
         self.blocks = sorted(config.blocks)
         self.backbone = load_backbone(device)
 
-    def __call__(self, images: Sequence[np.ndarray]) -> Any:
-        batch = preprocess(images, self.config.image_height, self.config.image_width, self.config.normalize_intensity)
-        pad = self.config.input_padding
-        if pad:
-            batch = np.pad(batch, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")
-        maps = extract(self.backbone, batch, self.blocks, self.device)
-        if pad:
-            maps = [
-                m[:, :, pad // s : m.shape[2] - pad // s, pad // s : m.shape[3] - pad // s]
-                for m, s in zip(maps, (BLOCK_STRIDES[b] for b in self.blocks), strict=True)
-            ]
-        return patch_features(maps, self.config.neighbourhood)
+    def input_spec(self) -> dict[str, Any]:
+        """How images become backbone input; a classifier with the same spec can share the forward pass."""
+        c = self.config
+        return {"height": c.image_height, "width": c.image_width, "normalize": c.normalize_intensity, "padding": c.input_padding, "keep_aspect": c.keep_aspect}
+
+    def groups(self, images: Sequence[np.ndarray]) -> list[tuple[list[int], dict[int, Any]]]:
+        return feature_groups(self.backbone, images, blocks=self.blocks, device=self.device, **self.input_spec())
+
+    def patches(self, maps: dict[int, Any]) -> Any:
+        """Patch features (n, C, h, w) from a group's tapped maps (it may hold more blocks than this model uses)."""
+        return patch_features([maps[b] for b in self.blocks], self.config.neighbourhood)
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[tuple[list[int], Any]]:
+        return [(idx, self.patches(maps)) for idx, maps in self.groups(images)]
 
 
 def _read_all(items: Sequence[Any]) -> list[np.ndarray]:
@@ -226,36 +229,31 @@ class PatchScorer:
 
 
 def score_maps(features: Any, scorer: PatchScorer, config: AnomalyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmaps (n, H, W) at the input resolution and image scores (n,) from patch features (n, C, h, w)."""
-    import torch.nn.functional as F
+    """Heatmaps (n, H, W) at the backbone-input resolution and image scores (n,) from patch features (n, C, h, w).
+
+    Upsampling and smoothing run in OpenCV on the CPU (the maps come back to the CPU anyway): several times
+    faster than the same bilinear resize and separable Gaussian as torch convolutions (measured here).
+    """
+    import cv2
 
     n, c, h, w = features.shape
+    stride = BLOCK_STRIDES[min(config.blocks)]
+    height, width = h * stride, w * stride
     flat = features.permute(0, 2, 3, 1).reshape(-1, c)
-    patch = scorer.score(flat).reshape(n, 1, h, w)
-    heat = F.interpolate(patch, size=(config.image_height, config.image_width), mode="bilinear", align_corners=False)
-    if config.smoothing_sigma > 0:
-        heat = _gaussian_blur(heat, config.smoothing_sigma)
-    heat = heat[:, 0]
+    patch = scorer.score(flat).reshape(n, h, w).float().cpu().numpy()
+    heat = np.empty((n, height, width), np.float32)
+    radius = max(1, int(round(4 * config.smoothing_sigma)))
+    for i in range(n):
+        up = cv2.resize(patch[i], (width, height), interpolation=cv2.INTER_LINEAR)
+        if config.smoothing_sigma > 0:
+            up = cv2.GaussianBlur(up, (2 * radius + 1, 2 * radius + 1), config.smoothing_sigma, borderType=cv2.BORDER_REFLECT_101)
+        heat[i] = up
     inner = heat
     if config.score_border:
-        by = config.score_border * config.image_height // h
-        bx = config.score_border * config.image_width // w
-        inner = heat[:, by : config.image_height - by, bx : config.image_width - bx]
-    scores = inner.flatten(1).amax(dim=1)
-    return heat.cpu().numpy(), scores.cpu().numpy()
-
-
-def _gaussian_blur(x: Any, sigma: float) -> Any:
-    import torch
-    import torch.nn.functional as F
-
-    radius = max(1, int(round(4 * sigma)))
-    coords = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
-    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    x = F.pad(x, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
-    return F.conv2d(x, kernel.view(1, 1, -1, 1))
+        by = min(config.score_border * stride, (height - 1) // 2)
+        bx = min(config.score_border * stride, (width - 1) // 2)
+        inner = heat[:, by : height - by, bx : width - bx]
+    return heat, inner.reshape(n, -1).max(axis=1)
 
 
 def resize_heatmap(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -277,15 +275,22 @@ class AnomalyModel:
         self.device = device
         self.extractor = FeatureExtractor(config, device)
 
-    def score_arrays(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        heats, scores = [], []
-        for batch in _batches(list(images), self.config.batch_size):
-            h, s = score_maps(self.extractor(batch), self.scorer, self.config)
-            heats.append(h)
-            scores.append(s)
-        if not heats:
-            return np.zeros((0, self.config.image_height, self.config.image_width), np.float32), np.zeros(0, np.float32)
-        return np.concatenate(heats), np.concatenate(scores)
+    def score_arrays(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Heatmaps (each at its backbone-input size) and image scores, in the order of ``images``."""
+        heats: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(images)
+        scores = np.zeros(len(images), np.float32)
+        for start in range(0, len(images), self.config.batch_size):
+            chunk = list(images[start : start + self.config.batch_size])
+            self.score_groups(self.extractor.groups(chunk), heats, scores, offset=start)
+        return heats, scores
+
+    def score_groups(self, groups: list[tuple[list[int], dict[int, Any]]], heats: list[np.ndarray], scores: np.ndarray, offset: int = 0) -> None:
+        """Score backbone groups (from :meth:`FeatureExtractor.groups` or a shared pass) into ``heats``/``scores``."""
+        for idx, maps in groups:
+            h, s = score_maps(self.extractor.patches(maps), self.scorer, self.config)
+            for j, i in enumerate(idx):
+                heats[offset + i] = h[j]
+                scores[offset + i] = s[j]
 
     def state(self) -> dict[str, Any]:
         return {
@@ -305,8 +310,8 @@ def fit(train_good: Sequence[Any], config: AnomalyConfig, device: str = "cpu", p
     chunks = []
     items = list(train_good)
     for i, batch in enumerate(_batches(items, config.batch_size)):
-        feats = extractor(_read_all(batch))
-        chunks.append(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]))
+        for _, feats in extractor(_read_all(batch)):
+            chunks.append(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]))
         if progress is not None:
             progress(min(1.0, (i + 1) * config.batch_size / max(1, len(items))))
     return PatchScorer.fit(torch.cat(chunks), config)
@@ -406,14 +411,16 @@ class AnomalyPredictor(Predictor):
     def predict_batch(self, items: Sequence[Any]) -> list[dict[str, Any]]:
         arrays = _read_all(items)
         heats, scores = self.model.score_arrays(arrays)
-        results = []
-        for array, heat, score in zip(arrays, heats, scores, strict=True):
-            results.append(
-                {
-                    "score": float(score),
-                    "threshold": float(self.model.threshold),
-                    "is_anomalous": bool(score >= self.model.threshold),
-                    "heatmap": resize_heatmap(heat, array.shape[0], array.shape[1]),
-                }
-            )
-        return results
+        return self.results(arrays, heats, scores)
+
+    def results(self, arrays: Sequence[np.ndarray], heats: Sequence[np.ndarray], scores: np.ndarray) -> list[dict[str, Any]]:
+        """Per-image results with each heatmap resized back to its image's own size."""
+        return [
+            {
+                "score": float(score),
+                "threshold": float(self.model.threshold),
+                "is_anomalous": bool(score >= self.model.threshold),
+                "heatmap": resize_heatmap(heat, array.shape[0], array.shape[1]),
+            }
+            for array, heat, score in zip(arrays, heats, scores, strict=True)
+        ]

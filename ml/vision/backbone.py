@@ -109,6 +109,53 @@ def extract(model: Any, batch: np.ndarray, blocks: Sequence[int], device: str = 
     return outputs
 
 
+def input_size(shape: tuple[int, ...], height: int, width: int, keep_aspect: bool) -> tuple[int, int]:
+    """The backbone input size for an image of ``shape``: ``height``×``width`` (squashed), or with ``keep_aspect``
+    the image at its own scale and aspect ratio, shrunk (never enlarged) to fit inside ``height``×``width``, each
+    side rounded to a multiple of 32 so every tapped map aligns. A camera's parts then keep one pixel scale."""
+    if not keep_aspect:
+        return height, width
+    h, w = shape[0], shape[1]
+    scale = min(1.0, height / max(1, h), width / max(1, w))
+    return max(64, min(height, int(round(h * scale / 32)) * 32)), max(64, min(width, int(round(w * scale / 32)) * 32))
+
+
+def feature_groups(
+    model: Any,
+    images: Sequence[np.ndarray],
+    *,
+    height: int,
+    width: int,
+    normalize: bool,
+    padding: int,
+    keep_aspect: bool,
+    blocks: Sequence[int],
+    device: str = "cpu",
+) -> list[tuple[list[int], dict[int, Any]]]:
+    """One backbone pass per input size: ``[(image indices, {block: map cropped back from the reflect padding})]``.
+
+    Images of the same target size share a batch (all of them, unless ``keep_aspect``). Both the anomaly model
+    and the defect-type classifier read their taps from these groups, so one pass can serve both.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, img in enumerate(images):
+        groups.setdefault(input_size(img.shape, height, width, keep_aspect), []).append(i)
+    ordered = sorted(set(blocks))
+    out = []
+    for (h, w), idx in groups.items():
+        batch = preprocess([images[i] for i in idx], h, w, normalize)
+        if padding:
+            batch = np.pad(batch, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="reflect")
+        maps = extract(model, batch, ordered, device)
+        if padding:
+            maps = [
+                m[:, :, padding // s : m.shape[2] - padding // s, padding // s : m.shape[3] - padding // s]
+                for m, s in zip(maps, (BLOCK_STRIDES[b] for b in ordered), strict=True)
+            ]
+        out.append((idx, dict(zip(ordered, maps, strict=True))))
+    return out
+
+
 def pooled_embedding(maps: Sequence[Any]) -> np.ndarray:
     """Global average + max pooling of each tapped map, concatenated: one vector per image (for classifiers)."""
     import torch

@@ -20,7 +20,7 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, confusion_matrix, macro_f1
-from ml.vision.backbone import BLOCK_CHANNELS, extract, load_backbone, pooled_embedding, preprocess, to_gray_array
+from ml.vision.backbone import BLOCK_CHANNELS, feature_groups, load_backbone, pooled_embedding, to_gray_array
 
 FORMAT = "downstream.vision.classifier/1"
 
@@ -31,6 +31,8 @@ class ClassifierConfig(TrainConfig):
     image_width: int = 256
     blocks: list[int] = field(default_factory=lambda: [4, 10, 14, 15])
     normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
+    keep_aspect: bool = False  # keep each part's scale and aspect ratio (fit inside image_height×image_width)
+    input_padding: int = 32  # reflect-pad the input, crop the maps back (as the anomaly model; lets both share a pass)
     regularisation: float = 1.0  # inverse L2 strength of the logistic regression (scikit-learn's C)
     flip_augment: bool = True  # add horizontally and vertically flipped copies of every training image
     batch_size: int = 16
@@ -41,6 +43,8 @@ class ClassifierConfig(TrainConfig):
             raise ConfigError("image_height and image_width must be between 32 and 2048")
         if not self.blocks or any(b not in BLOCK_CHANNELS for b in self.blocks):
             raise ConfigError(f"blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
+        if self.input_padding < 0 or self.input_padding % 32 or self.input_padding > 256:
+            raise ConfigError("input_padding must be a multiple of 32 between 0 and 256")
         if not 0 < self.regularisation <= 1e6:
             raise ConfigError("regularisation must be in (0, 1e6]")
         if not 1 <= self.batch_size <= 1024:
@@ -60,6 +64,21 @@ class ClassifierDataset:
         return {"classes": self.classes, "train": len(self.train_items), "validation": len(self.validation_items), "train_per_class": counts}
 
 
+def input_spec(config: ClassifierConfig) -> dict[str, Any]:
+    c = config
+    return {"height": c.image_height, "width": c.image_width, "normalize": c.normalize_intensity, "padding": c.input_padding, "keep_aspect": c.keep_aspect}
+
+
+def pool_groups(groups: list[tuple[list[int], dict[int, Any]]], blocks: Sequence[int], n: int) -> np.ndarray:
+    """Pooled embeddings (n, d) in image order from backbone groups (which may tap more blocks than ``blocks``)."""
+    rows: list[np.ndarray | None] = [None] * n
+    for idx, maps in groups:
+        pooled = pooled_embedding([maps[b] for b in sorted(blocks)])
+        for j, i in enumerate(idx):
+            rows[i] = pooled[j]
+    return np.stack(rows) if n else np.zeros((0, 0), np.float32)
+
+
 def embed(images: Sequence[np.ndarray], config: ClassifierConfig, device: str, flips: bool = False) -> np.ndarray:
     """Pooled backbone features, (n, d); with ``flips`` also of the two flipped copies, (3n, d) in that order."""
     backbone = load_backbone(device)
@@ -71,9 +90,8 @@ def embed(images: Sequence[np.ndarray], config: ClassifierConfig, device: str, f
     for variant in variants:
         for start in range(0, len(images), config.batch_size):
             chunk = [np.ascontiguousarray(variant(a)) for a in images[start : start + config.batch_size]]
-            batch = preprocess(chunk, config.image_height, config.image_width, config.normalize_intensity)
-            maps = extract(backbone, batch, blocks, device)
-            out.append(pooled_embedding(maps))
+            groups = feature_groups(backbone, chunk, blocks=blocks, device=device, **input_spec(config))
+            out.append(pool_groups(groups, blocks, len(chunk)))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -168,12 +186,20 @@ class ClassifierPredictor(Predictor):
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"{artifact} is not a defect-type classifier artifact")
         head = LinearHead(**{k: v.numpy() for k, v in state["head"].items()})
-        return cls(ClassifierConfig.from_dict(state["config"]), list(state["classes"]), head, device.name)
+        # Artifacts from before input padding existed were trained on unpadded input.
+        config = ClassifierConfig.from_dict({"input_padding": 0, **state["config"]})
+        return cls(config, list(state["classes"]), head, device.name)
+
+    def probabilities_from_groups(self, groups: list[tuple[list[int], dict[int, Any]]], n: int) -> list[dict[str, Any]]:
+        """Results from backbone groups computed once for several models (see :func:`ml.vision.pipeline.predict`)."""
+        return self._results(self.head.probabilities(pool_groups(groups, self.config.blocks, n)))
 
     def predict_batch(self, items: Sequence[Any]) -> list[dict[str, Any]]:
         if len(items) == 0:
             return []
-        probs = self.head.probabilities(embed([to_gray_array(i) for i in items], self.config, self.device))
+        return self._results(self.head.probabilities(embed([to_gray_array(i) for i in items], self.config, self.device)))
+
+    def _results(self, probs: np.ndarray) -> list[dict[str, Any]]:
         return [
             {
                 "label": self.classes[int(row.argmax())],

@@ -8,7 +8,8 @@ Protocol (issue 5): the anomaly model fits on a seeded (42) random half of the g
 plus every defective image: image AUROC, pixel AUROC against the masks, F1 at the calibrated threshold. The
 defect-type classifier is scored on a seeded stratified 70/30 split over all classes. Both use the product's
 default configs and code (``ml.vision``), loaded back from their artifacts for the speed measurement, which
-runs the full per-image inference (anomaly score + heatmap + defect type) in batches of 16 on 2 CPU threads.
+runs the full per-image inference (anomaly score + heatmap + defect type, one shared backbone pass, as the
+product runs it) in batches of 16 on 2 CPU threads.
 The last stdout line is one JSON object; docs/benchmarks.md gets an ``## inspection`` section.
 """
 
@@ -39,6 +40,7 @@ from ml.vision import (  # noqa: E402
     ClassifierConfig,
     ClassifierDataset,
     ClassifierPredictor,
+    pipeline,
     train_anomaly,
     train_classifier,
 )
@@ -146,15 +148,15 @@ def main() -> None:
             c.predict_batch(arrays[:BATCH])  # warm-up
             t0 = time.perf_counter()
             for s in range(0, len(arrays), BATCH):
-                a.predict_batch(arrays[s : s + BATCH])
+                pipeline.predict(a, c, arrays[s : s + BATCH])  # what the product runs: one shared backbone pass
             t1 = time.perf_counter()
             for s in range(0, len(arrays), BATCH):
-                c.predict_batch(arrays[s : s + BATCH])
+                a.predict_batch(arrays[s : s + BATCH])
             t2 = time.perf_counter()
-            speeds[kind] = {"anomaly": len(arrays) / (t1 - t0), "classifier": len(arrays) / (t2 - t1), "both": len(arrays) / (t2 - t0)}
+            speeds[kind] = {"both": len(arrays) / (t1 - t0), "anomaly": len(arrays) / (t2 - t1), "shared": pipeline.shares_pass(a, c)}
             log(
-                f"speed on {kind}: anomaly {speeds[kind]['anomaly']:.1f} img/s, "
-                f"classifier {speeds[kind]['classifier']:.1f} img/s, both {speeds[kind]['both']:.1f} img/s"
+                f"speed on {kind}: anomaly + type {speeds[kind]['both']:.1f} img/s (shared pass: {speeds[kind]['shared']}), "
+                f"anomaly alone {speeds[kind]['anomaly']:.1f} img/s"
             )
 
     load = os.getloadavg()
@@ -185,7 +187,7 @@ def main() -> None:
                     ["defect-type accuracy", result["defect_type_accuracy"], "≥ 0.95"],
                     ["anomaly training seconds (fit + calibration)", result["train_seconds"], ""],
                     ["classifier training seconds", round(cls_seconds, 1), ""],
-                    ["images/s, 2 CPU threads, anomaly + type, batches of 16", result["images_per_second"], "≥ 20"],
+                    ["images/s, 2 CPU threads, anomaly + type (one shared backbone pass), batches of 16", result["images_per_second"], "≥ 20"],
                     ["images/s, anomaly model alone", round(speeds["cpu"]["anomaly"], 1), ""],
                 ]
                 + (

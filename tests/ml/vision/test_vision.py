@@ -7,9 +7,19 @@ import pytest
 
 from ml.core import ConfigError, no_progress
 from ml.device import select_device
-from ml.vision import AnomalyConfig, AnomalyDataset, AnomalyPredictor, ClassifierConfig, ClassifierDataset, ClassifierPredictor, train_anomaly, train_classifier
+from ml.vision import (
+    AnomalyConfig,
+    AnomalyDataset,
+    AnomalyPredictor,
+    ClassifierConfig,
+    ClassifierDataset,
+    ClassifierPredictor,
+    pipeline,
+    train_anomaly,
+    train_classifier,
+)
 from ml.vision.anomaly import greedy_coreset
-from ml.vision.backbone import ImageError, to_gray_array
+from ml.vision.backbone import ImageError, input_size, to_gray_array
 from ml.vision.render import overlay_png, regions_above
 from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
 
@@ -86,7 +96,7 @@ def test_predictor_rejects_foreign_artifact(tmp_path: Path):
         AnomalyPredictor.load(bogus, select_device("cpu"))
 
 
-def test_classifier_learns_defect_types(parts, tmp_path: Path):
+def test_classifier_learns_defect_types(parts, anomaly, tmp_path: Path):
     classes = ["ok", *DEFECT_TYPES]
     index = {"": 0, **{t: k + 1 for k, t in enumerate(DEFECT_TYPES)}}
     train_parts = [p for k, p in enumerate(parts) if k % 3 != 0]
@@ -106,6 +116,40 @@ def test_classifier_learns_defect_types(parts, tmp_path: Path):
     out = predictor.predict_batch([p.image for p in val_parts[:4]])
     assert len(out) == 4 and set(out[0]["probabilities"]) == set(classes)
     assert sum(out[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+    # One shared backbone pass gives what the two predictors give on their own.
+    anomaly_predictor = AnomalyPredictor.load(anomaly[1], select_device("cpu"))
+    assert pipeline.shares_pass(anomaly_predictor, predictor)
+    images = [p.image for p in val_parts[:4]] + [make_part(5, "crack", 80, 140).image]
+    scored, typed = pipeline.predict(anomaly_predictor, predictor, images)
+    for got, want in zip(scored, anomaly_predictor.predict_batch(images), strict=True):
+        assert got["score"] == pytest.approx(want["score"], rel=1e-4) and got["heatmap"].shape == want["heatmap"].shape
+    for got, want in zip(typed, predictor.predict_batch(images), strict=True):
+        assert got["label"] == want["label"] and got["confidence"] == pytest.approx(want["confidence"], rel=1e-4)
+    scored_alone, typed_alone = pipeline.predict(anomaly_predictor, None, images)
+    assert typed_alone == [None] * 5 and scored_alone[4]["heatmap"].shape == (80, 140)
+
+    # An artifact from before input padding existed loads as unpadded, and then runs its own pass.
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    del state["config"]["input_padding"]
+    torch.save(state, path)
+    old = ClassifierPredictor.load(path, select_device("cpu"))
+    assert old.config.input_padding == 0 and not pipeline.shares_pass(anomaly_predictor, old)
+    assert [t["label"] for t in pipeline.predict(anomaly_predictor, old, images)[1]] == [t["label"] for t in old.predict_batch(images)]
+
+
+def test_keep_aspect_scores_each_part_at_its_own_scale(parts):
+    assert input_size((80, 140), 256, 256, keep_aspect=False) == (256, 256)
+    assert input_size((80, 140), 256, 256, keep_aspect=True) == (64, 128)  # never enlarged, multiples of 32
+    assert input_size((600, 300), 256, 256, keep_aspect=True) == (256, 128)  # shrunk to fit
+    good = [p.image for p in parts if not p.defect_type]
+    config = AnomalyConfig(image_height=SIZE, image_width=128, blocks=[4, 10], coreset_size=64, keep_aspect=True, score_border=1)
+    trained = train_anomaly(AnomalyDataset(train_good=good[:6], calibration_good=good[6:8]), config, no_progress, select_device("cpu"))
+    wide, small = make_part(99, "spot", 64, 128), make_part(98, "", 48, 100)
+    heats, scores = trained.model.score_arrays([wide.image, small.image])
+    assert heats[0].shape == (64, 128) and heats[1].shape == (64, 96) and np.isfinite(scores).all()
 
 
 def test_config_validation():
