@@ -54,10 +54,6 @@ SPEED_IMAGES = 96
 BATCH = 16
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
 def load_rows(data: Path) -> list[dict[str, str]]:
     with open(data / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -92,7 +88,7 @@ def main() -> None:
 
     # --- anomaly model ---------------------------------------------------------------------------------
     fit, calibration, test = anomaly_split(rows)
-    log(
+    _report.log(
         f"anomaly: fit on {len(fit)} good, calibrate on {len(calibration)} good, "
         f"test on {len(test)} ({sum(int(rows[i]['is_defective']) for i in test)} defective)"
     )
@@ -113,7 +109,7 @@ def main() -> None:
     anomaly = train_anomaly(dataset, anomaly_config, progress, device)
     train_seconds = stamps["evaluating"] - started  # fit + threshold calibration, not the evaluation
     m = anomaly.metrics
-    log(
+    _report.log(
         f"anomaly: image AUROC {m['image_auroc']:.4f}, pixel AUROC {m.get('pixel_auroc', float('nan')):.4f}, F1 {m['f1']:.4f}, "
         f"threshold {m['threshold']:.4f}, false rejects on test good {m['false_reject_rate']:.3f}, trained in {train_seconds:.1f} s"
     )
@@ -130,7 +126,9 @@ def main() -> None:
     cls_started = time.perf_counter()
     classifier = train_classifier(cls_dataset, ClassifierConfig(), no_progress, device)
     cls_seconds = time.perf_counter() - cls_started
-    log(f"defect type: accuracy {classifier.metrics['accuracy']:.4f}, macro F1 {classifier.metrics['macro_f1']:.4f} over {classes} in {cls_seconds:.1f} s")
+    _report.log(
+        f"defect type: accuracy {classifier.metrics['accuracy']:.4f}, macro F1 {classifier.metrics['macro_f1']:.4f} over {classes} in {cls_seconds:.1f} s"
+    )
 
     # --- inference speed through the saved artifacts ---------------------------------------------------
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +152,7 @@ def main() -> None:
                 a.predict_batch(arrays[s : s + BATCH])
             t2 = time.perf_counter()
             speeds[kind] = {"both": len(arrays) / (t1 - t0), "anomaly": len(arrays) / (t2 - t1), "shared": pipeline.shares_pass(a, c)}
-            log(
+            _report.log(
                 f"speed on {kind}: anomaly + type {speeds[kind]['both']:.1f} img/s (shared pass: {speeds[kind]['shared']}), "
                 f"anomaly alone {speeds[kind]['anomaly']:.1f} img/s"
             )
