@@ -88,6 +88,22 @@ class Predictor(ABC):
         """Predict for many items in one pass; one result per item, in order."""
 
 
+def load_torch_state(artifact: Path, expected_format: str, kind: str) -> dict[str, Any]:
+    """A model artifact saved with ``torch.save`` as a dict carrying ``"format"``: loaded with weights only (no
+    pickled code runs) and checked to be the kind the caller expects; a clear ValueError otherwise."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(artifact, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise ValueError(f"{artifact} is not a readable model artifact") from exc
+    if not isinstance(state, dict) or state.get("format") != expected_format:
+        raise ValueError(f"{artifact} is not {kind} artifact")
+    return state
+
+
 def set_seed(seed: int) -> None:
     """Fix Python, NumPy and torch seeds so a run with the same config and data reproduces."""
     import numpy as np

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,7 +8,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, set_seed
 from ml.demo.data import N_CLASSES, DemoDataset
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, macro_f1
@@ -113,15 +112,8 @@ class DemoPredictor(Predictor):
 
     @classmethod
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
-        import torch
-
         device = device or select_device()
-        try:
-            payload = torch.load(artifact, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-            raise ValueError(f"{artifact} is not a readable model artifact") from exc
-        if not isinstance(payload, dict) or payload.get("format") != "downstream.demo/1":
-            raise ValueError(f"{artifact} is not a demo-classifier artifact")
+        payload = load_torch_state(artifact, "downstream.demo/1", "a demo-classifier")
         model = _build(payload["hidden"])
         model.load_state_dict(payload["state_dict"])
         return cls(model.to(device.name).eval(), device)

@@ -14,7 +14,6 @@ decision threshold is calibrated on held-out good images to the target false-rej
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
 from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, feature_groups, load_backbone, to_gray_array
@@ -391,15 +390,8 @@ class AnomalyPredictor(Predictor):
 
     @classmethod
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
-        import torch
-
         device = device or select_device()
-        try:
-            state = torch.load(artifact, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-            raise ValueError(f"{artifact} is not a readable model artifact") from exc
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ValueError(f"{artifact} is not an anomaly-model artifact")
+        state = load_torch_state(artifact, FORMAT, "an anomaly-model")
         config = AnomalyConfig.from_dict(state["config"])
         scorer = PatchScorer(state["method"], dict(state["scorer"]))
         return cls(AnomalyModel(config, scorer, state["threshold"], device.name), state.get("validation_curve", []))

@@ -8,7 +8,6 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, set_seed
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, confusion_matrix, macro_f1
 from ml.vision.backbone import BLOCK_CHANNELS, feature_groups, load_backbone, pooled_embedding, to_gray_array
@@ -176,15 +175,8 @@ class ClassifierPredictor(Predictor):
 
     @classmethod
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
-        import torch
-
         device = device or select_device()
-        try:
-            state = torch.load(artifact, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-            raise ValueError(f"{artifact} is not a readable model artifact") from exc
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ValueError(f"{artifact} is not a defect-type classifier artifact")
+        state = load_torch_state(artifact, FORMAT, "a defect-type classifier")
         head = LinearHead(**{k: v.numpy() for k, v in state["head"].items()})
         # Artifacts from before input padding existed were trained on unpadded input.
         config = ClassifierConfig.from_dict({"input_padding": 0, **state["config"]})
