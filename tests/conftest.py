@@ -60,3 +60,30 @@ def screenshots():
     path = Path(settings.VAR_DIR) / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# A test stopped by pytest-timeout can leave a worker thread blocked for good (an event loop that async_to_sync
+# runs in its executor, a socket read). Python waits for such threads at exit, so the run would print its summary
+# and then hang until CI's own limit. After a timeout, end the process with pytest's exit status instead.
+_TIMED_OUT: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.failed and "Timeout" in str(report.longrepr):
+        _TIMED_OUT.append(report.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _TIMED_OUT:
+        import os
+        import sys
+
+        print(f"\n{len(_TIMED_OUT)} test(s) timed out ({', '.join(_TIMED_OUT)}); exiting without waiting for their threads.", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(getattr(config, "_downstream_exitstatus", 1)) or 1)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._downstream_exitstatus = exitstatus

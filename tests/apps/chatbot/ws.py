@@ -24,7 +24,11 @@ class WebsocketCommunicator(ApplicationCommunicator):
         await self.send_input({"type": "websocket.connect"})
         response = await self.receive_output(timeout)
         if response["type"] == "websocket.close":
-            return False, response.get("code", 1000)
+            # As a real server does: the refused socket is gone, so the application gets its disconnect and ends
+            # now, not later when the event loop shuts down with the consumer still reading the channel layer.
+            code = response.get("code", 1000)
+            await self.disconnect(code, timeout)
+            return False, code
         assert response["type"] == "websocket.accept", response
         return True, response.get("subprotocol")
 
