@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -74,6 +75,26 @@ def faq_searcher() -> FaqSearcher:
             articles = [FaqArticleText(a.pk, a.question, a.answer) for a in active.order_by("id")]
             _faq = (key, FaqSearcher(articles, _pretrained_encoder()))
         return _faq[1]
+
+
+def warm_up() -> None:
+    """Load the production intent model and the FAQ index and run one message through them, so the first
+    customer of a fresh web process does not wait seconds for the loading. Failures are logged, never raised:
+    a process without a model or a database still starts (replies then load on demand)."""
+    from django.db import connection
+
+    started = time.monotonic()
+    try:
+        set_inference_threads(settings.CHATBOT_INFERENCE_THREADS)
+        version = model_cache.production(INTENT_FAMILY)
+        if version is not None:
+            model_cache.predictor(version).classify_and_embed(["hello"])
+        faq_searcher().search("hello")
+        logger.info("chatbot warmed up in %.1f s (intent model %s)", time.monotonic() - started, version or "none")
+    except Exception:
+        logger.exception("chatbot warm-up failed; replies will load the models on demand")
+    finally:
+        connection.close()
 
 
 # --- Understanding and replying ---------------------------------------------------------------------------

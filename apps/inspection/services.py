@@ -16,11 +16,8 @@ type confidence is below ``type_confidence_min``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import webhooks
 from apps.inspection import selectors
 from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
 from apps.inspection.models import (
@@ -331,10 +329,6 @@ def decide(*, score: float, threshold: float, typed: dict[str, Any] | None, stat
 # --- webhooks -------------------------------------------------------------------------------------------
 
 
-class CallbackFailed(Exception):
-    """The receiver did not accept the callback (network error or non-2xx); the task retries."""
-
-
 def result_payload(image: InspectionImage) -> dict[str, Any]:
     result = getattr(image, "result", None)
     payload: dict[str, Any] = {
@@ -363,20 +357,19 @@ def result_payload(image: InspectionImage) -> dict[str, Any]:
 
 
 def callback_send(*, image_id: int) -> None:
+    """POST the result to the image's callback URL once. Raises :class:`~apps.core.webhooks.WebhookFailed` so the
+    task retries; a URL the webhook guard refuses (e.g. it now resolves to an internal address) is not retried."""
     image = InspectionImage.objects.select_related("result").filter(pk=image_id).first()
     if image is None or not image.callback_url or image.callback_status.startswith("delivered"):
         return
-    body = json.dumps(result_payload(image)).encode()
-    request = urllib.request.Request(image.callback_url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the URL was validated as http(s)
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        InspectionImage.objects.filter(pk=image_id).update(callback_status=f"failed: HTTP {exc.code}")
-        raise CallbackFailed(f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        status = webhooks.webhook_post(image.callback_url, result_payload(image), timeout=10, user_agent="downstream-inspection")
+    except webhooks.WebhookRefused as exc:
+        InspectionImage.objects.filter(pk=image_id).update(callback_status=f"refused: {exc}"[:200])
+        return
+    except webhooks.WebhookFailed as exc:
         InspectionImage.objects.filter(pk=image_id).update(callback_status=f"failed: {exc}"[:200])
-        raise CallbackFailed(str(exc)) from None
+        raise
     InspectionImage.objects.filter(pk=image_id).update(callback_status=f"delivered: HTTP {status}")
 
 

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from apps.core import webhooks
 from apps.inspection import services
 
 
@@ -14,7 +15,7 @@ def inspect_pending(image_ids: list[int]) -> int:
 
 @shared_task(
     name="inspection.send_callback",
-    autoretry_for=(services.CallbackFailed,),
+    autoretry_for=(webhooks.WebhookFailed,),
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=5,

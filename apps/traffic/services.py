@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count as DbCount
 from django.utils import timezone
 
+from apps.core import webhooks
 from apps.traffic.models import (
     BinSize,
     Camera,
@@ -584,10 +585,6 @@ def _run_stream(runner: _JobRunner) -> None:
 
 
 # --- event webhook --------------------------------------------------------------------------------------------
-class WebhookFailed(OSError):
-    """The webhook endpoint did not accept an event (a transient error: the task retries with backoff)."""
-
-
 def _dispatch_webhooks(event_ids: list[int]) -> None:
     from apps.traffic.tasks import send_event_webhooks
 
@@ -612,26 +609,18 @@ def event_payload(event: Event) -> dict[str, Any]:
 
 def event_webhooks_send(*, event_ids: list[int]) -> int:
     """POST each unsent event as JSON to ``TRAFFIC_EVENT_WEBHOOK_URL``; returns how many were delivered.
-    Raises :class:`WebhookFailed` (after marking the delivered ones) so the task retries the rest."""
-    import json
-    import urllib.error
-    import urllib.request
-
+    Raises :class:`~apps.core.webhooks.WebhookFailed` (after marking the delivered ones) so the task retries the
+    rest; a URL the webhook guard refuses is logged once and nothing is sent."""
     url = settings.TRAFFIC_EVENT_WEBHOOK_URL
     if not url:
         return 0
     sent = 0
     for event in Event.objects.filter(pk__in=event_ids, webhook_sent_at__isnull=True).select_related("camera", "line", "zone"):
-        request = urllib.request.Request(
-            url, data=json.dumps(event_payload(event)).encode(), headers={"Content-Type": "application/json", "User-Agent": "downstream-traffic"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=settings.TRAFFIC_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - operator-set URL
-                ok = 200 <= response.status < 300
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise WebhookFailed(f"webhook {url} unreachable for event {event.pk}: {exc}") from exc
-        if not ok:
-            raise WebhookFailed(f"webhook {url} answered {response.status} for event {event.pk}")
+            webhooks.webhook_post(url, event_payload(event), timeout=settings.TRAFFIC_WEBHOOK_TIMEOUT_SECONDS, user_agent="downstream-traffic")
+        except webhooks.WebhookRefused as exc:
+            logger.error("TRAFFIC_EVENT_WEBHOOK_URL refused, events not sent: %s", exc)
+            return sent
         Event.objects.filter(pk=event.pk).update(webhook_sent_at=timezone.now())
         sent += 1
     return sent

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from apps.core import webhooks
 from apps.traffic import services
 
 
@@ -14,7 +15,7 @@ def process_job(self, job_id: int) -> None:  # noqa: ANN001
 
 @shared_task(
     name="traffic.send_event_webhooks",
-    autoretry_for=(services.WebhookFailed,),
+    autoretry_for=(webhooks.WebhookFailed,),
     retry_backoff=2,
     retry_backoff_max=300,
     max_retries=8,

@@ -148,6 +148,8 @@ CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
 # torch intra-op threads of a process that answers chat messages (one message at a time is fastest on one
 # thread, and leaves the other cores to concurrent requests); 0 leaves torch's default.
 CHATBOT_INFERENCE_THREADS = env.int("CHATBOT_INFERENCE_THREADS", default=1)
+# Each web process loads the intent model and FAQ index right after it starts (ASGI lifespan), not at the first chat.
+CHATBOT_WARM_UP = env.bool("CHATBOT_WARM_UP", default=True)
 CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]
 
 # --- REST API -------------------------------------------------------------------------------------------
@@ -281,6 +283,9 @@ RECOMMENDATIONS_ACTIVE_DAYS = env.int("RECOMMENDATIONS_ACTIVE_DAYS", default=30)
 RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES = env.int("RECOMMENDATIONS_PRECOMPUTE_EVERY_MINUTES", default=60)
 # Serving keeps the catalog (titles, prices, stock, categories) in process memory and re-checks it this often.
 RECOMMENDATIONS_CATALOG_REFRESH_SECONDS = env.float("RECOMMENDATIONS_CATALOG_REFRESH_SECONDS", default=5.0)
+# --- Outbound webhooks (apps.core.webhooks) -------------------------------------------------------------------
+# Off in production: a callback URL given through the API may not reach loopback, private or link-local addresses.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
 # --- Traffic monitoring -----------------------------------------------------------------------------------------
 TRAFFIC_MAX_UPLOAD_BYTES = env.int("TRAFFIC_MAX_UPLOAD_MB", default=2048) * 1024 * 1024
 # A running job whose worker wrote no checkpoint/heartbeat for this long is re-queued to resume from its checkpoint.

@@ -5,4 +5,6 @@ from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = SECRET_KEY or "insecure-local-development-key-do-not-use-in-production"  # noqa: F405
+# A developer's webhook receivers run on localhost.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=True)
 WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps, no collectstatic needed

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.webhooks import webhook_url_validator
+
 
 class ImageUploadSerializer(serializers.Serializer):
     """Multipart form: one ``image`` with ``client_image_id``, or several ``images`` with as many ``client_image_ids``."""
@@ -11,7 +13,12 @@ class ImageUploadSerializer(serializers.Serializer):
     image = serializers.FileField(required=False, help_text="A single image (PNG, JPEG, BMP, TIFF or WebP).")
     client_image_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False, help_text="One id per file in images, in order.")
     images = serializers.ListField(child=serializers.FileField(), required=False, help_text="Several images.")
-    callback_url = serializers.URLField(required=False, allow_blank=True, help_text="POSTed the result as JSON when it is ready.")
+    callback_url = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        validators=[webhook_url_validator],
+        help_text="POSTed the result as JSON when it is ready; must resolve to a public address.",
+    )
 
 
 class ResultSerializer(serializers.Serializer):

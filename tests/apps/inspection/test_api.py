@@ -128,3 +128,12 @@ def test_scopes_and_roles(station):
     shopper = Client()
     shopper.force_login(UserFactory(role=Role.CUSTOMER))
     assert shopper.post(URL, {"station": station.pk}).status_code == 403
+
+
+def test_a_callback_into_the_internal_network_is_refused(camera_client: Client, station, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    response = camera_client.post(
+        URL, {"station": station.pk, "client_image_id": "ssrf", "callback_url": "http://169.254.169.254/latest/", "image": upload("a.png", f.part_png(1))}
+    )
+    assert response.status_code == 400 and "public addresses" in response.json()["errors"]["callback_url"][0]
+    assert not station.images.exists()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.core import webhooks
 from apps.traffic import services
 from apps.traffic.models import Count, Crossing, Direction, JobStatus, Track
 from tests.apps.traffic.factories import CameraFactory, LineFactory
@@ -154,7 +155,7 @@ def test_an_unreachable_webhook_raises_for_a_retry_and_keeps_the_event_unsent(vi
     job = services.job_execute(job_id=job.pk, worker="test")  # on-commit callbacks do not run here: nothing sent yet
     ids = list(job.events.values_list("pk", flat=True))
     assert ids
-    with pytest.raises(services.WebhookFailed, match="unreachable"):
+    with pytest.raises(webhooks.WebhookFailed, match="unreachable"):
         services.event_webhooks_send(event_ids=ids)
     assert job.events.filter(webhook_sent_at__isnull=True).count() == len(ids)
 
