@@ -18,6 +18,7 @@ from django.db import connection
 
 from apps.mlops.models import WorkerHeartbeat
 from platform_.celery import app as celery_app
+from platform_.queues import ALL_QUEUES
 from tests.processes import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def purge_broker() -> None:
 
 
 @contextmanager
-def celery_worker(queues: str = "ml_gpu,ml_cpu,default", env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[WorkerProcess]:
+def celery_worker(queues: str = ",".join(ALL_QUEUES), env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[WorkerProcess]:
     """Run ``celery worker --pool=solo`` (as the GPU worker runs) until the block ends."""
     hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
     log_path = Path(settings.VAR_DIR) / f"worker-{hostname.split('@')[0]}.log"

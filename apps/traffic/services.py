@@ -168,11 +168,12 @@ def job_create_stream(*, camera: Camera, url: str = "", max_frames: int | None =
 
 
 def job_dispatch(*, job_id: int) -> None:
-    from apps.traffic.tasks import process_job
+    from apps.traffic.tasks import process_job, process_stream
 
-    job = ProcessingJob.objects.filter(pk=job_id).only("attempts").first()
+    job = ProcessingJob.objects.filter(pk=job_id).only("attempts", "kind").first()
     if job is not None:
-        process_job.apply_async(args=[job_id], task_id=f"traffic-job-{job_id}-{job.attempts}")
+        task = process_stream if job.kind == JobKind.STREAM else process_job
+        task.apply_async(args=[job_id], task_id=f"traffic-job-{job_id}-{job.attempts}")
 
 
 def jobs_resume_stale(*, stale_after_seconds: float | None = None) -> list[int]:

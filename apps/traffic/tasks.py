@@ -13,6 +13,13 @@ def process_job(self, job_id: int) -> None:  # noqa: ANN001
     services.job_execute(job_id=job_id, worker=self.request.hostname or "")
 
 
+@shared_task(name="traffic.process_stream", bind=True)
+def process_stream(self, job_id: int) -> None:  # noqa: ANN001
+    # The same job runner for a live stream session, routed to its own `streams` queue: a session holds its worker
+    # slot until it is stopped, and must not starve training and inspection on ml_gpu.
+    services.job_execute(job_id=job_id, worker=self.request.hostname or "")
+
+
 @shared_task(
     name="traffic.send_event_webhooks",
     autoretry_for=(webhooks.WebhookFailed,),

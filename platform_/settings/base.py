@@ -239,6 +239,8 @@ CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
     "recommendations.*": {"queue": Queue.ML_CPU.value},
     "traffic.process_job": {"queue": Queue.ML_GPU.value},
+    # A stream session runs until stopped: on ml_gpu it would hold the slot that training and inspection need.
+    "traffic.process_stream": {"queue": Queue.STREAMS.value},
     "inspection.inspect_pending": {"queue": Queue.ML_GPU.value},
     "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
@@ -253,6 +255,10 @@ CELERY_TASK_ANNOTATIONS = {
     "recommendations.precompute_top_n": {"soft_time_limit": 1800, "time_limit": 1900},
     # A video job checkpoints as it goes: at the soft limit it re-queues itself and continues from its checkpoint.
     "traffic.process_job": {
+        "soft_time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600),
+        "time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600) + 300,
+    },
+    "traffic.process_stream": {
         "soft_time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600),
         "time_limit": env.int("TRAFFIC_JOB_SOFT_TIME_LIMIT", default=3600) + 300,
     },

@@ -25,7 +25,7 @@ def test_healthz_can_be_limited_to_some_checks():
 @pytest.mark.django_db(transaction=True)
 def test_healthz_reports_database_broker_and_live_workers():
     purge_broker()
-    with celery_worker(queues="ml_gpu,ml_cpu,default") as worker:
+    with celery_worker() as worker:
         response = Client().get("/healthz")
     assert response.status_code == 200, response.json()
     checks = response.json()["checks"]

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the web server, a GPU-queue worker (solo pool), a CPU/default worker and celery beat."
+    help = "Start the web server, a GPU-queue worker (solo pool), a CPU/default worker, a stream worker and celery beat."
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -32,6 +32,8 @@ class Command(BaseCommand):
             # CUDA is not fork-safe: the training worker runs tasks in its own process, one at a time.
             "worker-gpu": [*celery, "worker", "-Q", "ml_gpu", "--pool=solo", "-n", "gpu@%h", "--loglevel=INFO"],
             "worker-cpu": [*celery, "worker", "-Q", "default,ml_cpu", "--concurrency=1", "-n", "cpu@%h", "--loglevel=INFO"],
+            # Live camera streams hold a slot each for as long as they run: their own worker, one stream at a time here.
+            "worker-streams": [*celery, "worker", "-Q", "streams", "--concurrency=1", "-n", "streams@%h", "--loglevel=INFO"],
         }
         if not no_beat:
             commands["beat"] = [*celery, "beat", "--loglevel=INFO", "-s", str(settings.VAR_DIR / "celerybeat-schedule")]
