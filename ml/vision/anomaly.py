@@ -8,8 +8,10 @@ patch sees its surroundings), resized to one grid and concatenated. Two scorers 
 - ``gaussian``: Mahalanobis distance to one Gaussian fitted on all good patches (PaDiM without per-position
   statistics, since parts arrive at many sizes and aspect ratios and are not aligned).
 
-The patch-score map is upsampled to the input size and Gaussian-smoothed; the image score is its maximum. The
-decision threshold is calibrated on held-out good images to the target false-reject rate.
+Patch scores are standardised per position (mean and spread of the raw scores of good images held out of the
+memory bank, on a common grid): good parts are less regular at their edges than in the middle, and a raw
+distance there means less. The standardised map is upsampled to the input size and Gaussian-smoothed; the image
+score is its maximum. The decision threshold is calibrated on held-out good images to the target false-reject rate.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ class AnomalyConfig(TrainConfig):
     neighbourhood: int = 3  # side of the local averaging window on each feature map
     normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
     keep_aspect: bool = False  # keep each part's scale and aspect ratio (fit inside image_height×image_width) instead of squashing
-    input_padding: int = 32  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
+    input_padding: int = 0  # reflect-pad the resized image by this many pixels (a multiple of 32), crop the maps back
     score_border: int = 0  # patches at each edge left out of the image score (0: none; position statistics absorb edge effects)
     method: str = "patchcore"
-    coreset_size: int = 2048  # memory-bank patches kept by greedy coreset selection (patchcore)
+    coreset_size: int = 1024  # memory-bank patches kept by greedy coreset selection (patchcore)
     coreset_candidates: int = 20000  # random patches the greedy selection starts from (bounds its cost)
     coreset_method: str = "greedy"  # "greedy" k-center selection, or "random" (far cheaper to fit)
     projection_dim: int = 128  # random projection used only to speed up coreset selection
