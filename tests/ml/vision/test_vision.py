@@ -135,8 +135,8 @@ def test_classifier_learns_defect_types(parts, anomaly, tmp_path: Path):
 
     state = torch.load(path, weights_only=True)
     del state["config"]["input_padding"]
-    del state["config"]["pooling"]
     assert len(state["config"]["pooling"]) == 2  # same width as the mean + max head it stands in for
+    del state["config"]["pooling"]
     torch.save(state, path)
     old = ClassifierPredictor.load(path, select_device("cpu"))
     assert old.config.input_padding == 0 and old.config.pooling == ["mean", "max"] and not pipeline.shares_pass(anomaly_predictor, old)
