@@ -156,12 +156,23 @@ def feature_groups(
     return out
 
 
-def pooled_embedding(maps: Sequence[Any]) -> np.ndarray:
-    """Global average + max pooling of each tapped map, concatenated: one vector per image (for classifiers)."""
+POOLINGS = ("mean", "max", "std")
+
+
+def pooled_embedding(maps: Sequence[Any], pooling: Sequence[str] = ("mean", "max")) -> np.ndarray:
+    """Global pooling of each tapped map (any of mean, max, standard deviation), concatenated: one vector per image."""
     import torch
 
     parts = []
     for fmap in maps:
-        parts.append(fmap.mean(dim=(2, 3)))
-        parts.append(fmap.amax(dim=(2, 3)))
-    return torch.cat(parts, dim=1).float().cpu().numpy()
+        fmap = fmap.float()
+        for how in pooling:
+            if how == "mean":
+                parts.append(fmap.mean(dim=(2, 3)))
+            elif how == "max":
+                parts.append(fmap.amax(dim=(2, 3)))
+            elif how == "std":
+                parts.append(fmap.flatten(2).std(dim=2))
+            else:
+                raise ValueError(f"unknown pooling {how!r}; use {', '.join(POOLINGS)}")
+    return torch.cat(parts, dim=1).cpu().numpy()

@@ -108,7 +108,8 @@ def test_classifier_learns_defect_types(parts, anomaly, tmp_path: Path):
         [p.image for p in val_parts],
         [index[p.defect_type] for p in val_parts],
     )
-    trained = train_classifier(dataset, ClassifierConfig(image_height=SIZE, image_width=SIZE), no_progress, select_device("cpu"))
+    config = ClassifierConfig(image_height=SIZE, image_width=SIZE, input_padding=32)  # as the anomaly fixture: one shared pass
+    trained = train_classifier(dataset, config, no_progress, select_device("cpu"))
     assert trained.metrics["accuracy"] >= 0.7
     path = tmp_path / trained.artifact_name
     trained.save(path)
@@ -134,9 +135,11 @@ def test_classifier_learns_defect_types(parts, anomaly, tmp_path: Path):
 
     state = torch.load(path, weights_only=True)
     del state["config"]["input_padding"]
+    assert len(state["config"]["pooling"]) == 2  # same width as the mean + max head it stands in for
+    del state["config"]["pooling"]
     torch.save(state, path)
     old = ClassifierPredictor.load(path, select_device("cpu"))
-    assert old.config.input_padding == 0 and not pipeline.shares_pass(anomaly_predictor, old)
+    assert old.config.input_padding == 0 and old.config.pooling == ["mean", "max"] and not pipeline.shares_pass(anomaly_predictor, old)
     assert [t["label"] for t in pipeline.predict(anomaly_predictor, old, images)[1]] == [t["label"] for t in old.predict_batch(images)]
 
 
@@ -177,6 +180,30 @@ def test_to_gray_array_errors_and_rendering():
     heat[5:10, 10:20] = 2.0
     assert regions_above(heat, 1.0) == [[10, 5, 10, 5]]
     assert overlay_png(gray, heat, 1.0).startswith(b"\x89PNG")
+
+
+def test_position_statistics_standardise_patch_scores(anomaly):
+    from ml.vision.anomaly import PatchScorer, position_split
+
+    config = AnomalyConfig()
+    assert position_split(3, config) == ([0, 1, 2], [])  # too few good images: no hold-out
+    bank, held = position_split(40, config)
+    assert len(held) == 10 and sorted(bank + held) == list(range(40)) and position_split(40, config) == (bank, held)
+    assert position_split(40, AnomalyConfig(position_holdout=0)) == (list(range(40)), [])
+    trained, path = anomaly
+    state = trained.model.scorer.state
+    # Fitted on 12 good 64-px parts: 3 held out, statistics on the 8×8 grid of the stride-8 map.
+    assert tuple(state["position_mean"].shape) == (8, 8) and float(state["position_std"].min()) > 0
+    scorer = trained.model.scorer
+    raw = np.ones((2, 4, 4), np.float32)  # a smaller grid (keep_aspect parts) gets the statistics resized
+    assert scorer.standardise(raw).shape == (2, 4, 4)
+    # An artifact without statistics (fitted before they existed) keeps raw distances.
+    plain = PatchScorer(scorer.method, {"bank": state["bank"]})
+    assert np.array_equal(plain.standardise(raw), raw)
+    with pytest.raises(ConfigError, match="position_holdout"):
+        AnomalyConfig.from_dict({"position_holdout": 0.9})
+    with pytest.raises(ConfigError, match="pooling"):
+        ClassifierConfig.from_dict({"pooling": ["median"]})
 
 
 def test_padding_and_border_options_are_validated():
