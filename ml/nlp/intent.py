@@ -32,7 +32,7 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, no_progress, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, macro_f1
-from ml.nlp.encoder import length_batches, load_tokenizer, load_transformer, mean_pool
+from ml.nlp.encoder import inference_dtype, length_batches, load_tokenizer, load_transformer, mean_pool
 
 OOS_LABEL = "out_of_scope"
 ARTIFACT_FORMAT = "downstream.chatbot.intent/1"
@@ -189,6 +189,8 @@ class _Classifier:
                 """Head logits and pooled features from the last layers' states (last layer first)."""
                 import torch
 
+                # Pooling and the head in float32 whatever the encoder computes in (bfloat16 at inference).
+                states = [h.float() for h in states]
                 logits = self.head(self.dropout(mean_pool(states[0], attention_mask)))
                 features = torch.cat([nn.functional.normalize(mean_pool(h, attention_mask), dim=-1) for h in states], dim=-1)
                 return logits, features
@@ -548,6 +550,9 @@ class IntentPredictor(Predictor):
         frozen_layers: int | None = None,
     ) -> None:
         self.model = model.to(device.name).eval()
+        # The encoder answers in bfloat16 where the CPU computes it natively (pooling and heads stay float32).
+        self.dtype = inference_dtype(device)
+        self.model.encoder.to(self.dtype)
         n_layers = len(model.encoder.encoder.layer)
         # How many lower layers still hold the pretrained weights (all of them with a frozen encoder).
         self.frozen_layers = n_layers if frozen_layers is None else frozen_layers
@@ -596,35 +601,59 @@ class IntentPredictor(Predictor):
             frozen,
         )
 
-    def classify_and_embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify_and_embed(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities and, when the encoder allows sharing the pass, pretrained sentence embeddings
         (unit vectors, as :meth:`Encoder.encode` gives); ``None`` for the embeddings after a full fine-tune."""
+        return self._run([str(t) for t in texts], batch_size, embed=True)
 
+    def _run(self, texts: list[str], batch_size: int, embed: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The one inference path (single messages and batches alike): length-bucketed batches of ``texts``."""
+        n_layers = len(self.model.encoder.encoder.layer)
+        shares_pass = self.frozen_layers > 0
+        probs = np.zeros((len(texts), len(self.classes)), dtype=np.float64)
+        embeddings = np.zeros((len(texts), self.model.encoder.config.hidden_size), dtype=np.float32) if embed and shares_pass else None
+        if not texts:
+            return probs, embeddings
+        if len(texts) == 1:
+            batches = [[0]]
+        else:
+            lengths = [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
+            batches = length_batches(lengths, batch_size)
+        for batch in batches:
+            inputs = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            inputs = inputs.to(self.device.name)
+            logits, features, batch_embeddings = self._pass(inputs["input_ids"], inputs["attention_mask"], n_layers, embed)
+            probs[batch] = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+            if embeddings is not None and batch_embeddings is not None:
+                embeddings[batch] = batch_embeddings
+        return probs, embeddings
+
+    def _pass(self, input_ids: Any, mask: Any, n_layers: int, embed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         import torch
 
-        texts = [str(t) for t in texts]
-        n_layers = len(self.model.encoder.encoder.layer)
-        if not texts or self.frozen_layers == 0:
-            return self.probabilities(texts), None
-        if self.frozen_layers == n_layers:
-            logits, features = _forward(self.model, self.tokenizer, texts, self.feature_layers, self.max_length, self.device)
-            dim = self.model.encoder.config.hidden_size
-            probs = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
-            return probs, features[:, :dim].copy()
+        dim = self.model.encoder.config.hidden_size
+        with torch.inference_mode():
+            if self.frozen_layers == 0 or self.frozen_layers == n_layers:
+                logits, features = self.model(input_ids, mask, layers=self.feature_layers)
+                features = features.float().cpu().numpy()
+                embeddings = features[:, :dim].copy() if self.frozen_layers == n_layers else None
+                return logits.float().cpu().numpy(), features, embeddings
+            lower = self.model.lower(input_ids, mask, self.frozen_layers)
+            logits, features = self.model.upper(lower, mask, self.frozen_layers, self.feature_layers)
+            embeddings = None
+            if embed:
+                hidden, extended = lower, _extended_mask(mask, lower.dtype)
+                for layer in self._pretrained_layers():
+                    hidden = _layer_out(layer(hidden, extended))
+                embeddings = torch.nn.functional.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu().numpy()
+        return logits.float().cpu().numpy(), features.float().cpu().numpy(), embeddings
+
+    def _pretrained_layers(self) -> list[Any]:
+        """The wheel's pretrained top layers (above the fine-tuned model's frozen ones), for sentence embeddings."""
         if self._pretrained_top is None:
             top = load_transformer().encoder.layer[self.frozen_layers :]
-            self._pretrained_top = [layer.to(self.device.name).eval() for layer in top]
-        inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device.name)
-        mask = inputs["attention_mask"]
-        with torch.inference_mode():
-            lower = self.model.lower(inputs["input_ids"], mask, self.frozen_layers)
-            logits, features = self.model.upper(lower, mask, self.frozen_layers, self.feature_layers)
-            hidden, extended = lower, _extended_mask(mask, lower.dtype)
-            for layer in self._pretrained_top:
-                hidden = _layer_out(layer(hidden, extended))
-            embeddings = torch.nn.functional.normalize(mean_pool(hidden, mask), dim=-1).float().cpu().numpy()
-        probs = _combine(logits.float().cpu().numpy(), _logistic_logits(self.head, features.float().cpu().numpy(), len(self.classes)), self.calibration)
-        return probs, embeddings
+            self._pretrained_top = [layer.to(self.device.name, self.dtype).eval() for layer in top]
+        return self._pretrained_top
 
     def predictions(self, probs: np.ndarray) -> list[IntentPrediction]:
         """:class:`IntentPrediction`s from calibrated probabilities (top 3, out-of-scope refusal)."""
@@ -637,9 +666,8 @@ class IntentPredictor(Predictor):
             results.append(IntentPrediction(None if refused else best, best, confidence, refused, [(self.classes[int(i)], float(row[i])) for i in order]))
         return results
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        logits, features = _forward(self.model, self.tokenizer, list(texts), self.feature_layers, self.max_length, self.device)
-        return _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+    def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self._run([str(t) for t in texts], batch_size, embed=False)[0]
 
     def predict_batch(self, items: Sequence[str]) -> list[IntentPrediction]:
         if len(items) == 0:
