@@ -4,15 +4,20 @@ Two heads share one forward pass of the encoder:
 
 * a logistic-regression head on the mean-pooled states of the last ``feature_layers`` layers (with
   ``finetune_epochs=0`` this is the frozen-embedding baseline: fast, no gradient through the encoder);
-* with ``finetune_epochs > 0`` the encoder is first fine-tuned end to end with a linear head (AdamW, warm-up
-  then linear decay, label smoothing, layer-wise learning rates), and the logistic head is fitted on the
-  fine-tuned features afterwards; the two heads' probabilities are averaged with a weight chosen on the
-  validation split.
+* with ``finetune_epochs > 0`` the encoder's top ``finetune_layers`` layers are first fine-tuned with a linear
+  head (AdamW, warm-up then linear decay, label smoothing, layer-wise learning rates; the frozen lower layers
+  run once per text and are cached), and the logistic head is fitted on the fine-tuned features afterwards,
+  with the pretrained sentence embedding appended (``pretrained_features``: the reply path computes it anyway
+  for FAQ search); the two heads' probabilities are averaged with a weight chosen on the validation split.
 
 A temperature is fitted on the validation split (minimum negative log-likelihood) and the out-of-scope
 threshold on the calibrated top probability is chosen there too: it maximises the number of validation
 messages handled right — accepted and correct, or refused when the guess would be wrong or the message is
 out of scope (examples labelled :data:`OOS_LABEL` train as their own class and count as out of scope).
+With ``refit_all`` the model is then fitted again on every example (the validation split too) and keeps that
+calibration; the reported metrics stay those of the held-out split.
+
+At inference the encoder computes in bfloat16 where the CPU does so natively (:func:`inference_dtype`).
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class IntentConfig(TrainConfig):
     # layers on the shared frozen ones): inference computes it anyway for FAQ search, and the two views of a
     # message disagree usefully (measured on Banking77: see tests/benchmarks/chatbot.py).
     pretrained_features: bool = True
+    # After calibrating on the held-out split, fit the model again on all examples (held-out ones included) and
+    # keep the calibration: 10 % more data for the model that answers, for a second fine-tuning's time.
+    refit_all: bool = True
     lr_c: float = 10.0
     # Held-out split of the examples: calibration, threshold, ensemble weight and the reported metrics.
     val_fraction: float = 0.1
@@ -407,6 +415,55 @@ def _logistic_logits(head: Any, features: np.ndarray, n_classes: int) -> np.ndar
     return out
 
 
+def _rescaled(progress: ProgressCallback, span: tuple[float, float]) -> ProgressCallback:
+    """``progress`` with the fine-tuning's 10–80 % mapped onto ``span``."""
+    lo, hi = span
+
+    def report(percent: float, stage: str, metrics: Any = None) -> None:
+        progress(lo + (hi - lo) * (percent - 10.0) / 70.0, stage, metrics)
+
+    return report
+
+
+def _fit_members(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    y: np.ndarray,
+    fit_idx: list[int],
+    val_idx: list[int],
+    config: IntentConfig,
+    device: DeviceInfo,
+    progress: ProgressCallback,
+    cache: _LowerCache | None,
+    embeddings: np.ndarray | None,
+) -> tuple[Any, Any, list[dict[str, float]], tuple[np.ndarray, np.ndarray]]:
+    """Fine-tune ``model`` (when configured) and fit the logistic head on the ``fit_idx`` examples; returns the
+    model, the head, the fine-tuning history and the head logits + features of the ``val_idx`` examples."""
+    history: list[dict[str, float]] = []
+    if config.finetune_epochs:
+        fit_cache = cache
+        if cache is not None:
+            # A view of the cache restricted to the fitted texts (same tensors, no copy).
+            fit_cache = _LowerCache.__new__(_LowerCache)
+            fit_cache.frozen, fit_cache.device = cache.frozen, cache.device
+            fit_cache.lengths = [cache.lengths[i] for i in fit_idx]
+            fit_cache.states = [cache.states[i] for i in fit_idx]
+        history = _finetune(model, tokenizer, [texts[i] for i in fit_idx], y[fit_idx], config, device, progress, fit_cache)
+    progress(80, "fitting logistic head")
+    outputs = []
+    for idx in (fit_idx, val_idx):
+        if cache is not None:
+            logits, features = _forward_cached(model, cache, idx, config.feature_layers)
+        else:
+            logits, features = _forward(model, tokenizer, [texts[i] for i in idx], config.feature_layers, config.max_length, device)
+        if embeddings is not None:
+            features = np.hstack([features, embeddings[idx]])
+        outputs.append((logits, features))
+    head = _fit_logistic(outputs[0][1], y[fit_idx], config.lr_c, config.seed)
+    return model, head, history, outputs[1]
+
+
 def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallback = no_progress, device: DeviceInfo | None = None) -> TrainedModel:
     import torch
 
@@ -430,36 +487,23 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     tokenizer = load_tokenizer()
     model = _Classifier.build(load_transformer(), len(classes)).to(device.name)
     n_layers = len(model.encoder.encoder.layer)
-    history: list[dict[str, float]] = []
     cache = None
     if config.finetune_epochs and 0 < config.finetune_layers < n_layers and config.feature_layers <= config.finetune_layers + 1:
         progress(3, "caching frozen layers")
         cache = _LowerCache(model, tokenizer, texts, n_layers - config.finetune_layers, config.max_length, device)
-    if config.finetune_epochs:
-        train_cache = cache
-        if cache is not None:
-            # A view of the cache restricted to the training texts (same tensors, no copy).
-            train_cache = _LowerCache.__new__(_LowerCache)
-            train_cache.frozen, train_cache.device = cache.frozen, cache.device
-            train_cache.lengths = [cache.lengths[i] for i in train_idx]
-            train_cache.states = [cache.states[i] for i in train_idx]
-        history = _finetune(model, tokenizer, [texts[i] for i in train_idx], y[train_idx], config, device, progress, train_cache)
-    progress(82, "fitting logistic head")
-    if cache is not None:
-        tr_logits, tr_features = _forward_cached(model, cache, train_idx, config.feature_layers)
-        va_logits, va_features = _forward_cached(model, cache, val_idx, config.feature_layers)
-    else:
-        tr_logits, tr_features = _forward(model, tokenizer, [texts[i] for i in train_idx], config.feature_layers, config.max_length, device)
-        va_logits, va_features = _forward(model, tokenizer, [texts[i] for i in val_idx], config.feature_layers, config.max_length, device)
     pretrained_features = bool(config.pretrained_features and cache is not None)
+    embeddings = None
     if pretrained_features:
-        progress(85, "pretrained sentence embeddings")
+        progress(8, "pretrained sentence embeddings")
         top = _pretrained_top_layers(n_layers - config.finetune_layers, device, torch.float32)
-        tr_features = np.hstack([tr_features, _embed_cached(top, cache, train_idx)])
-        va_features = np.hstack([va_features, _embed_cached(top, cache, val_idx)])
+        embeddings = _embed_cached(top, cache, list(range(len(texts))))
         del top
-    del cache
-    head = _fit_logistic(tr_features, y[train_idx], config.lr_c, config.seed)
+    refit = bool(config.refit_all and config.finetune_epochs)
+    # Fine-tuning progress: 10–80 % (10–45 % and 45–80 % when the model is fitted again on all examples).
+    span = (10.0, 45.0) if refit else (10.0, 80.0)
+    model, head, history, (va_logits, va_features) = _fit_members(
+        model, tokenizer, texts, y, train_idx, val_idx, config, device, _rescaled(progress, span), cache, embeddings
+    )
     fit_seconds = time.perf_counter() - started
 
     progress(92, "calibrating")
@@ -498,6 +542,28 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     }
     if out_of_scope.any():
         metrics["oos_recall"] = float(((confidence < threshold) | (predicted == oos_index))[out_of_scope].mean())
+    if refit:
+        # Calibration, ensemble weight and threshold stay those measured on the held-out split; the model that
+        # answers is fitted again, same configuration and seed, on every example (the held-out ones too).
+        progress(45, "fitting again on all examples")
+        set_seed(config.seed)
+        all_idx = list(range(len(texts)))
+        model, head, refit_history, _ = _fit_members(
+            _Classifier.build(load_transformer(), len(classes)).to(device.name),
+            tokenizer,
+            texts,
+            y,
+            all_idx,
+            [],
+            config,
+            device,
+            _rescaled(progress, (45.0, 80.0)),
+            cache,
+            embeddings,
+        )
+        history = history + [{**h, "all_examples": 1.0} for h in refit_history]
+        model = model.cpu().eval()
+    del cache
     state = {
         "format": ARTIFACT_FORMAT,
         "classes": classes,
@@ -512,7 +578,8 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     }
     details = {
         "classes": len(classes),
-        "train_examples": len(train_idx),
+        "train_examples": len(texts) if refit else len(train_idx),
+        "refit_all": refit,
         "history": history,
         "train_seconds": round(time.perf_counter() - started, 2),
         "fit_seconds": round(fit_seconds, 2),
