@@ -47,11 +47,13 @@ ARTIFACT_FORMAT = "downstream.chatbot.intent/1"
 class IntentConfig(TrainConfig):
     # The defaults are the benchmark's best configuration (tests/benchmarks/chatbot.py).
     # Encoder fine-tuning (0 epochs: frozen encoder, the fast baseline).
-    finetune_epochs: int = 4
+    finetune_epochs: int = 6
     # Fine-tune only the top N transformer layers (0: all). The layers below are run once and their outputs
     # cached, so an epoch costs a fraction of a full pass: what makes fine-tuning fit a CPU budget.
     finetune_layers: int = 2
-    learning_rate: float = 1e-4
+    # Measured on Banking77 (top 2 layers, 6 epochs, held-out split / test): 1e-4 → 0.932 / 0.938 (4 epochs: 0.932 /
+    # 0.937), 3e-4 → 0.937 / 0.938, 6e-4 → 0.939 / 0.937 with both heads, 0.943 / 0.943 with the neighbour vote.
+    learning_rate: float = 6e-4
     head_learning_rate: float = 2e-3
     layer_decay: float = 0.9  # each lower layer learns at this fraction of the one above it
     warmup_fraction: float = 0.1
@@ -68,6 +70,13 @@ class IntentConfig(TrainConfig):
     # After calibrating on the held-out split, fit the model again on all examples (held-out ones included) and
     # keep the calibration: 10 % more data for the model that answers, for a second fine-tuning's time.
     refit_all: bool = True
+    # Nearest-neighbour vote (fine-tuned models only): the ``knn_k`` training examples most similar to a message
+    # (cosine on the logistic head's features, among the examples of the heads' ``knn_classes`` best intents)
+    # vote with weights exp(similarity / knn_temperature); its distribution gets ``knn_weight`` in the average.
+    knn_weight: float = 0.33
+    knn_k: int = 10
+    knn_classes: int = 5
+    knn_temperature: float = 0.1
     lr_c: float = 10.0
     # Held-out split of the examples: calibration, threshold, ensemble weight and the reported metrics.
     val_fraction: float = 0.1
@@ -96,6 +105,10 @@ class IntentConfig(TrainConfig):
             (1 <= self.min_examples_per_intent <= 1000, "min_examples_per_intent must be between 1 and 1000"),
             (self.oos_threshold is None or 0 <= self.oos_threshold <= 1, "oos_threshold must be between 0 and 1"),
             (0 <= self.oos_min_threshold <= 1, "oos_min_threshold must be between 0 and 1"),
+            (0 <= self.knn_weight < 1, "knn_weight must be in [0, 1)"),
+            (1 <= self.knn_k <= 1000, "knn_k must be between 1 and 1000"),
+            (1 <= self.knn_classes <= 1000, "knn_classes must be between 1 and 1000"),
+            (0 < self.knn_temperature <= 10, "knn_temperature must be in (0, 10]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -437,9 +450,10 @@ def _fit_members(
     progress: ProgressCallback,
     cache: _LowerCache | None,
     embeddings: np.ndarray | None,
-) -> tuple[Any, Any, list[dict[str, float]], tuple[np.ndarray, np.ndarray]]:
+) -> tuple[Any, Any, list[dict[str, float]], tuple[np.ndarray, np.ndarray], np.ndarray]:
     """Fine-tune ``model`` (when configured) and fit the logistic head on the ``fit_idx`` examples; returns the
-    model, the head, the fine-tuning history and the head logits + features of the ``val_idx`` examples."""
+    model, the head, the fine-tuning history, the head logits + features of the ``val_idx`` examples and the
+    features of the ``fit_idx`` ones."""
     history: list[dict[str, float]] = []
     if config.finetune_epochs:
         fit_cache = cache
@@ -461,7 +475,7 @@ def _fit_members(
             features = np.hstack([features, embeddings[idx]])
         outputs.append((logits, features))
     head = _fit_logistic(outputs[0][1], y[fit_idx], config.lr_c, config.seed)
-    return model, head, history, outputs[1]
+    return model, head, history, outputs[1], outputs[0][1]
 
 
 def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallback = no_progress, device: DeviceInfo | None = None) -> TrainedModel:
@@ -501,7 +515,7 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     refit = bool(config.refit_all and config.finetune_epochs)
     # Fine-tuning progress: 10–80 % (10–45 % and 45–80 % when the model is fitted again on all examples).
     span = (10.0, 45.0) if refit else (10.0, 80.0)
-    model, head, history, (va_logits, va_features) = _fit_members(
+    model, head, history, (va_logits, va_features), fit_features = _fit_members(
         model, tokenizer, texts, y, train_idx, val_idx, config, device, _rescaled(progress, span), cache, embeddings
     )
     fit_seconds = time.perf_counter() - started
@@ -523,7 +537,13 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         weight = best[1]
     model = model.cpu().eval()
     calibration = {"temperature_finetuned": t_ft, "temperature_logistic": t_lr, "finetuned_weight": weight}
+    knn = None
+    if config.finetune_epochs and config.knn_weight > 0:
+        knn = NeighbourVote(fit_features, y[train_idx], len(classes), config.knn_k, config.knn_classes, config.knn_temperature)
+        calibration["knn_weight"] = config.knn_weight
     probs = _combine(va_logits, va_lr, calibration)
+    if knn is not None:
+        probs = knn.blend(probs, va_features, config.knn_weight)
     predicted = probs.argmax(1)
     oos_index = index.get(OOS_LABEL, -1)
     out_of_scope = y_val == oos_index
@@ -548,7 +568,7 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         progress(45, "fitting again on all examples")
         set_seed(config.seed)
         all_idx = list(range(len(texts)))
-        model, head, refit_history, _ = _fit_members(
+        model, head, refit_history, _, fit_features = _fit_members(
             _Classifier.build(load_transformer(), len(classes)).to(device.name),
             tokenizer,
             texts,
@@ -563,6 +583,8 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         )
         history = history + [{**h, "all_examples": 1.0} for h in refit_history]
         model = model.cpu().eval()
+        if knn is not None:
+            knn = NeighbourVote(fit_features, y, len(classes), config.knn_k, config.knn_classes, config.knn_temperature)
     del cache
     state = {
         "format": ARTIFACT_FORMAT,
@@ -575,6 +597,7 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()} if config.finetune_epochs else None,
         "head_weight": model.head.state_dict(),
         "pretrained_features": pretrained_features,
+        "knn": knn.state() if knn is not None else None,
     }
     details = {
         "classes": len(classes),
@@ -606,9 +629,58 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         select_device("cpu"),
         frozen_layers,
         pretrained_features,
+        knn,
     )
     progress(99, "done")
     return TrainedModel(model=predictor, metrics=metrics, save=save, details=details, artifact_name="intent.pt")
+
+
+class NeighbourVote:
+    """k-nearest-neighbour vote over stored training features (unit-norm blocks; cosine = dot product / blocks).
+
+    Only the examples of each message's ``n_classes`` most probable intents (by the heads) are compared: the vote
+    can only move probability among the intents in contention, and a message costs a few hundred dot products
+    instead of one per training example (the same result as the full search on Banking77 within 0.05 %).
+    """
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, n_labels: int, k: int, n_classes: int, temperature: float) -> None:
+        # Stored as float16 (half the artifact size): rounded the same way in memory, so a trained and a reloaded
+        # predictor give the same probabilities.
+        self.features = np.ascontiguousarray(np.asarray(features, dtype=np.float16), dtype=np.float32)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.n_labels, self.k, self.n_classes, self.temperature = n_labels, k, n_classes, temperature
+        self.by_label = [np.flatnonzero(self.labels == c) for c in range(n_labels)]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "features": self.features.astype(np.float16),
+            "labels": self.labels.astype(np.int32),
+            "n_labels": self.n_labels,
+            "k": self.k,
+            "n_classes": self.n_classes,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NeighbourVote:
+        return cls(state["features"], state["labels"], state["n_labels"], state["k"], state["n_classes"], state["temperature"])
+
+    def vote(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(probs)
+        for row in range(len(probs)):
+            candidates = np.argsort(-probs[row], kind="stable")[: self.n_classes]
+            ids = np.concatenate([self.by_label[c] for c in candidates])
+            if len(ids) == 0:
+                out[row] = probs[row]
+                continue
+            similarity = self.features[ids] @ features[row].astype(np.float32)
+            near = np.argpartition(-similarity, self.k)[: self.k] if len(ids) > self.k else np.arange(len(ids))
+            np.add.at(out[row], self.labels[ids[near]], np.exp((similarity[near] - similarity[near].max()) / self.temperature))
+            out[row] /= out[row].sum()
+        return out
+
+    def blend(self, probs: np.ndarray, features: np.ndarray, weight: float) -> np.ndarray:
+        return (1 - weight) * probs + weight * self.vote(probs, features)
 
 
 def _combine(ft_logits: np.ndarray, lr_logits: np.ndarray, calibration: dict[str, float]) -> np.ndarray:
@@ -658,6 +730,7 @@ class IntentPredictor(Predictor):
         device: DeviceInfo,
         frozen_layers: int | None = None,
         pretrained_features: bool = False,
+        knn: NeighbourVote | None = None,
     ) -> None:
         self.model = model.to(device.name).eval()
         # The encoder answers in bfloat16 where the CPU computes it natively (pooling and heads stay float32).
@@ -668,6 +741,7 @@ class IntentPredictor(Predictor):
         self.frozen_layers = n_layers if frozen_layers is None else frozen_layers
         # The logistic head's features end with the pretrained sentence embedding (top layers fine-tuned only).
         self.pretrained_features = bool(pretrained_features and 0 < self.frozen_layers < n_layers)
+        self.knn = knn
         self._pretrained_top: list[Any] | None = None
         self.tokenizer = tokenizer
         self.head = head
@@ -712,6 +786,7 @@ class IntentPredictor(Predictor):
             device,
             frozen,
             bool(state.get("pretrained_features", False)),
+            NeighbourVote.from_state(state["knn"]) if state.get("knn") else None,
         )
 
     def classify_and_embed(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
@@ -736,7 +811,10 @@ class IntentPredictor(Predictor):
             inputs = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
             inputs = inputs.to(self.device.name)
             logits, features, batch_embeddings = self._pass(inputs["input_ids"], inputs["attention_mask"], n_layers, embed)
-            probs[batch] = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+            batch_probs = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+            if self.knn is not None:
+                batch_probs = self.knn.blend(batch_probs, features, self.calibration["knn_weight"])
+            probs[batch] = batch_probs
             if embeddings is not None and batch_embeddings is not None:
                 embeddings[batch] = batch_embeddings
         return probs, embeddings
