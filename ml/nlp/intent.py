@@ -513,14 +513,14 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         embeddings = _embed_cached(top, cache, list(range(len(texts))))
         del top
     refit = bool(config.refit_all and config.finetune_epochs)
-    # Fine-tuning progress: 10–80 % (10–45 % and 45–80 % when the model is fitted again on all examples).
+    # Fine-tuning progress: 10–80 % (10–45 % and 47–90 % when the model is fitted again on all examples).
     span = (10.0, 45.0) if refit else (10.0, 80.0)
     model, head, history, (va_logits, va_features), fit_features = _fit_members(
         model, tokenizer, texts, y, train_idx, val_idx, config, device, _rescaled(progress, span), cache, embeddings
     )
     fit_seconds = time.perf_counter() - started
 
-    progress(92, "calibrating")
+    progress(46 if refit else 92, "calibrating")
     y_val = y[val_idx]
     va_lr = _logistic_logits(head, va_features, len(classes))
     t_lr = fit_temperature(va_lr, y_val)
@@ -565,7 +565,7 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     if refit:
         # Calibration, ensemble weight and threshold stay those measured on the held-out split; the model that
         # answers is fitted again, same configuration and seed, on every example (the held-out ones too).
-        progress(45, "fitting again on all examples")
+        progress(47, "fitting again on all examples")
         set_seed(config.seed)
         all_idx = list(range(len(texts)))
         model, head, refit_history, _, fit_features = _fit_members(
@@ -577,7 +577,7 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
             [],
             config,
             device,
-            _rescaled(progress, (45.0, 80.0)),
+            _rescaled(progress, (47.0, 90.0)),
             cache,
             embeddings,
         )
