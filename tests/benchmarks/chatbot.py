@@ -146,6 +146,7 @@ def run_model(
     result.update(latency(Understander(predictor, faq), test[0][:n_latency]))
     result["validation_accuracy"] = round(trained.metrics["accuracy"], 4)
     result["oos_threshold"] = round(trained.metrics["oos_threshold"], 4)
+    result["inference_dtype"] = str(predictor.dtype).removeprefix("torch.")
     log(f"{name}: {result}")
     return result
 
@@ -169,7 +170,8 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
             "",
             f"Intent classification (Banking77: trained on `train.csv`, {result['train_examples']} messages of which 10 % are held"
             f" out for calibration; scored on `test.csv`, {result['test_examples']} messages). Reply latency: one message at a"
-            f" time, intent + out-of-scope check + entities + hybrid FAQ search ({result['latency_messages']} messages).",
+            f" time, intent + out-of-scope check + entities + hybrid FAQ search ({result['latency_messages']} messages, one torch"
+            f" thread, encoder in {best.get('inference_dtype', 'float32')}); accuracy is scored on that same inference path.",
             "",
             _report.table(["model", "accuracy", "macro-F1", "train s", "reply p50 ms", "reply p95 ms"], rows),
             oos + (f"\n{args.note}\n" if getattr(args, "note", "") else ""),
@@ -198,6 +200,7 @@ def latency_only(args: argparse.Namespace, data: IntentDataset, test: tuple[list
     for name, config in (("product", IntentConfig()), ("baseline_frozen", IntentConfig.from_dict(BASELINE))):
         trained = train(subset, config, no_progress, select_device("cpu"))
         out[name] = latency(Understander(trained.model, searcher), messages)
+        out[name]["inference_dtype"] = str(trained.model.dtype).removeprefix("torch.")
         log(f"{name}: {out[name]}")
     result = {
         **out["product"],
@@ -218,7 +221,8 @@ def latency_only(args: argparse.Namespace, data: IntentDataset, test: tuple[list
                 f"Measured {result['date']} on {result['machine']}, CPU only{contended}.",
                 f"`python tests/benchmarks/chatbot.py --latency-only --per-class {args.per_class}` — one message at a time"
                 f" ({len(messages)} Banking77 test messages): intent + out-of-scope check + entities + hybrid FAQ search over"
-                " BankFAQs, the product's `Understander.understand` path (one encoder pass, one torch thread as `CHATBOT_INFERENCE_THREADS=1`).",
+                " BankFAQs, the product's `Understander.understand` path (one encoder pass, one torch thread as `CHATBOT_INFERENCE_THREADS=1`,"
+                f" encoder in {out['product']['inference_dtype']}).",
                 f"Models trained on {result['trained_on']}: the latency depends on the architecture, not on the amount of data.",
                 "",
                 _report.table(["model", "reply p50 ms", "reply p95 ms"], rows),
