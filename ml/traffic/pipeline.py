@@ -348,7 +348,9 @@ class TrafficPipeline:
             mine = {f: (x, y) for f, x, y in track.path}
             for key, path, diagonal, is_open in candidates:
                 common = [(mine[f], (x, y)) for f, x, y in path if f in mine]
-                if len(common) < 3:
+                # Three shared frames, or all of them for a track born just before the checkpoint (its snapshot
+                # path is one or two points long, and the rebuilt track must still take over its key).
+                if not common or len(common) < min(3, len(path), len(mine)):
                     continue
                 distance = float(np.median([math.dist(a, b) for a, b in common]))
                 # Boxes of one vehicle differ between runs (a young background model, a box cut by the frame's

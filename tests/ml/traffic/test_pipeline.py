@@ -156,3 +156,33 @@ def test_yolo_detector_plugs_into_the_pipeline_offline(road):
     pipeline = TrafficPipeline(detector=detector, lines=[LineSpec("m", (0, 120), (320, 120))], fps=info.fps, frame_size=(info.width, info.height))
     results = list(process_video(path, pipeline, end_frame=5))
     assert len(results) == 6  # five frames and the end-of-video result
+
+
+def test_a_track_born_just_before_the_checkpoint_keeps_its_key(tmp_path):
+    """The snapshot holds a track one frame old (a one-point path): the track the resumed run rebuilds from the
+    warm-up video must take over its key, not start a second track for the vehicle before the checkpoint."""
+    import json
+
+    path = tmp_path / "long.mp4"
+    truth = make_road_video(path, frames=200, fps=15, width=320, height=240, seed=4)
+    info = probe_video(path)
+    line = LineSpec("mid", (0, truth.line_y), (truth.width, truth.line_y))
+
+    def pipeline(prefix):
+        return TrafficPipeline(detector=default_detector(), lines=[line], fps=info.fps, frame_size=(info.width, info.height), track_prefix=prefix)
+
+    full = list(process_video(path, pipeline("a1-")))
+    births = sorted(t.first_frame for r in full for t in r.finished_tracks if t.first_frame > 60)
+    assert births, "the video needs a vehicle appearing after the warm-up"
+    checkpoint = births[0] + 1
+    first, crashed = [], pipeline("a1-")
+    for result in process_video(path, crashed):
+        first.append(result)
+        if result.frame == checkpoint - 1:
+            state = json.loads(json.dumps(crashed.snapshot()))
+            break
+    assert any(len(t["path"]) == 1 for t in state["tracks"])
+    second = list(process_video(path, pipeline("a2-"), start_frame=checkpoint, resume_state=state))
+    assert not [t.track_id for r in second for t in r.finished_tracks if t.track_id.startswith("a2-") and t.first_frame < checkpoint]
+    births_resumed = sorted(t.first_frame for r in first + second for t in r.finished_tracks)
+    assert births_resumed == sorted(t.first_frame for r in full for t in r.finished_tracks)
