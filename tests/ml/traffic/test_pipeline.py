@@ -15,6 +15,21 @@ def road(tmp_path_factory):
     return path, truth
 
 
+def crash_and_resume(path, pipeline, checkpoint):
+    """A run (keys ``a1-``) that crashes after frame ``checkpoint - 1`` and the attempt (keys ``a2-``) that resumes
+    from its snapshot, stored as JSON like the job row does: (first results, resumed results, snapshot)."""
+    import json
+
+    first, crashed = [], pipeline("a1-")
+    for result in process_video(path, crashed):
+        first.append(result)
+        if result.frame == checkpoint - 1:
+            state = json.loads(json.dumps(crashed.snapshot()))
+            break
+    second = list(process_video(path, pipeline("a2-"), start_frame=checkpoint, resume_state=state))
+    return first, second, state
+
+
 def run(path, truth, *, start=0, end=None, annotated=None, lines=None):
     info = probe_video(path)
     lines = lines or [LineSpec("mid", (0, truth.line_y), (truth.width, truth.line_y))]
@@ -60,7 +75,6 @@ def test_a_run_resumed_from_a_snapshot_ends_with_the_same_tracks_and_events(tmp_
     """A crash mid-video: the next attempt re-reads the warm-up and restores the snapshot taken at the checkpoint.
     A congestion and a stopped vehicle span the checkpoint; neither is raised twice, no vehicle gets a second
     track, and what a JSON round trip of the snapshot loses (it is stored in the database) changes nothing."""
-    import json
 
     from ml.traffic import ZoneSpec
 
@@ -79,13 +93,7 @@ def test_a_run_resumed_from_a_snapshot_ends_with_the_same_tracks_and_events(tmp_
 
     full = list(process_video(path, pipeline("a1-")))
     checkpoint = 75  # congestion raised at ~69 and still on; the stopped vehicle stands until ~100
-    first, crashed = [], pipeline("a1-")
-    for result in process_video(path, crashed):
-        first.append(result)
-        if result.frame == checkpoint - 1:
-            state = json.loads(json.dumps(crashed.snapshot()))
-            break
-    second = list(process_video(path, pipeline("a2-"), start_frame=checkpoint, resume_state=state))
+    first, second, state = crash_and_resume(path, pipeline, checkpoint)
     resumed = first + second
 
     def events(results):
@@ -161,8 +169,6 @@ def test_yolo_detector_plugs_into_the_pipeline_offline(road):
 def test_a_track_born_just_before_the_checkpoint_keeps_its_key(tmp_path):
     """The snapshot holds a track one frame old (a one-point path): the track the resumed run rebuilds from the
     warm-up video must take over its key, not start a second track for the vehicle before the checkpoint."""
-    import json
-
     path = tmp_path / "long.mp4"
     truth = make_road_video(path, frames=200, fps=15, width=320, height=240, seed=4)
     info = probe_video(path)
@@ -175,14 +181,8 @@ def test_a_track_born_just_before_the_checkpoint_keeps_its_key(tmp_path):
     births = sorted(t.first_frame for r in full for t in r.finished_tracks if t.first_frame > 60)
     assert births, "the video needs a vehicle appearing after the warm-up"
     checkpoint = births[0] + 1
-    first, crashed = [], pipeline("a1-")
-    for result in process_video(path, crashed):
-        first.append(result)
-        if result.frame == checkpoint - 1:
-            state = json.loads(json.dumps(crashed.snapshot()))
-            break
+    first, second, state = crash_and_resume(path, pipeline, checkpoint)
     assert any(len(t["path"]) == 1 for t in state["tracks"])
-    second = list(process_video(path, pipeline("a2-"), start_frame=checkpoint, resume_state=state))
     assert not [t.track_id for r in second for t in r.finished_tracks if t.track_id.startswith("a2-") and t.first_frame < checkpoint]
     births_resumed = sorted(t.first_frame for r in first + second for t in r.finished_tracks)
     assert births_resumed == sorted(t.first_frame for r in full for t in r.finished_tracks)
