@@ -62,6 +62,16 @@ def screenshots():
     return path
 
 
+
+@pytest.fixture
+def empty_broker():
+    """No task left in the broker's queues before and after a test that runs a real worker."""
+    from tests.workers import purge_broker
+
+    purge_broker()
+    yield
+    purge_broker()
+
 # A test stopped by pytest-timeout can leave a worker thread blocked for good (an event loop that async_to_sync
 # runs in its executor, a socket read). Python waits for such threads at exit, so the run would print its summary
 # and then hang until CI's own limit. After a timeout, end the process with pytest's exit status instead.

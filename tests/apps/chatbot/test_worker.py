@@ -8,16 +8,9 @@ from apps.chatbot.models import Message, Sender
 from apps.mlops import services as mlops
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, VersionStatus
 from tests.apps.chatbot.helpers import TINY_CONFIG, demo_site
-from tests.workers import celery_worker, purge_broker, wait_for
+from tests.workers import celery_worker, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _empty_broker():
-    purge_broker()
-    yield
-    purge_broker()
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 
 def test_operator_retrains_the_worker_promotes_and_the_bot_uses_the_new_model(operator_client: Client):

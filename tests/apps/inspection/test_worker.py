@@ -15,21 +15,14 @@ from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
 from apps.inspection.models import InspectionImage, InspectionResult
 from apps.mlops.models import FamilySettings, ModelVersion, TrainingRun, VersionStatus
 from tests.apps.inspection import factories as f
-from tests.workers import celery_worker, purge_broker, wait_for
+from tests.workers import celery_worker, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 SMALL = {
     ANOMALY_FAMILY: {"image_height": 64, "image_width": 64, "coreset_size": 128, "score_border": 0},
     DEFECT_TYPE_FAMILY: {"image_height": 64, "image_width": 64},
 }
-
-
-@pytest.fixture(autouse=True)
-def _empty_broker():
-    purge_broker()
-    yield
-    purge_broker()
 
 
 @pytest.fixture

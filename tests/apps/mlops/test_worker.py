@@ -8,16 +8,9 @@ from django.test import Client
 from apps.mlops import services
 from apps.mlops.demo_family import DEMO_FAMILY
 from apps.mlops.models import FamilySettings, ModelVersion, RunStatus, TrainingRun, VersionStatus
-from tests.workers import celery_worker, purge_broker, wait_for
+from tests.workers import celery_worker, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _empty_broker():
-    purge_broker()
-    yield
-    purge_broker()
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 
 def test_admin_retrain_now_runs_on_the_worker_promotes_and_serves(admin_client_: Client, admin_user):

@@ -9,16 +9,9 @@ from apps.recommendations import services
 from apps.recommendations.families import MAIN_FAMILY
 from apps.recommendations.models import PrecomputedRecommendations
 from tests.apps.recommendations.factories import make_shop
-from tests.workers import celery_worker, purge_broker, wait_for
+from tests.workers import celery_worker, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _empty_broker():
-    purge_broker()
-    yield
-    purge_broker()
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 
 def test_worker_trains_promotes_serves_and_precomputes(operator_client: Client):

@@ -8,22 +8,15 @@ from apps.traffic import services
 from apps.traffic.models import Count, Crossing, Event, JobStatus, ProcessingJob, Track, Zone
 from tests.apps.traffic.factories import CameraFactory, LineFactory
 from tests.apps.traffic.videos import road_video
-from tests.workers import celery_worker, purge_broker, wait_for
+from tests.workers import celery_worker, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 WORKER_ENV = {
     "TRAFFIC_CHECKPOINT_SECONDS": "0.2",
     "TRAFFIC_STREAM_MAX_RETRIES": "2",
     "TRAFFIC_STREAM_BACKOFF_SECONDS": "0.1",
 }
-
-
-@pytest.fixture(autouse=True)
-def _empty_broker():
-    purge_broker()
-    yield
-    purge_broker()
 
 
 def test_upload_to_counts_through_the_api_and_an_unreachable_stream_fails_clearly(operator_client, tmp_path):
