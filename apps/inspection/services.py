@@ -254,7 +254,10 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
             thresholds[station.pk] = station_threshold(station=station, version=anomaly_version, model_threshold=scored["threshold"])
         threshold = thresholds[station.pk]
         decision = decide(score=scored["score"], threshold=threshold, typed=typed, station=station)
-        heatmap_png = overlay_png(gray, scored["heatmap"], threshold)
+        # The verdict uses the station's threshold on the image score; the picture marks heatmap levels that good
+        # parts stay under (the model's heat threshold). A defective verdict always boxes at least its hottest region.
+        heat_level = scored.get("heat_threshold", threshold)
+        heatmap_png = overlay_png(gray, scored["heatmap"], heat_level)
         now = timezone.now()
         with transaction.atomic():
             result, _ = InspectionResult.objects.update_or_create(
@@ -265,7 +268,7 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
                     "threshold": threshold,
                     "defect_type": decision.defect_type,
                     "type_confidence": decision.type_confidence,
-                    "boxes": regions_above(scored["heatmap"], threshold) if decision.verdict == Verdict.DEFECTIVE else [],
+                    "boxes": regions_above(scored["heatmap"], min(heat_level, float(scored["heatmap"].max()))) if decision.verdict == Verdict.DEFECTIVE else [],
                     "needs_review": decision.needs_review,
                     "review_reason": decision.review_reason,
                     "anomaly_version": anomaly_version,

@@ -220,3 +220,62 @@ def test_undecodable_bytes_give_a_clear_error_after_ultralytics_patched_pil():
 
     with pytest.raises(ImageError):
         to_gray_array(b"garbage")
+
+
+def test_synthetic_defects_on_real_parts_are_seeded_masked_and_local():
+    import cv2
+
+    from ml.vision.synthetic import DEFECT_STYLES, add_defect
+
+    part = make_part(11, "", 96, 80).image
+    donor = make_part(12, "", 96, 80).image
+    for style in DEFECT_STYLES:
+        image, mask = add_defect(np.random.default_rng(4), part, [donor], style)
+        again, _ = add_defect(np.random.default_rng(4), part, [donor], style)
+        assert np.array_equal(image, again), style  # deterministic for a seed
+        assert image.shape == part.shape and image.dtype == np.uint8 and mask.shape == part.shape
+        assert 0 < mask.sum() < mask.size, style
+        changed = np.abs(image.astype(int) - part.astype(int)) > 3
+        # What changed lies in the mask or its feathered rim, never far from it.
+        rim = cv2.dilate(mask.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+        assert changed.any() and not (changed & ~rim).any(), style
+    with pytest.raises(ValueError, match="style"):
+        add_defect(np.random.default_rng(0), part, style="dent")
+    # Without donors a texture swap still paints a defect (a mottled stain instead).
+    assert add_defect(np.random.default_rng(1), part, None, "texture_swap")[1].any()
+
+
+def test_whole_image_gaussian_and_segmentation_head_are_fitted_and_saved(anomaly, parts):
+    trained, path = anomaly
+    state = trained.model.scorer.state
+    assert {"global_mean", "global_precision", "image_stats", "head_stats", "head_feature_mean"} <= set(state)
+    assert trained.metrics["heat_threshold"] > 0
+    predictor = AnomalyPredictor.load(path, select_device("cpu"))
+    good = [p.image for p in parts if not p.defect_type]
+    bad = [p for p in parts if p.defect_type]
+    results = predictor.predict_batch(good[16:] + [p.image for p in bad])
+    assert all(r["heat_threshold"] == pytest.approx(trained.metrics["heat_threshold"]) for r in results)
+    # The head's own map ranks defect pixels above good ones on parts it never saw.
+    import cv2
+
+    from ml.metrics import pixel_roc_auc
+
+    model = predictor.model
+    maps = []
+    for idx, groups in model.extractor.groups([p.image for p in bad]):
+        head = model.scorer.head_map(model.extractor.patches(groups))
+        maps += [head[j] for j in range(len(idx))]
+    upsampled = [cv2.resize(m, (SIZE, SIZE)) for m in maps]
+    assert pixel_roc_auc([p.mask > 0 for p in bad], upsampled) > 0.75
+    # Both parts off: the nearest-neighbour map alone, and the image score is its maximum.
+    config = AnomalyConfig(image_height=SIZE, image_width=SIZE, blocks=[4, 10], coreset_size=64, global_weight=0, head_weight=0)
+    plain = train_anomaly(AnomalyDataset(train_good=good[:12], calibration_good=good[12:16]), config, no_progress, select_device("cpu"))
+    assert not {"global_mean", "head_stats"} & set(plain.model.scorer.state)
+    heats, scores = plain.model.score_arrays([bad[0].image])
+    assert scores[0] == pytest.approx(float(heats[0].max()), rel=1e-5)
+
+
+def test_head_and_global_options_are_validated():
+    for key, value in (("global_weight", -1), ("head_weight", 11), ("synthetic_variants", 0), ("head_samples", 8), ("head_epochs", 0), ("global_blocks", [7])):
+        with pytest.raises(ConfigError, match=key):
+            AnomalyConfig.from_dict({key: value})
