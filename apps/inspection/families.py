@@ -82,7 +82,10 @@ def register() -> None:
             train=vision.train_anomaly,
             predictor_class=vision.AnomalyPredictor,
             primary_metric="image_auroc",
-            description="Fits on good parts only (PatchCore on EfficientNet-Lite0 features); score, heatmap, calibrated threshold.",
+            description=(
+                "Fits on good parts only (PatchCore on EfficientNet-Lite0 features, a whole-image Gaussian, and a segmentation "
+                "head trained on synthetic defects); score, heatmap, calibrated threshold."
+            ),
         )
     )
     register_family(

@@ -516,6 +516,7 @@ def fit(train_good: Sequence[Any], config: AnomalyConfig, device: str = "cpu", p
     scorer = PatchScorer(scorer.method, state)
     grid_h, grid_w = reference_grid(config)
     held_raw, held_pooled, held_head = [], [], []
+    head = segmentation.Head(state, device) if use_head else None
     for batch in _batches(_read_all([items[i] for i in held_idx]), config.batch_size):
         for _, maps in extractor.groups(batch):
             feats = extractor.patches(maps)
@@ -523,8 +524,8 @@ def fit(train_good: Sequence[Any], config: AnomalyConfig, device: str = "cpu", p
             held_raw.append(scorer.score(feats.permute(0, 2, 3, 1).reshape(-1, c)).reshape(n, h, w).float().cpu().numpy())
             if pooled is not None:
                 held_pooled.append(extractor.pooled(maps))
-            if use_head:
-                held_head.append(segmentation.Head(state, device).logits(feats).float().cpu().numpy().ravel())
+            if head is not None:
+                held_head.append(head.logits(feats).float().cpu().numpy().ravel())
     stack = np.stack([cv2.resize(m, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) for raw in held_raw for m in raw])
     # Lightly smoothed over neighbouring positions: a few dozen images give noisy per-position estimates.
     mean = cv2.GaussianBlur(stack.mean(axis=0), (0, 0), 1.0, borderType=cv2.BORDER_REFLECT_101)
