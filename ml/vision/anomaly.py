@@ -234,6 +234,7 @@ class PatchScorer:
     def __init__(self, method: str, state: dict[str, Any]) -> None:
         self.method = method
         self.state = state
+        self._head: segmentation.Head | None = None  # built from the state on first use
 
     @classmethod
     def fit(cls, features: Any, config: AnomalyConfig) -> Self:
@@ -302,7 +303,7 @@ class PatchScorer:
         """The segmentation head's standardised defect map (n, h, w), or ``None`` without a head."""
         if "head_stats" not in self.state:
             return None
-        if getattr(self, "_head", None) is None:
+        if self._head is None:
             self._head = segmentation.Head(self.state, str(self.state["head_feature_mean"].device))
         mu, sd = (float(v) for v in self.state["head_stats"])
         return (self._head.logits(features).float().cpu().numpy() - mu) / sd

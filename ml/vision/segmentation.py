@@ -110,8 +110,6 @@ class Head:
     """The trained head, rebuilt from the anomaly model's state tensors."""
 
     def __init__(self, state: dict[str, Any], device: str) -> None:
-        import torch
-
         params = {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}
         self.net = build(int(state["head_feature_mean"].shape[0]))
         self.net.load_state_dict(params)
@@ -120,13 +118,10 @@ class Head:
         self.std = state["head_feature_std"].to(device)[None, :, None, None]
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self._torch = torch
 
     def logits(self, features: Any) -> Any:
         """Defect logits (n, h, w) for patch features (n, C, h, w)."""
-        with self._torch.inference_mode():
+        import torch
+
+        with torch.inference_mode():
             return self.net((features.float() - self.mean) / self.std)[:, 0]
-
-
-def has_head(state: dict[str, Any]) -> bool:
-    return "head_feature_mean" in state
