@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from apps.inspection.models import OK_LABEL, ImageStatus, InspectionImage, InspectionResult, Split, Station, Verdict
 from apps.mlops.models import ModelVersion, VersionStatus
-from ml.metrics import threshold_curve
+from ml.metrics import threshold_curve, threshold_for_false_reject_rate
 
 # Shifts by the hour an image was received (server time zone): early 06–14, late 14–22, night 22–06.
 SHIFTS = (("early", 6, 14), ("late", 14, 22), ("night", 22, 6))
@@ -26,6 +26,26 @@ def calibration_scores(*, version: ModelVersion) -> list[float]:
     """Scores of the held-out good images the version's threshold was calibrated on (stored by its run)."""
     run = version.training_run
     return list((run.details or {}).get("calibration_scores", [])) if run is not None else []
+
+
+def calibrated_threshold(*, version: ModelVersion, rate: float) -> dict[str, Any] | None:
+    """The version's threshold for false-reject ``rate``, from its held-out good scores (``None`` without them).
+
+    ``finest_rate`` is 1/(n+1) for n calibration images: the smallest false-reject rate those n can tell apart.
+    A lower target puts the threshold just above every calibration score, so the rate actually reached on new
+    good parts is about ``finest_rate`` on average, not the target; ``resolves_target`` says which case applies.
+    """
+    scores = calibration_scores(version=version)
+    if not scores:
+        return None
+    finest = 1.0 / (len(scores) + 1)
+    return {
+        "threshold": threshold_for_false_reject_rate(scores, rate),
+        "images": len(scores),
+        "finest_rate": finest,
+        "finest_percent": round(100 * finest, 2),
+        "resolves_target": rate >= finest,
+    }
 
 
 def result_feed(*, station: Station | None = None, limit: int = 24) -> QuerySet[InspectionResult]:

@@ -11,6 +11,11 @@ Verdict rules (one station, one image), with ``t`` the station's threshold:
 A result goes to the review queue when the score lies within ``review_margin × t`` of ``t``, when the two
 models disagree (rule 2, or rule 1 with the classifier confidently saying OK), or when a defective verdict's
 type confidence is below ``type_confidence_min``.
+
+Pictures: the overlay colours the heatmap against the anomaly model's heat threshold (the level good parts stay
+under at its target false-reject rate). A defective verdict boxes every region above that level, or, when none
+reaches it (a verdict that rests on whole-image evidence or on the classifier), the region around the hottest
+point; an OK verdict has no boxes.
 """
 
 from __future__ import annotations
@@ -49,10 +54,9 @@ from apps.inspection.validation import check_image
 from apps.mlops import services as mlops_services
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger
 from apps.mlops.serving import model_cache
-from ml.metrics import threshold_for_false_reject_rate
 from ml.vision import pipeline as vision_pipeline
 from ml.vision.backbone import to_gray_array
-from ml.vision.render import overlay_png, regions_above
+from ml.vision.render import defect_boxes, overlay_png
 
 logger = logging.getLogger(__name__)
 
@@ -219,10 +223,8 @@ def station_threshold(*, station: Station, version: ModelVersion, model_threshol
     """The station's manual threshold, else one calibrated on the version's held-out good scores to the station's rate."""
     if station.threshold is not None:
         return float(station.threshold)
-    scores = selectors.calibration_scores(version=version)
-    if not scores:
-        return float(model_threshold)
-    return threshold_for_false_reject_rate(scores, station.target_false_reject_rate)
+    calibrated = selectors.calibrated_threshold(version=version, rate=station.target_false_reject_rate)
+    return float(model_threshold) if calibrated is None else calibrated["threshold"]
 
 
 def _inspect_batch(images: list[InspectionImage]) -> int:
@@ -268,7 +270,7 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
                     "threshold": threshold,
                     "defect_type": decision.defect_type,
                     "type_confidence": decision.type_confidence,
-                    "boxes": regions_above(scored["heatmap"], min(heat_level, float(scored["heatmap"].max()))) if decision.verdict == Verdict.DEFECTIVE else [],
+                    "boxes": defect_boxes(scored["heatmap"], heat_level) if decision.verdict == Verdict.DEFECTIVE else [],
                     "needs_review": decision.needs_review,
                     "review_reason": decision.review_reason,
                     "anomaly_version": anomaly_version,

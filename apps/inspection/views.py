@@ -110,13 +110,9 @@ def station_settings(request: HttpRequest, station_id: int) -> HttpResponse:
             messages.success(request, "Station settings saved; new images use them.")
         return redirect("inspection:station", station_id=station.pk)
     production = ModelVersion.objects.filter(family=ANOMALY_FAMILY, status=VersionStatus.PRODUCTION).first()
-    calibrated = None
-    if production is not None:
-        from ml.metrics import threshold_for_false_reject_rate
-
-        scores = selectors.calibration_scores(version=production)
-        calibrated = threshold_for_false_reject_rate(scores, station.target_false_reject_rate) if scores else None
-    return render(request, "inspection/station.html", {"station": station, "calibrated": calibrated, "production": production})
+    calibration = None if production is None else selectors.calibrated_threshold(version=production, rate=station.target_false_reject_rate)
+    calibrated = None if calibration is None else calibration["threshold"]
+    return render(request, "inspection/station.html", {"station": station, "calibrated": calibrated, "calibration": calibration, "production": production})
 
 
 @operator_required

@@ -32,3 +32,24 @@ def regions_above(heatmap: np.ndarray, threshold: float, min_area: int = 9) -> l
     count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     boxes = [stats[i, :4].tolist() for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= min_area]
     return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+
+def hottest_region(heatmap: np.ndarray) -> list[int]:
+    """``[x, y, width, height]`` of the region around the heatmap's peak: the connected area, holding the peak,
+    that stays above the level halfway from the heatmap's median to its peak (the whole image if it is flat)."""
+    import cv2
+
+    peak = float(heatmap.max())
+    level = float(np.median(heatmap)) + 0.5 * (peak - float(np.median(heatmap)))
+    if peak <= level:
+        return [0, 0, int(heatmap.shape[1]), int(heatmap.shape[0])]
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((heatmap >= level).astype(np.uint8), connectivity=8)
+    y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    return stats[labels[y, x], :4].tolist()
+
+
+def defect_boxes(heatmap: np.ndarray, level: float, min_area: int = 9) -> list[list[int]]:
+    """Boxes for a part judged defective: each region at or above ``level``, largest first; when no region of
+    ``min_area`` pixels reaches it (the verdict can rest on whole-image evidence the heatmap shows only faintly),
+    the region around the hottest point, so a defective result always points somewhere."""
+    return regions_above(heatmap, level, min_area) or [hottest_region(heatmap)]

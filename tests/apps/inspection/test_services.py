@@ -144,3 +144,34 @@ def test_threshold_curve_from_the_stations_labelled_validation_results(operator_
     # Just under 0.5: rejects 0.5 (scratch), 0.6 (ok), 0.9 (spot): precision 2/3, recall 1, half the good parts rejected.
     assert at["precision"] == pytest.approx(2 / 3)
     assert at["recall"] == 1.0 and at["false_reject_rate"] == 0.5
+
+
+def test_calibrated_threshold_and_what_its_calibration_set_can_resolve(operator_client: Client):
+    from apps.mlops.models import ModelVersion, VersionStatus
+
+    run = TrainingRun.objects.create(family=ANOMALY_FAMILY, trigger="dashboard", status="succeeded", details={"calibration_scores": [0.1 * k for k in range(1, 11)]})
+    version = ModelVersion.objects.create(
+        family=ANOMALY_FAMILY, version=1, status=VersionStatus.PRODUCTION, artifact_uri="x", artifact_sha256="0" * 64, primary_metric="image_auroc", training_run=run
+    )
+    station = f.station(target_false_reject_rate=0.2)
+    # 10 scores, 20 %: just above the 2nd highest (0.9); a new good part is rejected with probability 2/11.
+    calibrated = selectors.calibrated_threshold(version=version, rate=0.2)
+    assert 0.9 < calibrated["threshold"] <= 1.0 and calibrated["images"] == 10 and calibrated["resolves_target"]
+    assert services.station_threshold(station=station, version=version, model_threshold=5.0) == calibrated["threshold"]
+    page = operator_client.get(f"/inspection/stations/{station.pk}/").content.decode()
+    assert "Calibrated on 10 good parts" in page and "9.09&nbsp;%" in page and "The target is below that" not in page
+    # 2 % cannot be told apart with 10 parts: the page says so and what rate the threshold will actually reach.
+    Station.objects.filter(pk=station.pk).update(target_false_reject_rate=0.02)
+    assert not selectors.calibrated_threshold(version=version, rate=0.02)["resolves_target"]
+    page = operator_client.get(f"/inspection/stations/{station.pk}/").content.decode()
+    assert "The target is below that" in page
+    # A manual threshold wins; a version without calibration scores falls back to the model's own threshold.
+    Station.objects.filter(pk=station.pk).update(threshold=0.5)
+    station.refresh_from_db()
+    assert services.station_threshold(station=station, version=version, model_threshold=5.0) == 0.5
+    run.details = {}
+    run.save()
+    assert selectors.calibrated_threshold(version=version, rate=0.2) is None
+    Station.objects.filter(pk=station.pk).update(threshold=None)
+    station.refresh_from_db()
+    assert services.station_threshold(station=station, version=version, model_threshold=5.0) == 5.0

@@ -90,6 +90,8 @@ def test_upload_inference_review_retrain_promote(operator_client: Client, webhoo
             assert body["result"]["anomaly_model_version"] == first[ANOMALY_FAMILY].pk
             assert body["result"]["classifier_model_version"] == first[DEFECT_TYPE_FAMILY].pk
         assert bodies[1]["result"]["score"] > bodies[0]["result"]["score"]
+        # A defective verdict always points somewhere, an OK one nowhere.
+        assert all((b["result"]["verdict"] == "defective") == bool(b["result"]["boxes"]) for b in bodies), bodies
         # Batched: the three images were taken together in one forward pass (one task drained them).
         assert max(InspectionResult.objects.values_list("batch_size", flat=True)) >= 2
         wait_for(lambda: len(hooks) == 3, timeout=30, message=f"webhooks\n{worker.log()[-2000:]}")

@@ -53,15 +53,27 @@ def test_f1_at_threshold():
 
 def test_threshold_for_false_reject_rate():
     good = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    # 10% of 10 good parts: one may be rejected, so the threshold sits just above the second highest (0.9).
-    t = threshold_for_false_reject_rate(good, 0.1)
-    assert 0.9 < t <= 1.0 and np.mean(np.array(good) >= t) == pytest.approx(0.1)
-    # 0%: above every good score.
+    # 20% with 10 good parts: just above the 2nd highest (0.9) rejects a new good part with probability 2/11 <= 0.2.
+    t = threshold_for_false_reject_rate(good, 0.2)
+    assert 0.9 < t <= 1.0
+    # 10%: just above the 2nd highest would reject 2/11 = 0.18 of new good parts; just above all of them, 1/11.
+    assert threshold_for_false_reject_rate(good, 0.1) > 1.0
+    # 0%, or any rate 10 parts cannot resolve (below 1/11): above every good score.
     assert threshold_for_false_reject_rate(good, 0.0) > 1.0
-    # 5% of 10 rounds down to 0 allowed rejects.
     assert threshold_for_false_reject_rate(good, 0.05) > 1.0
+    # 50% of 10: floor(0.5 * 11) = 5, just above the 5th highest (0.6).
+    assert 0.6 < threshold_for_false_reject_rate(good, 0.5) <= 0.7
     with pytest.raises(ValueError):
         threshold_for_false_reject_rate([], 0.1)
+
+
+def test_conformal_threshold_holds_its_rate_on_new_good_parts():
+    rng = np.random.default_rng(0)
+    rates = []
+    for _ in range(4000):
+        calibration, new = rng.normal(size=31), rng.normal(size=50)
+        rates.append(np.mean(new >= threshold_for_false_reject_rate(calibration, 0.1)))
+    assert np.mean(rates) <= 0.1 + 0.003  # floor(0.1 * 32) = 3 → 3/32 = 0.094 expected
 
 
 def test_threshold_curve_end_points():

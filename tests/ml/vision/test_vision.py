@@ -20,7 +20,7 @@ from ml.vision import (
 )
 from ml.vision.anomaly import greedy_coreset
 from ml.vision.backbone import ImageError, input_size, to_gray_array
-from ml.vision.render import overlay_png, regions_above
+from ml.vision.render import defect_boxes, hottest_region, overlay_png, regions_above
 from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
 
 SIZE = 64
@@ -180,6 +180,18 @@ def test_to_gray_array_errors_and_rendering():
     heat[5:10, 10:20] = 2.0
     assert regions_above(heat, 1.0) == [[10, 5, 10, 5]]
     assert overlay_png(gray, heat, 1.0).startswith(b"\x89PNG")
+
+
+def test_a_defective_result_always_gets_a_box():
+    yy, xx = np.mgrid[0:60, 0:80]
+    heat = (np.exp(-((xx - 50) ** 2 + (yy - 20) ** 2) / 20.0) + 0.3 * np.exp(-((xx - 15) ** 2 + (yy - 45) ** 2) / 20.0)).astype(np.float32)
+    # Above the level: every region that reaches it, largest first.
+    assert [b[:2] for b in defect_boxes(heat, 0.2)] == [[45, 15], [13, 43]]
+    # Below it everywhere (a verdict on whole-image evidence): the region around the peak, not nothing.
+    (box,) = defect_boxes(heat, 5.0)
+    x, y, w, h = box
+    assert x <= 50 < x + w and y <= 20 < y + h and 3 <= w <= 15 and 3 <= h <= 15
+    assert hottest_region(np.ones((6, 9), np.float32)) == [0, 0, 9, 6]  # flat heatmap: the whole image
 
 
 def test_position_statistics_standardise_patch_scores(anomaly):
