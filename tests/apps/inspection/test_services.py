@@ -149,9 +149,16 @@ def test_threshold_curve_from_the_stations_labelled_validation_results(operator_
 def test_calibrated_threshold_and_what_its_calibration_set_can_resolve(operator_client: Client):
     from apps.mlops.models import ModelVersion, VersionStatus
 
-    run = TrainingRun.objects.create(family=ANOMALY_FAMILY, trigger="dashboard", status="succeeded", details={"calibration_scores": [0.1 * k for k in range(1, 11)]})
+    scores = [0.1 * k for k in range(1, 11)]
+    run = TrainingRun.objects.create(family=ANOMALY_FAMILY, trigger="dashboard", status="succeeded", details={"calibration_scores": scores})
     version = ModelVersion.objects.create(
-        family=ANOMALY_FAMILY, version=1, status=VersionStatus.PRODUCTION, artifact_uri="x", artifact_sha256="0" * 64, primary_metric="image_auroc", training_run=run
+        family=ANOMALY_FAMILY,
+        version=1,
+        status=VersionStatus.PRODUCTION,
+        artifact_uri="x",
+        artifact_sha256="0" * 64,
+        primary_metric="image_auroc",
+        training_run=run,
     )
     station = f.station(target_false_reject_rate=0.2)
     # 10 scores, 20 %: just above the 2nd highest (0.9); a new good part is rejected with probability 2/11.
