@@ -39,8 +39,8 @@ def hottest_region(heatmap: np.ndarray) -> list[int]:
     that stays above the level halfway from the heatmap's median to its peak (the whole image if it is flat)."""
     import cv2
 
-    peak = float(heatmap.max())
-    level = float(np.median(heatmap)) + 0.5 * (peak - float(np.median(heatmap)))
+    peak, median = float(heatmap.max()), float(np.median(heatmap))
+    level = median + 0.5 * (peak - median)
     if peak <= level:
         return [0, 0, int(heatmap.shape[1]), int(heatmap.shape[0])]
     _, labels, stats, _ = cv2.connectedComponentsWithStats((heatmap >= level).astype(np.uint8), connectivity=8)
