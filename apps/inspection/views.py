@@ -111,8 +111,7 @@ def station_settings(request: HttpRequest, station_id: int) -> HttpResponse:
         return redirect("inspection:station", station_id=station.pk)
     production = ModelVersion.objects.filter(family=ANOMALY_FAMILY, status=VersionStatus.PRODUCTION).first()
     calibration = None if production is None else selectors.calibrated_threshold(version=production, rate=station.target_false_reject_rate)
-    calibrated = None if calibration is None else calibration["threshold"]
-    return render(request, "inspection/station.html", {"station": station, "calibrated": calibrated, "calibration": calibration, "production": production})
+    return render(request, "inspection/station.html", {"station": station, "calibration": calibration, "production": production})
 
 
 @operator_required
