@@ -83,8 +83,8 @@ def register() -> None:
             predictor_class=vision.AnomalyPredictor,
             primary_metric="image_auroc",
             description=(
-                "Fits on good parts only (PatchCore on EfficientNet-Lite0 features, a whole-image Gaussian, and a segmentation "
-                "head trained on synthetic defects); score, heatmap, calibrated threshold."
+                "Fits on good parts only (PatchCore on EfficientNet-Lite0 features, or on a ResNet whose weights you supply; a "
+                "whole-image Gaussian; a segmentation head trained on synthetic defects); score, heatmap, calibrated threshold."
             ),
         )
     )
@@ -98,6 +98,6 @@ def register() -> None:
             train=vision.train_classifier,
             predictor_class=vision.ClassifierPredictor,
             primary_metric="accuracy",
-            description="Linear head on pooled EfficientNet-Lite0 features; learns OK plus every reviewed or imported defect type.",
+            description="Linear head on pooled EfficientNet-Lite0 (or supplied ResNet) features; learns OK plus every reviewed or imported defect type.",
         )
     )
