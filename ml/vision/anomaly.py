@@ -43,6 +43,7 @@ from ml.vision.backbone import (
     backbone_digest,
     check_weights,
     feature_groups,
+    input_spec,
     load_backbone,
     pooled_embedding,
     tap_stride,
@@ -184,15 +185,7 @@ class FeatureExtractor:
 
     def input_spec(self) -> dict[str, Any]:
         """How images become backbone input; a classifier with the same spec can share the forward pass."""
-        c = self.config
-        return {
-            "height": c.image_height,
-            "width": c.image_width,
-            "normalize": c.normalize_intensity,
-            "padding": c.input_padding,
-            "keep_aspect": c.keep_aspect,
-            "backbone": c.backbone,
-        }
+        return input_spec(self.config)
 
     def groups(self, images: Sequence[np.ndarray]) -> list[tuple[list[int], dict[int, Any]]]:
         return feature_groups(self.backbone, images, blocks=self.blocks, device=self.device, **self.input_spec())

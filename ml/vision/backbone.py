@@ -267,6 +267,20 @@ def input_size(shape: tuple[int, ...], height: int, width: int, keep_aspect: boo
     return max(64, min(height, int(round(h * scale / 32)) * 32)), max(64, min(width, int(round(w * scale / 32)) * 32))
 
 
+def input_spec(config: Any) -> dict[str, Any]:
+    """How a model's config turns images into backbone input (the :func:`feature_groups` keywords). Two models with
+    equal specs (and the same weights file) can share one backbone pass."""
+    c = config
+    return {
+        "height": c.image_height,
+        "width": c.image_width,
+        "normalize": c.normalize_intensity,
+        "padding": c.input_padding,
+        "keep_aspect": c.keep_aspect,
+        "backbone": c.backbone,
+    }
+
+
 def feature_groups(
     model: Any,
     images: Sequence[np.ndarray],

@@ -25,6 +25,7 @@ from ml.vision.backbone import (
     backbone_digest,
     check_weights,
     feature_groups,
+    input_spec,
     load_backbone,
     pooled_embedding,
     to_gray_array,
@@ -77,18 +78,6 @@ class ClassifierDataset:
     def describe(self) -> dict[str, Any]:
         counts = {c: int(sum(1 for y in self.train_labels if y == i)) for i, c in enumerate(self.classes)}
         return {"classes": self.classes, "train": len(self.train_items), "validation": len(self.validation_items), "train_per_class": counts}
-
-
-def input_spec(config: ClassifierConfig) -> dict[str, Any]:
-    c = config
-    return {
-        "height": c.image_height,
-        "width": c.image_width,
-        "normalize": c.normalize_intensity,
-        "padding": c.input_padding,
-        "keep_aspect": c.keep_aspect,
-        "backbone": c.backbone,
-    }
 
 
 def pool_groups(groups: list[tuple[list[int], dict[int, Any]]], blocks: Sequence[int], n: int, pooling: Sequence[str] = ("mean", "max")) -> np.ndarray:

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ml.vision.anomaly import AnomalyPredictor
-from ml.vision.backbone import feature_groups, to_gray_array
-from ml.vision.classifier import ClassifierPredictor, input_spec
+from ml.vision.backbone import feature_groups, input_spec, to_gray_array
+from ml.vision.classifier import ClassifierPredictor
 
 
 def shares_pass(anomaly: AnomalyPredictor, classifier: ClassifierPredictor) -> bool:
