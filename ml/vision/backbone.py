@@ -110,10 +110,11 @@ def check_weights(backbone: str, weights: str, recorded: str | None) -> None:
 
 
 def _load_torchvision(name: str, weights: str) -> Any:
+    """A torchvision ``name`` with the state dict in ``weights`` (whose existence :func:`load_backbone` has checked)."""
+
     import torch
     import torchvision
 
-    weights_digest(weights)  # a clear error for a missing file
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
