@@ -74,12 +74,16 @@ def conversation_from_token(token: str) -> Conversation:
     return conversation
 
 
-def session_start(*, site_key: str, customer_id: str = "", signature: str = "", ip: str = "") -> Conversation:
-    """A new conversation for the widget on ``site_key``: anonymous, or identified when the signature matches."""
-    _rate_limit(f"session:{ip}", settings.CHATBOT_SESSIONS_PER_MINUTE)
+def session_start(*, site_key: str, customer_id: str = "", signature: str = "", client: str = "") -> Conversation:
+    """A new conversation for the widget on ``site_key``: anonymous, or identified when the signature matches.
+
+    ``client`` is the caller's rate-limit key (``apps.core.clients``): sessions are limited per client and per site.
+    """
+    _rate_limit(f"session:{client}", settings.CHATBOT_SESSIONS_PER_MINUTE)
     site = Site.objects.filter(site_key=site_key or "", is_active=True).first()
     if site is None:
         raise ValidationError({"site_key": ["Unknown or inactive site key."]})
+    _rate_limit(f"site-sessions:{site.pk}", settings.CHATBOT_SITE_SESSIONS_PER_MINUTE)
     customer_id = (customer_id or "").strip()
     if customer_id:
         if len(customer_id) > 64:
@@ -109,6 +113,11 @@ def _rate_limit(key: str, per_minute: int) -> None:
         count = 1
     if count > per_minute:
         raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
+
+
+def widget_request_allow(*, client: str) -> None:
+    """Count one widget request (HTTP call, socket connection or socket message) of ``client``; 429 past the limit."""
+    _rate_limit(f"client:{client}", settings.CHATBOT_WIDGET_REQUESTS_PER_MINUTE)
 
 
 def clean_text(text: Any, field: str = "text") -> str:

@@ -19,4 +19,3 @@ def query_int(params: Mapping[str, str], name: str, *, default: int, minimum: in
     if not minimum <= value <= maximum:
         raise ValidationError({name: [f"{name} must be a whole number from {minimum} to {maximum}; got {value}."]})
     return value
-

@@ -29,32 +29,48 @@ def keep_first_review_and_finite_settings(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inspection', '0001_initial'),
+        ("inspection", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='station',
-            name='review_margin',
-            field=models.FloatField(default=0.15, help_text='Scores within this fraction of the threshold go to the review queue.', validators=[apps.core.validators.validate_finite, django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
+            model_name="station",
+            name="review_margin",
+            field=models.FloatField(
+                default=0.15,
+                help_text="Scores within this fraction of the threshold go to the review queue.",
+                validators=[apps.core.validators.validate_finite, django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)],
+            ),
         ),
         migrations.AlterField(
-            model_name='station',
-            name='target_false_reject_rate',
-            field=models.FloatField(default=0.02, help_text='Share of good parts the calibrated threshold may reject (used when no manual threshold is set).', validators=[apps.core.validators.validate_finite, django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.5)]),
+            model_name="station",
+            name="target_false_reject_rate",
+            field=models.FloatField(
+                default=0.02,
+                help_text="Share of good parts the calibrated threshold may reject (used when no manual threshold is set).",
+                validators=[apps.core.validators.validate_finite, django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.5)],
+            ),
         ),
         migrations.AlterField(
-            model_name='station',
-            name='threshold',
-            field=models.FloatField(blank=True, help_text='Manual anomaly-score threshold; empty: calibrated from the target false-reject rate.', null=True, validators=[apps.core.validators.validate_finite]),
+            model_name="station",
+            name="threshold",
+            field=models.FloatField(
+                blank=True,
+                help_text="Manual anomaly-score threshold; empty: calibrated from the target false-reject rate.",
+                null=True,
+                validators=[apps.core.validators.validate_finite],
+            ),
         ),
         migrations.AlterField(
-            model_name='station',
-            name='type_confidence_min',
-            field=models.FloatField(default=0.6, help_text='A defect-type prediction below this confidence goes to the review queue.', validators=[apps.core.validators.validate_finite, django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
+            model_name="station",
+            name="type_confidence_min",
+            field=models.FloatField(
+                default=0.6,
+                help_text="A defect-type prediction below this confidence goes to the review queue.",
+                validators=[apps.core.validators.validate_finite, django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)],
+            ),
         ),
         migrations.RunPython(keep_first_review_and_finite_settings, migrations.RunPython.noop),
     ]
