@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.chatbot import realtime, services
 from apps.chatbot.models import Conversation
+from apps.core.clients import scope_client_key
 
 
 def _error(exc: Exception) -> dict[str, Any]:
@@ -47,6 +50,18 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def chat_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # uvicorn's --ws-max-size drops bigger frames first where runplatform/compose start it; this holds under any
+        # server. The message is refused before it is decoded, and the socket closed (1009: message too big).
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        limit = settings.WEBSOCKET_MAX_MESSAGE_BYTES
+        if size > limit:
+            detail = f"The message is larger than {limit} bytes."
+            await self.send_json({"type": "error", "status": 413, "detail": detail, "errors": {"body": [detail]}})
+            await self.close(code=1009)
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             await self.send_json({"type": "error", "status": 400, "detail": "Send a JSON object.", "errors": {}})
@@ -73,6 +88,12 @@ class WidgetConsumer(_ConversationConsumer):
     """``/ws/chatbot/widget/?token=…``: the customer's live channel."""
 
     async def connect(self) -> None:
+        self.client_key = scope_client_key(self.scope)
+        try:
+            await sync_to_async(services.widget_request_allow)(client=self.client_key)
+        except services.RateLimited:
+            await self.close(code=4429)
+            return
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         try:
             conversation = await database_sync_to_async(services.conversation_from_token)(token)
@@ -82,6 +103,7 @@ class WidgetConsumer(_ConversationConsumer):
         await self.join(conversation.pk)
 
     async def handle(self, content: dict[str, Any]) -> None:
+        await sync_to_async(services.widget_request_allow)(client=self.client_key)
         kind = content.get("type")
         if kind == "message":
             await self.send_json({"type": "typing"})

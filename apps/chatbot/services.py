@@ -74,12 +74,16 @@ def conversation_from_token(token: str) -> Conversation:
     return conversation
 
 
-def session_start(*, site_key: str, customer_id: str = "", signature: str = "", ip: str = "") -> Conversation:
-    """A new conversation for the widget on ``site_key``: anonymous, or identified when the signature matches."""
-    _rate_limit(f"session:{ip}", settings.CHATBOT_SESSIONS_PER_MINUTE)
+def session_start(*, site_key: str, customer_id: str = "", signature: str = "", client: str = "") -> Conversation:
+    """A new conversation for the widget on ``site_key``: anonymous, or identified when the signature matches.
+
+    ``client`` is the caller's rate-limit key (``apps.core.clients``): sessions are limited per client and per site.
+    """
+    _rate_limit(f"session:{client}", settings.CHATBOT_SESSIONS_PER_MINUTE)
     site = Site.objects.filter(site_key=site_key or "", is_active=True).first()
     if site is None:
         raise ValidationError({"site_key": ["Unknown or inactive site key."]})
+    _rate_limit(f"site-sessions:{site.pk}", settings.CHATBOT_SITE_SESSIONS_PER_MINUTE)
     customer_id = (customer_id or "").strip()
     if customer_id:
         if len(customer_id) > 64:
@@ -109,6 +113,11 @@ def _rate_limit(key: str, per_minute: int) -> None:
         count = 1
     if count > per_minute:
         raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
+
+
+def widget_request_allow(*, client: str) -> None:
+    """Count one widget request (HTTP call, socket connection or socket message) of ``client``; 429 past the limit."""
+    _rate_limit(f"client:{client}", settings.CHATBOT_WIDGET_REQUESTS_PER_MINUTE)
 
 
 def clean_text(text: Any, field: str = "text") -> str:
@@ -201,19 +210,31 @@ def conversation_rate(*, conversation: Conversation, rating: Any) -> Conversatio
     return conversation
 
 
-def click_record(*, conversation: Conversation, sku: Any, recommendation_id: Any = "") -> None:
-    """A product card in the chat was clicked: recorded as a recommendation click in the shop's events."""
+def click_record(*, conversation: Conversation, sku: Any, recommendation_id: Any) -> None:
+    """A product card in the chat was clicked: recorded as a recommendation click in the shop's events.
+
+    Only a card the bot served in this conversation counts, and it counts once: the event id is derived from the
+    served list and the sku, so a repeated click (or a script replaying it) is stored once and cannot tip an A/B
+    test; a sku or list that was not served here is refused.
+    """
     from apps.commerce.services import event_record
 
     if not isinstance(sku, str) or not sku.strip():
         raise ValidationError({"sku": ["Give the product's SKU."]})
-    recommendation_id = recommendation_id if isinstance(recommendation_id, str) else ""
+    if not isinstance(recommendation_id, str) or not recommendation_id.strip():
+        raise ValidationError({"recommendation_id": ["Give the recommendation_id of the message that showed the card."]})
+    sku, recommendation_id = sku.strip(), recommendation_id.strip()
+    served = conversation.messages.filter(sender=Sender.BOT, payload__recommendation_id=recommendation_id)
+    if not any(card.get("sku") == sku for message in served for card in message.payload.get("products", []) if isinstance(card, dict)):
+        raise ValidationError({"sku": ["This product was not recommended in this conversation under this recommendation_id."]})
+    digest = hashlib.sha256(f"{recommendation_id}\n{sku}".encode()).hexdigest()[:40]
     event_record(
         type="click",
-        sku=sku.strip(),
+        sku=sku,
         customer_external_id=conversation.customer_external_id or None,
         session_id=f"chat-{conversation.pk}",
-        recommendation_id=recommendation_id[:64],
+        recommendation_id=recommendation_id,
+        event_id=f"chat-click-{digest}",
     )
 
 

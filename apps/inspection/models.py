@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core.validators import validate_finite
+
 OK_LABEL = "ok"
 
 
@@ -31,18 +33,20 @@ class Station(models.Model):
     part_type = models.CharField(max_length=100, blank=True)
     target_false_reject_rate = models.FloatField(
         default=0.02,
-        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        validators=[validate_finite, MinValueValidator(0.0), MaxValueValidator(0.5)],
         help_text="Share of good parts the calibrated threshold may reject (used when no manual threshold is set).",
     )
-    threshold = models.FloatField(null=True, blank=True, help_text="Manual anomaly-score threshold; empty: calibrated from the target false-reject rate.")
+    threshold = models.FloatField(
+        null=True, blank=True, validators=[validate_finite], help_text="Manual anomaly-score threshold; empty: calibrated from the target false-reject rate."
+    )
     review_margin = models.FloatField(
         default=0.15,
-        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        validators=[validate_finite, MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Scores within this fraction of the threshold go to the review queue.",
     )
     type_confidence_min = models.FloatField(
         default=0.6,
-        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        validators=[validate_finite, MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="A defect-type prediction below this confidence goes to the review queue.",
     )
     retrain_after_reviews = models.PositiveIntegerField(default=20, help_text="Retrain automatically after this many new reviews; 0: never.")
@@ -152,6 +156,9 @@ class Review(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        # One review per result: a double key press or a second operator must not label the image twice or
+        # count twice toward the station's retraining.
+        constraints = [models.UniqueConstraint(fields=["result"], name="inspection_one_review_per_result")]
 
     def __str__(self) -> str:
         return f"review of {self.result_id}: {self.label}"

@@ -35,6 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import webhooks
+from apps.core.exceptions import Conflict
 from apps.inspection import selectors
 from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
 from apps.inspection.models import (
@@ -396,14 +397,26 @@ def review_create(*, result: InspectionResult, decision: str, defect_type: str =
             raise ValidationError({"defect_type": ["Name the defect type (up to 64 characters)."]})
     disputed = label != predicted
     with transaction.atomic():
-        review = Review.objects.create(
-            result=result, reviewer=user if getattr(user, "is_authenticated", False) else None, decision=decision, label=label, disputed=disputed
-        )
-        image = result.image
+        # The result's row lock serialises two reviews of one result (double key press, two operators): the
+        # second waits, then finds the first and is refused; the unique constraint backs this up.
+        locked = InspectionResult.objects.select_for_update().select_related("image").filter(pk=result.pk).first()
+        if locked is None:
+            raise ValidationError({"result": ["This result no longer exists."]})
+        earlier = Review.objects.select_related("reviewer").filter(result=locked).first()
+        if earlier is not None:
+            raise _already_reviewed(earlier)
+        try:
+            with transaction.atomic():
+                review = Review.objects.create(
+                    result=locked, reviewer=user if getattr(user, "is_authenticated", False) else None, decision=decision, label=label, disputed=disputed
+                )
+        except IntegrityError:
+            raise _already_reviewed(Review.objects.select_related("reviewer").get(result=locked)) from None
+        image = locked.image
         image.label = label
         image.split = image.split or _split_for(f"{image.station_id}/{image.client_image_id}")
         image.save(update_fields=["label", "split"])
-        InspectionResult.objects.filter(pk=result.pk).update(needs_review=False)
+        InspectionResult.objects.filter(pk=locked.pk).update(needs_review=False)
         station = Station.objects.select_for_update().get(pk=image.station_id)
         station.reviews_since_retrain += 1
         retrain = station.retrain_after_reviews and station.reviews_since_retrain >= station.retrain_after_reviews
@@ -413,6 +426,12 @@ def review_create(*, result: InspectionResult, decision: str, defect_type: str =
         if retrain and not _training_in_progress():
             retrain_start(trigger=Trigger.SCHEDULE, user=None)
     return review
+
+
+def _already_reviewed(review: Review) -> Conflict:
+    who = review.reviewer.get_username() if review.reviewer else "someone"
+    detail = f"This result was already reviewed by {who} ({review.label}); a result is reviewed once."
+    return Conflict(detail, {"result": [detail]})
 
 
 def _training_in_progress() -> bool:

@@ -12,6 +12,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import operator_required
+from apps.core.exceptions import Conflict
+from apps.core.params import query_int
+from apps.core.validators import validate_finite
 from apps.inspection import selectors, services
 from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
 from apps.inspection.models import InspectionImage, InspectionResult, Station
@@ -77,6 +80,11 @@ def review_submit(request: HttpRequest, result_id: int) -> HttpResponse:
             return JsonResponse({"detail": " ".join(exc.messages), "errors": getattr(exc, "message_dict", {})}, status=400)
         messages.error(request, " ".join(exc.messages))
         return redirect("inspection:review")
+    except Conflict as exc:
+        if wants_json:
+            return JsonResponse({"detail": exc.detail, "errors": exc.errors}, status=409)
+        messages.error(request, exc.detail)
+        return redirect("inspection:review")
     if wants_json:
         return JsonResponse({"id": review.pk, "label": review.label, "disputed": review.disputed})
     messages.success(request, f"Reviewed {result.image.client_image_id}: {review.label}.")
@@ -88,9 +96,11 @@ def _float_or_none(value: str) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ValidationError(f"{value!r} is not a number.") from None
+    validate_finite(number)
+    return number
 
 
 @operator_required
@@ -160,7 +170,14 @@ def promote(request: HttpRequest, version_id: int) -> HttpResponse:
 
 @operator_required
 def reports(request: HttpRequest) -> HttpResponse:
-    report = selectors.defect_report(days=int(request.GET.get("days", 14) or 14))
+    try:
+        days = query_int(request.GET, "days", default=14, minimum=1, maximum=3650)
+    except ValidationError as exc:
+        # A hand-edited or stale link: say what was wrong on the page (400) instead of a 500 or a silent default.
+        messages.error(request, " ".join(exc.messages))
+        report = selectors.defect_report(days=14)
+        return render(request, "inspection/reports.html", {"report": report, "report_json": json.dumps(report)}, status=400)
+    report = selectors.defect_report(days=days)
     return render(request, "inspection/reports.html", {"report": report, "report_json": json.dumps(report)})
 
 

@@ -23,6 +23,9 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Peers whose X-Forwarded-For is believed (the reverse proxy): addresses or networks, or *. uvicorn reads the same
+# variable for --forwarded-allow-ips; rate limits and throttles key clients by it (apps.core.clients).
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.limits.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,6 +142,15 @@ else:
 # --- Chatbot --------------------------------------------------------------------------------------------
 CHATBOT_MESSAGES_PER_MINUTE = env.int("CHATBOT_MESSAGES_PER_MINUTE", default=20)
 CHATBOT_SESSIONS_PER_MINUTE = env.int("CHATBOT_SESSIONS_PER_MINUTE", default=30)
+# All of a site's widgets together (a script cycling through addresses still hits this one).
+CHATBOT_SITE_SESSIONS_PER_MINUTE = env.int("CHATBOT_SITE_SESSIONS_PER_MINUTE", default=600)
+# Every widget HTTP call, socket connection and socket message of one client (IPv4 address or IPv6 /64); the
+# widget polls every 2 s when WebSockets are blocked (30 a minute).
+CHATBOT_WIDGET_REQUESTS_PER_MINUTE = env.int("CHATBOT_WIDGET_REQUESTS_PER_MINUTE", default=240)
+# The widget's HTTP bodies (a 2,000-character message is at most ~12 KB of JSON).
+CHATBOT_WIDGET_MAX_BODY_BYTES = env.int("CHATBOT_WIDGET_MAX_BODY_BYTES", default=16 * 1024)
+# One incoming WebSocket message, on every socket; runplatform passes it to uvicorn as --ws-max-size.
+WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=16 * 1024)
 CHATBOT_SESSION_MAX_AGE = env.int("CHATBOT_SESSION_MAX_AGE", default=7 * 24 * 3600)
 # Cosine similarity (MiniLM) a FAQ article needs to be given as the answer, or offered as a suggestion.
 CHATBOT_FAQ_ANSWER_SIMILARITY = env.float("CHATBOT_FAQ_ANSWER_SIMILARITY", default=0.4)
@@ -153,8 +166,11 @@ CHATBOT_WARM_UP = env.bool("CHATBOT_WARM_UP", default=True)
 CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]
 
 # --- REST API -------------------------------------------------------------------------------------------
+# Largest request body (JSON, form) any endpoint takes unless it names its own limit (apps.core.limits): parsing
+# JSON costs ~25x its size in memory. Multipart file uploads are bounded by each upload's own setting.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 # Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
+COMMERCE_BULK_MAX_BODY_BYTES = env.int("COMMERCE_BULK_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiTokenAuthentication",
@@ -168,8 +184,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.core.api.throttling.AnonRateThrottle",
+        "apps.core.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),

@@ -57,7 +57,8 @@ class RatingInput(serializers.Serializer):
 
 class ClickInput(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    recommendation_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    # The id of the bot message's recommendation list: only a card served in this conversation is counted, once.
+    recommendation_id = serializers.CharField(max_length=64)
 
 
 class CsvImportInput(serializers.Serializer):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,8 +20,11 @@ from apps.accounts.permissions import IsOperator
 from apps.chatbot import selectors, services
 from apps.chatbot.api import serializers as s
 from apps.chatbot.models import Conversation
+from apps.core.api.responses import BODY_TOO_LARGE, RATE_LIMITED
+from apps.core.clients import request_client_key
 
 WEBSOCKET_PATH = "/ws/chatbot/widget/"
+WIDGET_ERRORS = {413: BODY_TOO_LARGE, 429: RATE_LIMITED}
 
 
 class ChatSessionInvalid(exceptions.APIException):
@@ -29,14 +32,18 @@ class ChatSessionInvalid(exceptions.APIException):
     default_detail = "The chat session is invalid or expired; start a new one."
 
 
-def _client_ip(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 class WidgetView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes: list = []  # the services rate-limit per session and per address
+    throttle_classes: list = []  # the services rate-limit per client, per site and per conversation
+    parser_classes = [JSONParser]
+    # Public and unauthenticated: small JSON bodies only (apps.core.limits), refused with 413 before they are read.
+    max_body_setting = "CHATBOT_WIDGET_MAX_BODY_BYTES"
+
+    def initial(self, request: Request, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().initial(request, *args, **kwargs)
+        if request.method != "OPTIONS":
+            services.widget_request_allow(client=request_client_key(request))
 
     def finalize_response(self, request, response, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -69,7 +76,10 @@ def _session_payload(conversation: Conversation) -> dict:
 
 class SessionStartApi(WidgetView):
     @extend_schema(
-        request=s.SessionStartInput, responses={201: s.SessionOutput, 200: s.SessionOutput}, tags=["chatbot widget"], summary="Open (or resume) a chat session"
+        request=s.SessionStartInput,
+        responses={201: s.SessionOutput, 200: s.SessionOutput, **WIDGET_ERRORS},
+        tags=["chatbot widget"],
+        summary="Open (or resume) a chat session",
     )
     def post(self, request: Request) -> Response:
         data = s.SessionStartInput(data=request.data)
@@ -83,7 +93,9 @@ class SessionStartApi(WidgetView):
             same_customer = conversation is not None and conversation.customer_external_id == (v["customer_id"] or "")
             if conversation is not None and same_customer and conversation.site.site_key == v["site_key"] and conversation.state != "closed":
                 return Response(_session_payload(conversation))
-        conversation = services.session_start(site_key=v["site_key"], customer_id=v["customer_id"], signature=v["customer_signature"], ip=_client_ip(request))
+        conversation = services.session_start(
+            site_key=v["site_key"], customer_id=v["customer_id"], signature=v["customer_signature"], client=request_client_key(request)
+        )
         return Response(_session_payload(conversation), status=status.HTTP_201_CREATED)
 
 
@@ -93,7 +105,7 @@ class MessagesApi(WidgetView):
             OpenApiParameter("after", int, description="Only messages with a larger id (polling)."),
             OpenApiParameter("X-Chat-Token", str, OpenApiParameter.HEADER, required=True),
         ],
-        responses=s.MessagesOutput,
+        responses={200: s.MessagesOutput, 429: RATE_LIMITED},
         tags=["chatbot widget"],
         summary="Poll the conversation's messages",
     )
@@ -109,7 +121,7 @@ class MessagesApi(WidgetView):
     @extend_schema(
         request=s.MessageInput,
         parameters=[OpenApiParameter("X-Chat-Token", str, OpenApiParameter.HEADER, required=True)],
-        responses={201: s.MessagesOutput},
+        responses={201: s.MessagesOutput, **WIDGET_ERRORS},
         tags=["chatbot widget"],
         summary="Send a message; the bot's reply comes back in the response (and over the WebSocket)",
     )
@@ -123,7 +135,7 @@ class MessagesApi(WidgetView):
 
 
 class FeedbackApi(WidgetView):
-    @extend_schema(request=s.FeedbackInput, responses={204: None}, tags=["chatbot widget"], summary="Thumbs up or down on a bot answer")
+    @extend_schema(request=s.FeedbackInput, responses={204: None, **WIDGET_ERRORS}, tags=["chatbot widget"], summary="Thumbs up or down on a bot answer")
     def post(self, request: Request, message_id: int) -> Response:
         conversation = self.conversation(request)
         data = s.FeedbackInput(data=request.data)
@@ -133,14 +145,14 @@ class FeedbackApi(WidgetView):
 
 
 class HandoffApi(WidgetView):
-    @extend_schema(request=None, responses=s.StateOutput, tags=["chatbot widget"], summary="Ask for a human")
+    @extend_schema(request=None, responses={200: s.StateOutput, **WIDGET_ERRORS}, tags=["chatbot widget"], summary="Ask for a human")
     def post(self, request: Request) -> Response:
         conversation = services.handoff_request(conversation=self.conversation(request), reason="customer asked")
         return Response({"state": conversation.state})
 
 
 class RatingApi(WidgetView):
-    @extend_schema(request=s.RatingInput, responses={204: None}, tags=["chatbot widget"], summary="Rate the conversation (1–5)")
+    @extend_schema(request=s.RatingInput, responses={204: None, **WIDGET_ERRORS}, tags=["chatbot widget"], summary="Rate the conversation (1–5)")
     def post(self, request: Request) -> Response:
         data = s.RatingInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -149,7 +161,7 @@ class RatingApi(WidgetView):
 
 
 class ClickApi(WidgetView):
-    @extend_schema(request=s.ClickInput, responses={204: None}, tags=["chatbot widget"], summary="Record a click on a recommended product")
+    @extend_schema(request=s.ClickInput, responses={204: None, **WIDGET_ERRORS}, tags=["chatbot widget"], summary="Record a click on a recommended product")
     def post(self, request: Request) -> Response:
         data = s.ClickInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsIntegrationOrOperator
 from apps.commerce import selectors, services
 from apps.commerce.api import serializers as s
+from apps.core.api.responses import BODY_TOO_LARGE
 
 
 class CommerceAPIView(APIView):
@@ -27,13 +26,11 @@ class CommerceAPIView(APIView):
 
 class _BulkApi(CommerceAPIView):
     service: Callable[..., services.BulkResult]
+    # Larger than other endpoints' bodies (apps.core.limits); a body over it is answered 413 before it is read.
+    max_body_setting = "COMMERCE_BULK_MAX_BODY_BYTES"
 
     def post(self, request: Request) -> Response:
-        try:
-            body = request.data
-        except RequestDataTooBig:
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            raise ValidationError({"rows": [f"The body is over the {limit}-byte limit (DATA_UPLOAD_MAX_MEMORY_SIZE); send smaller batches."]}) from None
+        body = request.data
         if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
             raise ValidationError({"rows": ['Expected a JSON body {"rows": [...]}.']})
         result = type(self).service(rows=body["rows"])
@@ -43,9 +40,10 @@ class _BulkApi(CommerceAPIView):
 def _bulk_schema(row: s.serializers.Serializer, name: str, what: str) -> Callable:
     return extend_schema(
         request=s.bulk_request(name, row),
-        responses={200: s.BulkResultSerializer},
+        responses={200: s.BulkResultSerializer, 413: BODY_TOO_LARGE},
         description=f"{what} Up to {services.MAX_BULK_ROWS} rows; each row is validated on its own and rejected rows are listed in "
-        "`errors` while the others are stored. 400 only when the body itself is malformed or too long.",
+        "`errors` while the others are stored. 400 when the body itself is malformed or has too many rows; 413 when it is "
+        "over COMMERCE_BULK_MAX_BODY_BYTES.",
     )
 
 

@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core.exceptions import Conflict
+
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
@@ -28,6 +30,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+
+    elif isinstance(exc, Conflict):
+        return Response({"detail": exc.detail, "errors": exc.errors}, status=status.HTTP_409_CONFLICT)
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -1,5 +1,6 @@
 """The widget's HTTP API (the fallback transport): sessions, messages, polling, errors, CORS."""
 
+import ipaddress
 import uuid
 
 import pytest
@@ -78,7 +79,8 @@ def test_flooding_answers_429(widget, settings):
 def test_session_flood_from_one_address_answers_429(settings):
     settings.CHATBOT_SESSIONS_PER_MINUTE = 2
     site = demo_site()
-    client = Client(REMOTE_ADDR=f"test-{uuid.uuid4()}")  # its own counter, whatever ran before in this minute
+    # An IPv6 address from a random /64 of its own: its own counter, whatever ran before in this minute.
+    client = Client(REMOTE_ADDR=str(ipaddress.IPv6Address(uuid.uuid4().int)))
     codes = [client.post(BASE + "sessions/", {"site_key": site.site_key}, content_type="application/json").status_code for _ in range(3)]
     assert codes == [201, 201, 429]
 
@@ -136,8 +138,15 @@ def test_widget_script_and_demo_page_are_public():
 def test_product_card_click_is_recorded_as_a_recommendation_click(widget):
     from apps.commerce.models import Event, Product
 
-    client, headers, _ = widget
+    client, headers, body = widget
     Product.objects.create(sku="SKU-0009", title="Rain jacket", category="jackets")
+    # The bot showed the card in this conversation (only served cards count: tests/apps/chatbot/test_clicks.py).
+    Message.objects.create(
+        conversation_id=body["conversation_id"],
+        sender="bot",
+        text="You might like these:",
+        payload={"products": [{"sku": "SKU-0009"}], "recommendation_id": "rec-1"},
+    )
     response = client.post(BASE + "clicks/", {"sku": "SKU-0009", "recommendation_id": "rec-1"}, content_type="application/json", **headers)
     assert response.status_code == 204
     event = Event.objects.get()

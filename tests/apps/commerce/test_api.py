@@ -94,8 +94,13 @@ def test_product_list_detail_and_customer(integrator):
     assert integrator.get("/api/v1/commerce/customers/ghost/").status_code == 404
 
 
-def test_body_over_the_size_limit_is_a_json_400(integrator, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+def test_bulk_bodies_have_their_own_larger_limit_and_a_json_413_past_it(integrator, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # other endpoints' limit: the bulk endpoints opt in to their own
+    settings.COMMERCE_BULK_MAX_BODY_BYTES = 100_000
+    ProductFactory(sku="S")
     rows = [{"event_id": f"e{i}", "type": "view", "sku": "S", "session_id": "s"} for i in range(100)]
-    response = integrator.post("/api/v1/commerce/events/bulk/", {"rows": rows}, content_type="application/json")
-    assert response.status_code == 400 and "1000-byte limit" in response.json()["errors"]["rows"][0]
+    accepted = integrator.post("/api/v1/commerce/events/bulk/", {"rows": rows}, content_type="application/json")
+    assert accepted.status_code == 200 and accepted.json()["created"] == 100
+    settings.COMMERCE_BULK_MAX_BODY_BYTES = 1000
+    refused = integrator.post("/api/v1/commerce/events/bulk/", {"rows": rows}, content_type="application/json")
+    assert refused.status_code == 413 and "1000 bytes" in refused.json()["detail"] and refused.json()["errors"]["body"]

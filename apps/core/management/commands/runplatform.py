@@ -28,7 +28,14 @@ class Command(BaseCommand):
         bin_dir = os.path.dirname(sys.executable)
         celery = [os.path.join(bin_dir, "celery"), "-A", "platform_"]
         commands = {
-            "web": [os.path.join(bin_dir, "uvicorn"), "platform_.asgi:application", "--host", host, "--port", str(port), "--no-access-log"],
+            "web": [
+                os.path.join(bin_dir, "uvicorn"),
+                "platform_.asgi:application",
+                *("--host", host, "--port", str(port), "--no-access-log"),
+                # The client address comes from X-Forwarded-For only when a trusted proxy sent it (apps.core.clients).
+                *("--proxy-headers", "--forwarded-allow-ips", ",".join(settings.FORWARDED_ALLOW_IPS)),
+                *("--ws-max-size", str(settings.WEBSOCKET_MAX_MESSAGE_BYTES)),
+            ],
             # CUDA is not fork-safe: the training worker runs tasks in its own process, one at a time.
             "worker-gpu": [*celery, "worker", "-Q", "ml_gpu", "--pool=solo", "-n", "gpu@%h", "--loglevel=INFO"],
             "worker-cpu": [*celery, "worker", "-Q", "default,ml_cpu", "--concurrency=1", "-n", "cpu@%h", "--loglevel=INFO"],
