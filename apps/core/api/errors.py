@@ -7,9 +7,32 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.errors import CONFLICT
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = CONFLICT
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response (the OpenAPI component ``Error``)."""
+
+    detail = serializers.CharField(help_text="What was wrong and what to do.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Messages per input field; empty when no field is to blame."
+    )
+
+
+def _codes(exc: DjangoValidationError) -> set[str | None]:
+    if hasattr(exc, "error_dict"):
+        return {e.code for errors in exc.error_dict.values() for e in errors}
+    return {e.code for e in exc.error_list}
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -23,7 +46,12 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     # Services raise Django's ValidationError; to the API user it is the same 400 as a serializer error.
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        messages = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        if _codes(exc) == {CONFLICT}:
+            response = drf_exception_handler(Conflict(" ".join(m for ms in messages.values() for m in ms)), context)
+            response.data = {"detail": response.data["detail"], "errors": _flatten(messages)}
+            return response
+        exc = exceptions.ValidationError(messages)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
