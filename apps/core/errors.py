@@ -7,6 +7,9 @@ from django.core.exceptions import ValidationError
 # The code of a ValidationError whose input is well formed but which the current state refuses (a run that already
 # finished, a version already in production). The API answers it with 409 Conflict instead of 400.
 CONFLICT = "conflict"
+# The code of a ValidationError naming an object that does not exist (DRF's own code for an unknown related id):
+# the API answers 404, with the field named in `errors`.
+DOES_NOT_EXIST = "does_not_exist"
 
 
 def conflict(field: str, message: str) -> ValidationError:

@@ -37,6 +37,7 @@ class WidgetView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []  # the services rate-limit per session and per address
+    schema_error_statuses = {401: "The chat session (X-Chat-Token) is invalid or expired.", 429: "Too many messages or sessions; retry later."}
 
     def finalize_response(self, request, response, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -11,7 +11,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import CONFLICT
+from apps.core.errors import CONFLICT, DOES_NOT_EXIST
 
 
 class Conflict(exceptions.APIException):
@@ -35,12 +35,35 @@ def _codes(exc: DjangoValidationError) -> set[str | None]:
     return {e.code for e in exc.error_list}
 
 
-def _flatten(detail: Any) -> dict[str, list[str]]:
+def _messages(detail: Any, prefix: str, out: dict[str, list[str]]) -> None:
+    # Nested errors (a list item, a nested object) are named by their path: "polygon.0", "rows.3.sku".
     if isinstance(detail, dict):
-        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
-    if isinstance(detail, list):
-        return {"non_field_errors": [str(m) for m in detail]}
-    return {}
+        for key, value in detail.items():
+            _messages(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(detail, list):
+        for index, item in enumerate(detail):
+            if isinstance(item, dict | list):
+                _messages(item, f"{prefix}.{index}" if prefix else str(index), out)
+            else:
+                out.setdefault(prefix or "non_field_errors", []).append(str(item))
+    else:
+        out.setdefault(prefix or "non_field_errors", []).append(str(detail))
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if not isinstance(detail, dict | list):
+        return {}
+    out: dict[str, list[str]] = {}
+    _messages(detail, "", out)
+    return out
+
+
+def _leaf_codes(codes: Any) -> set[str]:
+    if isinstance(codes, dict):
+        return {c for v in codes.values() for c in _leaf_codes(v)}
+    if isinstance(codes, list):
+        return {c for v in codes for c in _leaf_codes(v)}
+    return {str(codes)}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -51,7 +74,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             response = drf_exception_handler(Conflict(" ".join(m for ms in messages.values() for m in ms)), context)
             response.data = {"detail": response.data["detail"], "errors": _flatten(messages)}
             return response
-        exc = exceptions.ValidationError(messages)
+        exc = exceptions.ValidationError(messages, code=DOES_NOT_EXIST if _codes(exc) == {DOES_NOT_EXIST} else None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -60,7 +83,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError) and _leaf_codes(exc.get_codes()) == {DOES_NOT_EXIST}:
+        # Well-formed input naming an object that does not exist (a camera id, a site key): 404, with the field.
+        response.status_code = status.HTTP_404_NOT_FOUND
+        response.data = {"detail": "Not found.", "errors": _flatten(exc.detail)}
+    elif isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "errors": _flatten(exc.detail)}
     else:
         detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)
