@@ -41,8 +41,8 @@ def contract_seed() -> dict[str, str]:
     from apps.chatbot.demo import seed_demo as seed_chatbot
     from apps.inspection import services as inspection_services
     from apps.inspection.models import ProductionLine
-    from apps.mlops.demo_family import DEMO_FAMILY
     from apps.mlops import services as mlops_services
+    from apps.mlops.demo_family import DEMO_FAMILY
     from apps.mlops.models import Trigger
     from apps.traffic.models import Count, Crossing, Direction, Event, EventKind, JobStatus, ProcessingJob, Track, Zone
     from tests.apps.commerce.factories import CustomerFactory, EventFactory, OrderLineFactory, ProductFactory

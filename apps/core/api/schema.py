@@ -5,7 +5,7 @@ return, all with the ``Error`` body of ``apps.core.api.errors``:
 
 - 400 when the operation takes a body or query parameters, or changes something (its input is validated);
 - 401 and 403 when its permissions require a login (no or a bad token: 401; a token without the role or scope: 403);
-- 404 when its path names an object, or it is paginated (a page past the last);
+- 404 when its path or body names an object, or it is paginated (a page past the last);
 - 415 when it takes a body (a Content-Type it does not parse);
 - 429 when it is throttled;
 - and what the view declares in ``schema_error_statuses = {409: "why"}`` (states a view alone knows about).
@@ -75,7 +75,8 @@ class AutoSchema(openapi.AutoSchema):
         if not all(isinstance(p, permissions.AllowAny) for p in view.get_permissions()):
             statuses["401"] = _DESCRIPTIONS["401"]
             statuses["403"] = _DESCRIPTIONS["403"]
-        if "{" in self.path or any(p["name"] == "page" for p in query):
+        # A path names an object; a body may name one (a camera id, a site key); a page may be past the last.
+        if "{" in self.path or has_body or any(p["name"] == "page" for p in query):
             statuses["404"] = _DESCRIPTIONS["404"]
         if has_body:
             statuses["415"] = _DESCRIPTIONS["415"]
