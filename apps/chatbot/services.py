@@ -31,6 +31,7 @@ from apps.chatbot.models import (
     Sender,
     Site,
 )
+from apps.core.errors import DOES_NOT_EXIST
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def session_start(*, site_key: str, customer_id: str = "", signature: str = "", 
     _rate_limit(f"session:{client}", settings.CHATBOT_SESSIONS_PER_MINUTE)
     site = Site.objects.filter(site_key=site_key or "", is_active=True).first()
     if site is None:
-        raise ValidationError({"site_key": ["Unknown or inactive site key."]})
+        raise ValidationError({"site_key": [ValidationError("Unknown or inactive site key.", code=DOES_NOT_EXIST)]})
     _rate_limit(f"site-sessions:{site.pk}", settings.CHATBOT_SITE_SESSIONS_PER_MINUTE)
     customer_id = (customer_id or "").strip()
     if customer_id:

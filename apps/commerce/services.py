@@ -19,6 +19,7 @@ Policy, the same for the API, the import commands and other apps:
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable
@@ -90,6 +91,8 @@ class _Row:
         text = str(value).strip()
         if required and not text:
             self.error(key, "This field may not be blank.")
+        elif "\x00" in text:  # PostgreSQL text cannot hold NUL: refused here, not a 500 at the INSERT
+            self.error(key, "Null characters are not allowed.")
         elif len(text) > max_length:
             self.error(key, f"At most {max_length} characters (got {len(text)}).")
         return text
@@ -153,6 +156,9 @@ class _Row:
             return {}
         if not isinstance(value, dict):
             self.error(key, "Expected an object.")
+            return {}
+        if "\\u0000" in json.dumps(value):  # PostgreSQL jsonb cannot hold NUL either
+            self.error(key, "Null characters are not allowed.")
             return {}
         return value
 

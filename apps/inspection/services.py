@@ -35,7 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import webhooks
-from apps.core.exceptions import Conflict
+from apps.core.errors import conflict
 from apps.inspection import selectors
 from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
 from apps.inspection.models import (
@@ -428,10 +428,10 @@ def review_create(*, result: InspectionResult, decision: str, defect_type: str =
     return review
 
 
-def _already_reviewed(review: Review) -> Conflict:
+def _already_reviewed(review: Review) -> ValidationError:
     who = review.reviewer.get_username() if review.reviewer else "someone"
     detail = f"This result was already reviewed by {who} ({review.label}); a result is reviewed once."
-    return Conflict(detail, {"result": [detail]})
+    return conflict("result", detail)
 
 
 def _training_in_progress() -> bool:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import operator_required
-from apps.core.exceptions import Conflict
+from apps.core.errors import is_conflict
 from apps.core.params import query_int
 from apps.core.validators import validate_finite
 from apps.inspection import selectors, services
@@ -77,13 +77,9 @@ def review_submit(request: HttpRequest, result_id: int) -> HttpResponse:
         )
     except ValidationError as exc:
         if wants_json:
-            return JsonResponse({"detail": " ".join(exc.messages), "errors": getattr(exc, "message_dict", {})}, status=400)
+            status = 409 if is_conflict(exc) else 400
+            return JsonResponse({"detail": " ".join(exc.messages), "errors": getattr(exc, "message_dict", {})}, status=status)
         messages.error(request, " ".join(exc.messages))
-        return redirect("inspection:review")
-    except Conflict as exc:
-        if wants_json:
-            return JsonResponse({"detail": exc.detail, "errors": exc.errors}, status=409)
-        messages.error(request, exc.detail)
         return redirect("inspection:review")
     if wants_json:
         return JsonResponse({"id": review.pk, "label": review.label, "disputed": review.disputed})

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from apps.core.errors import conflict
 from apps.mlops.families import ModelFamily, UnknownFamily, all_families, get_family
 from apps.mlops.models import (
     FamilySettings,
@@ -124,7 +125,7 @@ def training_run_cancel(*, run: TrainingRun, user: Any = None) -> TrainingRun:
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.is_finished:
-            raise ValidationError({"status": [f"Run #{run.pk} has already finished ({run.status})."]})
+            raise conflict("status", f"Run #{run.pk} has already finished ({run.status}).")
         if run.status == RunStatus.QUEUED:
             run.status = RunStatus.CANCELLED
             run.stage = "cancelled"
@@ -380,15 +381,13 @@ def model_version_promote(*, version: ModelVersion, user: Any = None, reason: st
         FamilySettings.objects.select_for_update().get(family=version.family)
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if version.status == VersionStatus.PRODUCTION:
-            raise ValidationError({"status": [f"{version.family} v{version.version} is already in production."]})
+            raise conflict("status", f"{version.family} v{version.version} is already in production.")
         current = ModelVersion.objects.select_for_update().filter(family=version.family, status=VersionStatus.PRODUCTION).first()
         if action is None:
             beats = current is None or spec.beats(version.primary_value, current.primary_value)
             action = PromotionAction.MANUAL if beats else PromotionAction.OVERRIDE
         if action == PromotionAction.OVERRIDE and not reason.strip():
-            raise ValidationError(
-                {"reason": [f"v{version.version} does not beat production v{current.version} on {spec.primary_metric}; give a reason to override."]}
-            )
+            raise conflict("reason", f"v{version.version} does not beat production v{current.version} on {spec.primary_metric}; give a reason to override.")
         now = timezone.now()
         if current is not None:
             current.status = VersionStatus.ARCHIVED
@@ -435,10 +434,10 @@ def model_family_rollback(*, family: str, user: Any = None, reason: str = "") ->
     _family_or_error(family)
     current = production_version(family=family)
     if current is None:
-        raise ValidationError({"family": [f"{family} has no production version to roll back."]})
+        raise conflict("family", f"{family} has no production version to roll back.")
     event = PromotionEvent.objects.filter(to_version=current, from_version__isnull=False).order_by("-created_at", "-id").first()
     if event is None:
-        raise ValidationError({"family": [f"{family} v{current.version} replaced no earlier version; nothing to roll back to."]})
+        raise conflict("family", f"{family} v{current.version} replaced no earlier version; nothing to roll back to.")
     return model_version_promote(
         version=event.from_version,
         user=user,

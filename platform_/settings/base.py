@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.api.middleware.ApiNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "platform_.urls"
@@ -192,7 +193,7 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
     },
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -201,6 +202,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Request and response components apart: a client sees which fields it sends, and blank strings are refused.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and Redoc are served from the sidecar package: the docs work with no internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

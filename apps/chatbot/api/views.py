@@ -39,6 +39,7 @@ class WidgetView(APIView):
     parser_classes = [JSONParser]
     # Public and unauthenticated: small JSON bodies only (apps.core.limits), refused with 413 before they are read.
     max_body_setting = "CHATBOT_WIDGET_MAX_BODY_BYTES"
+    schema_error_statuses = {401: "The chat session (X-Chat-Token) is invalid or expired.", 429: "Too many messages or sessions; retry later."}
 
     def initial(self, request: Request, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().initial(request, *args, **kwargs)

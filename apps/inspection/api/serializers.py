@@ -8,7 +8,7 @@ from apps.core.webhooks import webhook_url_validator
 class ImageUploadSerializer(serializers.Serializer):
     """Multipart form: one ``image`` with ``client_image_id``, or several ``images`` with as many ``client_image_ids``."""
 
-    station = serializers.IntegerField(help_text="Station id.")
+    station = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Station id.")
     client_image_id = serializers.CharField(required=False, max_length=200, help_text="Id of a single image in your system.")
     image = serializers.FileField(required=False, help_text="A single image (PNG, JPEG, BMP, TIFF or WebP).")
     client_image_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False, help_text="One id per file in images, in order.")

@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsIntegrationOrOperator
+from apps.core.api.params import MAX_ID, bounded_int
+from apps.core.errors import DOES_NOT_EXIST
 from apps.inspection import services
 from apps.inspection.api import serializers as s
 from apps.inspection.models import InspectionImage, Station
@@ -43,10 +45,12 @@ class ImageUploadApi(InspectionAPIView):
     )
     def post(self, request: Request) -> Response:
         station_id = request.data.get("station")
-        try:
-            station = Station.objects.get(pk=int(station_id))
-        except (TypeError, ValueError, Station.DoesNotExist):
-            raise ApiValidationError({"station": [f"No station with id {station_id!r}."]}) from None
+        pk = bounded_int(station_id if isinstance(station_id, str) else None, name="station", minimum=1, maximum=MAX_ID)
+        if pk is None:
+            raise ApiValidationError({"station": ["This field is required."]})
+        station = Station.objects.filter(pk=pk).first()
+        if station is None:
+            raise ApiValidationError({"station": [f"No station with id {pk}."]}, code=DOES_NOT_EXIST)
         files = list(request.FILES.getlist("images"))
         ids = list(request.data.getlist("client_image_ids")) if hasattr(request.data, "getlist") else []
         if "image" in request.FILES:

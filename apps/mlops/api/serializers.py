@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.mlops.families import all_families
 from apps.mlops.models import ModelVersion, PromotionEvent, TrainingRun
 
 
@@ -21,7 +22,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class TrainingRunSerializer(serializers.ModelSerializer):
     triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     model_version = serializers.SerializerMethodField()
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = TrainingRun
@@ -38,8 +39,13 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunStartSerializer(serializers.Serializer):
-    family = serializers.CharField(max_length=100)
+    family = serializers.ChoiceField(choices=())
     config = serializers.DictField(required=False, default=dict, help_text="Overrides of the family's config.")
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        # Families register in their AppConfig.ready(): read the registry when the serializer is made, not imported.
+        self.fields["family"].choices = sorted(spec.name for spec in all_families())
 
 
 class PromoteSerializer(serializers.Serializer):

@@ -54,6 +54,7 @@ class ModelVersionDetailApi(OperatorAPIView, generics.RetrieveAPIView):
 
 
 class ModelVersionPromoteApi(OperatorAPIView):
+    schema_error_statuses = {409: "Already in production, or it does not beat production and no reason was given."}
     @extend_schema(request=s.PromoteSerializer, responses=s.ModelVersionSerializer)
     def post(self, request: Request, pk: int) -> Response:
         version = get_object_or_404(ModelVersion, pk=pk)
@@ -96,6 +97,7 @@ def _family_or_404(name: str) -> None:
 
 
 class FamilyRollbackApi(OperatorAPIView):
+    schema_error_statuses = {409: "No production version, or none it replaced to go back to."}
     @extend_schema(request=s.PromoteSerializer, responses=s.ModelVersionSerializer)
     def post(self, request: Request, name: str) -> Response:
         _family_or_404(name)
@@ -130,6 +132,7 @@ class FamilyUploadApi(OperatorAPIView):
 class FamilyPredictApi(OperatorAPIView):
     # Predicting reads a model: allowed with the read scope.
     required_scopes = {"read": "models:read", "write": "models:read"}
+    schema_error_statuses = {409: "The family has no production model yet."}
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
     def post(self, request: Request, name: str) -> Response:
@@ -181,6 +184,7 @@ class TrainingRunDetailApi(OperatorAPIView, generics.RetrieveAPIView):
 
 
 class TrainingRunCancelApi(OperatorAPIView):
+    schema_error_statuses = {409: "The run has already finished."}
     @extend_schema(request=None, responses=s.TrainingRunSerializer)
     def post(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(TrainingRun, pk=pk)

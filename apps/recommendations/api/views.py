@@ -29,6 +29,7 @@ class RecommendationsAPIView(APIView):
     permission_classes = (IsIntegrationOrOperator,)
     # Asking for a session's recommendations is a read even though it is a POST (the body carries the SKUs).
     required_scopes = {"read": "recommendations:read", "write": "recommendations:read"}
+    schema_error_statuses = {503: "No recommendation model is trained yet."}
 
 
 def _price(value: Decimal | None) -> str | None:
@@ -71,7 +72,7 @@ def _serve(call, **kwargs) -> Response:  # noqa: ANN001
 
 
 _FILTERS = [
-    OpenApiParameter("n", int, description="How many items (1–100, default 10)."),
+    OpenApiParameter("n", {"type": "integer", "minimum": 1, "maximum": 100}, description="How many items (1–100, default 10)."),
     OpenApiParameter("in_stock", bool, description="Only products in stock."),
     OpenApiParameter("category", str, description="Only products of this category."),
 ]
@@ -131,6 +132,7 @@ class ABTestApi(APIView):
 
     permission_classes = (IsOperator,)
     required_scopes = {"read": "recommendations:read", "write": "recommendations:write"}
+    schema_error_statuses = {404: "No model version with candidate_version_id."}
 
     @extend_schema(
         responses=inline_serializer("ABTestStatus", {"test": s.ABTestSerializer(allow_null=True), "outcomes": s.VariantOutcomeSerializer(many=True)})
@@ -155,7 +157,7 @@ class ABTestApi(APIView):
             "conversion": rate(o.conversion),
         }
 
-    @extend_schema(request=s.ABTestStartSerializer, responses=s.ABTestSerializer, description="Start (or replace) the A/B test.")
+    @extend_schema(request=s.ABTestStartSerializer, responses={201: s.ABTestSerializer}, description="Start (or replace) the A/B test.")
     def post(self, request: Request) -> Response:
         body = s.ABTestStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -163,6 +165,6 @@ class ABTestApi(APIView):
         test = services.ab_test_start(candidate=candidate, share=body.validated_data["share"], user=request.user)
         return Response(s.ABTestSerializer(test).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=inline_serializer("ABTestStopped", {"stopped": drf_serializers.IntegerField()}))
+    @extend_schema(responses={200: inline_serializer("ABTestStopped", {"stopped": drf_serializers.IntegerField()})})
     def delete(self, request: Request) -> Response:
         return Response({"stopped": services.ab_test_stop(family=MAIN_FAMILY)})

@@ -91,7 +91,7 @@ def test_bad_token_and_unknown_site():
     response = client.get(BASE + "messages/", HTTP_X_CHAT_TOKEN="forged")
     assert response.status_code == 401 and "start a new one" in response.json()["detail"]
     response = client.post(BASE + "sessions/", {"site_key": "pk_nope"}, content_type="application/json")
-    assert response.status_code == 400 and "site_key" in response.json()["errors"]
+    assert response.status_code == 404 and "site_key" in response.json()["errors"]
     response = client.post(
         BASE + "sessions/", {"site_key": demo_site().site_key, "customer_id": "alice", "customer_signature": "bad"}, content_type="application/json"
     )

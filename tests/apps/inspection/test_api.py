@@ -107,7 +107,7 @@ def test_oversized_and_bomb_images_are_refused(camera_client: Client, station, s
 
 def test_request_shape_errors(camera_client: Client, station):
     no_station = camera_client.post(URL, {"station": 9999, "client_image_id": "x", "image": upload("a.png", f.part_png(1))})
-    assert no_station.status_code == 400 and "station" in no_station.json()["errors"]
+    assert no_station.status_code == 404 and "station" in no_station.json()["errors"]
     missing_ids = camera_client.post(URL, {"station": station.pk, "images": [upload("a.png", f.part_png(1))]})
     assert missing_ids.status_code == 400 and "client_image_ids" in missing_ids.json()["errors"]
     no_file = camera_client.post(URL, {"station": station.pk, "client_image_id": "x"})

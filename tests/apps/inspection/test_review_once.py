@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 
-from apps.core.exceptions import Conflict
+from apps.core.errors import is_conflict
 from apps.inspection import services
 from apps.inspection.models import InspectionImage, Review, Station
 from tests.apps.inspection import factories as f
@@ -21,8 +22,9 @@ def test_second_review_of_a_result_is_refused_and_counted_once(operator):
     result = f.result(station, "r1", verdict="defective", defect_type="scratch")
     services.review_create(result=result, decision="confirm", user=operator)
     other = UserFactory(role="operator")
-    with pytest.raises(Conflict, match="already reviewed"):
+    with pytest.raises(ValidationError, match="already reviewed") as raised:
         services.review_create(result=result, decision="ok", user=other)
+    assert is_conflict(raised.value)
     assert Review.objects.filter(result=result).count() == 1
     assert InspectionImage.objects.get(pk=result.image_id).label == "scratch"  # the second decision did not relabel
     assert Station.objects.get(pk=station.pk).reviews_since_retrain == 1
@@ -55,8 +57,8 @@ def test_two_operators_reviewing_at_once_store_one_review():
             start.wait(timeout=30)
             services.review_create(result=result, decision="ok", user=user)
             outcomes.append("stored")
-        except Conflict:
-            outcomes.append("conflict")
+        except ValidationError as exc:
+            outcomes.append("conflict" if is_conflict(exc) else repr(exc))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             outcomes.append(repr(exc))
         finally:

@@ -40,7 +40,7 @@ def test_promote_and_rollback_through_the_api(operator_client: Client, operator)
     second = version_with_metric(train_inline(), 0.5)
     ModelVersion.objects.filter(pk=second.pk).update(status=VersionStatus.CANDIDATE)
     refused = operator_client.post(f"/api/v1/models/{second.pk}/promote/", {}, content_type="application/json")
-    assert refused.status_code == 400 and "reason" in refused.json()["errors"]
+    assert refused.status_code == 409 and "reason" in refused.json()["errors"]
     ok = operator_client.post(f"/api/v1/models/{second.pk}/promote/", {"reason": "A/B test showed better CTR"}, content_type="application/json")
     assert ok.status_code == 200 and ok.json()["status"] == "production"
     back = operator_client.post(f"/api/v1/models/families/{DEMO_FAMILY}/rollback/", {}, content_type="application/json")
@@ -52,7 +52,7 @@ def test_cancel_through_the_api(operator_client: Client):
     response = operator_client.post(f"/api/v1/runs/{run.pk}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     again = operator_client.post(f"/api/v1/runs/{run.pk}/cancel/")
-    assert again.status_code == 400 and "already finished" in again.json()["errors"]["status"][0]
+    assert again.status_code == 409 and "already finished" in again.json()["errors"]["status"][0]
 
 
 @pytest.mark.parametrize(
