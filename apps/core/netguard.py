@@ -55,3 +55,15 @@ def url_check(url: str, *, schemes: Iterable[str], allow_private: bool = False, 
         raise AddressRefused(f"The host {parts.hostname} cannot be resolved ({exc}).") from None
     for info in infos:
         address_check(info[4][0], parts.hostname, allow_private=allow_private, allowed_networks=allowed_networks, hint=hint)
+
+
+def url_redact_credentials(url: str) -> str:
+    """``url`` with any user name and password replaced by ``***`` (rtsp://***@camera/stream), for display."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed (e.g. an unclosed IPv6 bracket): hide everything up to the last "@"
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()

@@ -62,6 +62,59 @@ def probe_video(path: Path | str) -> VideoInfo:
         cap.release()
 
 
+def probe_video_isolated(path: Path | str, *, timeout_seconds: float, memory_bytes: int | None = 4 * 2**30) -> VideoInfo:
+    """:func:`probe_video` in a child process that is killed after ``timeout_seconds`` (and, on Linux, limited to
+    ``memory_bytes`` of address space): a crafted file that hangs or crashes a decoder fails only the probe."""
+    import dataclasses
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def limit() -> None:  # runs in the child before exec
+        if memory_bytes:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    code = "import sys; from ml.traffic.video import _probe_main; _probe_main(sys.argv[1])"
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module; the path is an argument, not code
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds,
+            env=env,
+            preexec_fn=limit if sys.platform.startswith("linux") else None,  # noqa: PLW1509 - no threads are started in between
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"checking the video took longer than {timeout_seconds:g} s; re-encode it as H.264 MP4 and upload it again") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise VideoError(f"the video could not be checked (the decoder stopped: exit status {done.returncode}); re-encode it as H.264 MP4")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise VideoError(result["error"])
+    fields = {f.name for f in dataclasses.fields(VideoInfo)}
+    return VideoInfo(**{k: v for k, v in result.items() if k in fields})
+
+
+def _probe_main(path: str) -> None:
+    """Entry point of the probing child: one JSON line on stdout, the video's info or the reason it is unusable."""
+    import dataclasses
+    import json
+    import sys
+
+    try:
+        result = dataclasses.asdict(probe_video(path))
+    except VideoError as exc:
+        result = {"error": str(exc)}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 def _container_codec(path: Path) -> str | None:
     """The codec a readable container names for its video stream, when OpenCV could not open it (else None)."""
     import av

@@ -58,6 +58,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "10000/
 MLOPS_SERVING_REFRESH_SECONDS = 0.0
 # Test receivers listen on 127.0.0.1; tests/apps/core/test_webhooks.py switches the guard back on.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+# Test streams are served from 127.0.0.1; tests/apps/traffic/test_stream_urls.py switches the guard back on.
+TRAFFIC_ALLOW_PRIVATE_STREAMS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
