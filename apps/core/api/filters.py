@@ -17,6 +17,7 @@ from django import forms
 from django.db import models
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.drainage import set_override
 
 MAX_BIGINT = 2**63 - 1
 MAX_INT = 2**31 - 1
@@ -30,6 +31,8 @@ class IntegerFilter(django_filters.NumberFilter):
 
     def __init__(self, *args: Any, min_value: int = -MAX_BIGINT, max_value: int = MAX_BIGINT, **kwargs: Any) -> None:
         super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
+        # The OpenAPI schema states the bounds, so a client generator knows them.
+        set_override(self, "field", {"type": "integer", "format": "int64", "minimum": min_value, "maximum": max_value})
 
 
 class IdFilter(IntegerFilter):
@@ -48,6 +51,7 @@ class FloatFilter(django_filters.NumberFilter):
 
     def __init__(self, *args: Any, min_value: float = -MAX_FLOAT, max_value: float = MAX_FLOAT, **kwargs: Any) -> None:
         super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
+        set_override(self, "field", {"type": "number", "format": "double", "minimum": min_value, "maximum": max_value})
 
 
 def _integer(low: int, high: int) -> dict[str, Any]:

@@ -106,7 +106,9 @@ class PredictItemFieldExtension(OpenApiSerializerFieldExtension):
         for family in all_families():
             if family.predict_input is None:
                 continue
-            schema = auto_schema._map_serializer_field(family.predict_input.field(), direction)
+            field = family.predict_input.field()
+            schema = auto_schema._map_serializer_field(field, direction)
+            auto_schema._insert_field_validators(field, schema)  # minItems/maxItems, maxLength
             group = next((g for g in groups if _same_shape(g[0], schema)), None)
             if group is None:
                 group = (schema, [], [])
@@ -116,7 +118,11 @@ class PredictItemFieldExtension(OpenApiSerializerFieldExtension):
             if family.predict_input.kind not in group[1]:
                 group[1].append(family.predict_input.kind)
             group[2].append(family.name)
-        schemas = [{**schema, "description": f"{' or '.join(kinds)}: {', '.join(names)}"} for schema, kinds, names in groups]
+        schemas = [
+            # A $ref takes no sibling keywords in OpenAPI 3.0: wrap it to describe it.
+            {**({"allOf": [schema]} if "$ref" in schema else schema), "description": f"{' or '.join(kinds)}: {', '.join(names)}"}
+            for schema, kinds, names in groups
+        ]
         return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
 
 

@@ -254,3 +254,13 @@ def test_in_range_query_parameters_still_filter(operator_client: Client):
     camera = CameraFactory()
     assert operator_client.get(f"{API}/tracks/?camera={camera.pk}&job=9223372036854775807&min_speed=12.5").json()["count"] == 0
     assert operator_client.get(f"{API}/lines/?camera={camera.pk}").status_code == 200
+
+
+def test_the_demo_seeder_finishes_an_interrupted_job_instead_of_uploading_it_twice():
+    from apps.traffic import demo
+
+    demo.seed()
+    job = ProcessingJob.objects.get()
+    ProcessingJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)  # as if the first seed was stopped mid-way
+    assert "succeeded" in demo.seed()
+    assert ProcessingJob.objects.count() == 1
