@@ -45,7 +45,7 @@ def url_check(url: str, *, schemes: Iterable[str], allow_private: bool = False, 
     schemes = tuple(schemes)
     parts = urlsplit(url)
     if parts.scheme.lower() not in schemes or not parts.hostname:
-        raise AddressRefused(f"Give a {' / '.join(s + '://' for s in schemes)} URL with a host name.")
+        raise AddressRefused(f"Give a URL with a host name starting with {' or '.join(s + '://' for s in schemes)}.")
     try:
         port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
