@@ -175,6 +175,16 @@ class StreamLost(Exception):
     """A stream stopped delivering frames (the caller may reconnect)."""
 
 
+def _shown(source: str | Path) -> str:
+    """A source as error messages and logs may show it: a stream URL without its user name and password."""
+    text = str(source)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}" if "@" in authority else text
+
+
 def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False, index_offset: int = 0, prefetch: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, bgr_frame)`` from ``start``. Files skip to ``start`` by decoding (exact, unlike
     seeking on H.264); streams number frames from ``index_offset`` (frames already processed in earlier
@@ -237,7 +247,7 @@ def _read_frames(source: str | Path, *, start: int, is_stream: bool, index_offse
     try:
         if not cap.isOpened():
             if is_stream:
-                raise StreamLost(f"cannot connect to stream {source}")
+                raise StreamLost(f"cannot connect to stream {_shown(source)}")
             raise VideoError(f"cannot open video {Path(str(source)).name}")
         index = index_offset if is_stream else 0
         while index < start and not is_stream:
@@ -248,7 +258,7 @@ def _read_frames(source: str | Path, *, start: int, is_stream: bool, index_offse
             ok, frame = cap.read()
             if not ok or frame is None:
                 if is_stream:
-                    raise StreamLost(f"stream {source} stopped delivering frames")
+                    raise StreamLost(f"stream {_shown(source)} stopped delivering frames")
                 return
             yield index, frame
             index += 1

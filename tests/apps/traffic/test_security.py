@@ -264,3 +264,15 @@ def test_the_demo_seeder_finishes_an_interrupted_job_instead_of_uploading_it_twi
     ProcessingJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)  # as if the first seed was stopped mid-way
     assert "succeeded" in demo.seed()
     assert ProcessingJob.objects.count() == 1
+
+
+def test_a_failed_streams_error_does_not_show_its_credentials(operator_client: Client, listener, settings):
+    port, received = listener  # answers 404: the stream cannot be read
+    settings.TRAFFIC_STREAM_MAX_RETRIES = 0
+    camera = CameraFactory(stream_url=f"http://viewer:s3cret-pass@127.0.0.1:{port}/live.mjpg", source_kind="stream", fps=10)
+    job = services.job_create_stream(camera=camera, max_frames=5)
+    services.job_execute(job_id=job.pk, worker="test")
+    body = operator_client.get(f"{API}/jobs/{job.pk}/").json()
+    assert body["status"] == "failed" and "unreachable" in body["error"]
+    assert "s3cret" not in body["error"] and "***@127.0.0.1" in body["error"]
+    assert received  # the worker did use the real URL (with its credentials) to connect
