@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.mlops.families import ModelFamily, register_family
+from apps.mlops.inputs import PredictInput, TextInputField
 from ml.nlp.intent import IntentConfig, IntentDataset, IntentPredictor, train
 
 INTENT_FAMILY = "chatbot.intent"
@@ -32,5 +33,12 @@ register_family(
         predictor_class=IntentPredictor,
         primary_metric="accuracy",
         description="MiniLM sentence features + calibrated logistic head (optionally fine-tuned); accuracy on a held-out split of the examples.",
+        predict_input=PredictInput(
+            kind="text",
+            field=TextInputField,
+            max_items=256,
+            description="Each input is a customer message (text, at most 2000 characters).",
+            example="where is my order?",
+        ),
     )
 )

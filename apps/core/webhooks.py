@@ -11,19 +11,21 @@ environment are not used: the checked address is the one connected.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import socket
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from apps.core.netguard import AddressRefused, address_check, url_check
 
-class WebhookRefused(ValueError):
+_HINT = "webhooks go to public addresses only (WEBHOOK_ALLOW_PRIVATE_NETWORKS allows internal receivers)."
+
+
+class WebhookRefused(AddressRefused):
     """The URL may not be called (scheme, or a host in a network the platform does not post to). Not retried."""
 
 
@@ -31,35 +33,19 @@ class WebhookFailed(OSError):
     """The receiver could not be reached or did not answer 2xx: a transient error that tasks retry."""
 
 
-def _address_allowed(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def _check_address(address: str, host: str) -> None:
-    if not settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS and not _address_allowed(address):
-        raise WebhookRefused(
-            f"{host} resolves to {address}, a loopback, private, link-local or reserved address; "
-            "webhooks go to public addresses only (WEBHOOK_ALLOW_PRIVATE_NETWORKS allows internal receivers)."
-        )
+    try:
+        address_check(address, host, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS, hint=_HINT)
+    except AddressRefused as exc:
+        raise WebhookRefused(str(exc)) from None
 
 
 def webhook_url_check(url: str) -> None:
     """Raise :class:`WebhookRefused` unless ``url`` is http(s) with a host the platform may post to."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookRefused("Give an http:// or https:// URL with a host name.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except ValueError as exc:  # a port out of range
-        raise WebhookRefused(f"Invalid URL: {exc}.") from None
-    except OSError as exc:
-        raise WebhookRefused(f"The host {parts.hostname} cannot be resolved ({exc}).") from None
-    for info in infos:
-        _check_address(info[4][0], parts.hostname)
+        url_check(url, schemes=("http", "https"), allow_private=settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS, hint=_HINT)
+    except AddressRefused as exc:
+        raise WebhookRefused(str(exc)) from None
 
 
 def webhook_url_validator(url: str) -> None:

@@ -8,10 +8,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+import numpy as np
+from django.conf import settings
+
 from apps.inspection.models import OK_LABEL, InspectionImage, Split
+from apps.inspection.validation import inspection_image_limits
 from apps.mlops.families import ModelFamily, register_family
+from apps.mlops.inputs import Base64ImageField, PredictInput
 from ml import vision
 
 ANOMALY_FAMILY = "inspection.anomaly"
@@ -71,6 +77,35 @@ def prepare_defect_type(config: vision.ClassifierConfig, run: Any) -> tuple[visi
     return dataset, {**dataset.describe(), "train_image_ids": [i.pk for i in train][:5000], "validation_image_ids": [i.pk for i in validation][:5000]}
 
 
+HEATMAP_MAX_SIDE = 64
+
+
+def _present_anomaly(result: dict[str, Any]) -> dict[str, Any]:
+    """The heatmap at most 64 cells a side (the full-size one is for the dashboard's overlay, not for JSON)."""
+    import cv2
+
+    heat = np.asarray(result["heatmap"], dtype=np.float32)
+    scale = min(1.0, HEATMAP_MAX_SIDE / max(heat.shape))
+    if scale < 1.0:
+        heat = cv2.resize(heat, (max(1, round(heat.shape[1] * scale)), max(1, round(heat.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    return {**result, "heatmap": np.round(heat, 4)}
+
+
+def _image_input(description: str, present: Any = None) -> PredictInput:
+    return PredictInput(
+        kind="image",
+        field=partial(Base64ImageField, limits=inspection_image_limits, mode="L"),
+        max_items=settings.INSPECTION_MAX_FILES_PER_REQUEST,
+        description="Each input is a base64-encoded image (PNG, JPEG, BMP, TIFF or WEBP) within the inspection upload limits; " + description,
+        example="iVBORw0KGgo...",
+        present=present,
+    )
+
+
+_ANOMALY_INPUT = _image_input("each prediction is {score, threshold, is_anomalous, heat_threshold, heatmap (≤64×64)}.", _present_anomaly)
+_DEFECT_TYPE_INPUT = _image_input("each prediction is {label, confidence, probabilities}.")
+
+
 def register() -> None:
     register_family(
         ModelFamily(
@@ -86,6 +121,7 @@ def register() -> None:
                 "Fits on good parts only (PatchCore on EfficientNet-Lite0 features, or on a ResNet whose weights you supply; a "
                 "whole-image Gaussian; a segmentation head trained on synthetic defects); score, heatmap, calibrated threshold."
             ),
+            predict_input=_ANOMALY_INPUT,
         )
     )
     register_family(
@@ -99,5 +135,6 @@ def register() -> None:
             predictor_class=vision.ClassifierPredictor,
             primary_metric="accuracy",
             description="Linear head on pooled EfficientNet-Lite0 (or supplied ResNet) features; learns OK plus every reviewed or imported defect type.",
+            predict_input=_DEFECT_TYPE_INPUT,
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.mlops.families import ModelFamily, register_family
+from apps.mlops.inputs import PointInputField, PredictInput
 from ml import demo
 
 DEMO_FAMILY = "demo.classifier"
@@ -17,6 +18,14 @@ def _prepare(config: demo.DemoConfig, run: Any) -> tuple[demo.DemoDataset, dict[
     return dataset, {"source": "generated spirals", "data_seed": data_seed, "noise": config.noise, **dataset.describe()}
 
 
+POINT_INPUT = PredictInput(
+    kind="point",
+    field=PointInputField,
+    max_items=1000,
+    description="Each input is a point [x, y] (two finite numbers).",
+    example=[0.3, -0.2],
+)
+
 register_family(
     ModelFamily(
         name=DEMO_FAMILY,
@@ -28,5 +37,6 @@ register_family(
         predictor_class=demo.DemoPredictor,
         primary_metric="accuracy",
         description="A small torch MLP on generated spirals; proves train → register → promote → serve end to end.",
+        predict_input=POINT_INPUT,
     )
 )

@@ -10,6 +10,7 @@ from ml.core import Predictor, ProgressCallback, TrainConfig, TrainedModel
 from ml.device import DeviceInfo
 
 if TYPE_CHECKING:
+    from apps.mlops.inputs import PredictInput
     from apps.mlops.models import TrainingRun
 
 
@@ -32,6 +33,8 @@ class ModelFamily:
     # `make run` trains a first version of every family that has none; a family that needs data the demo cannot
     # provide (e.g. labelled frames, operator-uploaded weights) opts out and is trained or imported on request.
     train_at_bootstrap: bool = True
+    # What POST /api/v1/models/families/<name>/predict/ takes per item (typed data, never a path or URL).
+    predict_input: PredictInput | None = None
 
     def beats(self, candidate: float | None, production: float | None) -> bool:
         if candidate is None:

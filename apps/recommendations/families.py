@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rest_framework import serializers
 
 from apps.commerce import selectors as commerce
 from apps.mlops.families import ModelFamily, register_family
+from apps.mlops.inputs import PredictInput
 from ml.recommenders import Interactions, RecommenderConfig, RecommenderDataset, RecommenderPredictor, train
 
 MAIN_FAMILY = "recommendations.blend"
@@ -50,6 +52,42 @@ def prepare(config: RecommenderConfig, run: Any) -> tuple[RecommenderDataset, di
     return RecommenderDataset(interactions, catalog_item_ids=catalog_ids, item_texts=texts), snapshot
 
 
+_ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class RecommendationRequestSerializer(serializers.Serializer):
+    """One recommendation request: a known customer and/or a browsing history; becomes ``recommend()``'s arguments."""
+
+    customer_id = serializers.IntegerField(required=False, allow_null=True, help_text="The shop customer's id (known users).", **_ID)
+    history = serializers.ListField(
+        child=serializers.IntegerField(**_ID), required=False, max_length=500, help_text="Product ids the shopper viewed or bought (anonymous sessions)."
+    )
+    n = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+    exclude_item_ids = serializers.ListField(child=serializers.IntegerField(**_ID), required=False, max_length=1000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("customer_id") is None and not attrs.get("history"):
+            raise serializers.ValidationError("Give a customer_id, a history of product ids, or both.")
+        return {
+            "user_id": attrs.get("customer_id"),
+            "history": {item: 1.0 for item in attrs.get("history", [])},
+            "n": attrs["n"],
+            "exclude_item_ids": set(attrs.get("exclude_item_ids", [])) or None,
+        }
+
+
+PREDICT_INPUT = PredictInput(
+    kind="recommendation request",
+    field=RecommendationRequestSerializer,
+    max_items=100,
+    description=(
+        "Each input is an object {customer_id?, history?: [product ids], n?: 1-100 (default 10), exclude_item_ids?: [product ids]}; "
+        "each prediction is a list of {item_id, score, source, because_item_id}."
+    ),
+    example={"customer_id": 1, "n": 5},
+)
+
+
 def _family(name: str, title: str, config_class: type[RecommenderConfig], description: str) -> ModelFamily:
     return register_family(
         ModelFamily(
@@ -63,6 +101,7 @@ def _family(name: str, title: str, config_class: type[RecommenderConfig], descri
             primary_metric=PRIMARY_METRIC,
             higher_is_better=True,
             description=description,
+            predict_input=PREDICT_INPUT,
         )
     )
 

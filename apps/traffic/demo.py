@@ -34,7 +34,10 @@ def seed() -> str:
         # Calibration: lanes are 80 px wide and 3.5 m in reality; the frame is 240 px = 10.5 m long.
         services.camera_calibrate(camera=camera, image_points=[[0, 0], [320, 0], [320, 240], [0, 240]], ground_points=[[0, 10.5], [14, 10.5], [14, 0], [0, 0]])
         upload = SimpleUploadedFile("demo-road.mp4", path.read_bytes(), content_type="video/mp4")
-        job = services.job_create_from_upload(camera=camera, upload=upload, dispatch=False)
-    job = services.job_execute(job_id=job.pk, worker="bootstrap")
+        try:
+            job = services.job_create_from_upload(camera=camera, upload=upload, dispatch=False)
+        except services.DuplicateJob as exc:  # an earlier seed stopped before its job finished: finish that one
+            job = exc.job
+    job = services.job_execute(job_id=job.pk, worker="bootstrap") or job
     crossings = job.crossings.count()
     return f"camera {camera.name!r}: job #{job.pk} {job.status}, {crossings} crossings counted (expected {truth.down} in, {truth.up} out)"

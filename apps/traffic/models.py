@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+from apps.core.netguard import url_redact_credentials
 
 
 class Site(models.Model):
@@ -43,6 +46,11 @@ class Camera(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def stream_url_display(self) -> str:
+        """The stream URL without its credentials: what pages and API responses show."""
+        return url_redact_credentials(self.stream_url)
 
     @property
     def is_calibrated(self) -> bool:
@@ -116,6 +124,7 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_JOB_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class ProcessingJob(models.Model):
@@ -128,6 +137,10 @@ class ProcessingJob(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     source_url = models.CharField(max_length=500, blank=True)
+    # Nothing counted twice: a client's Idempotency-Key (a resent request returns the first job) and the SHA-256 of an
+    # uploaded recording (the same file for the same camera is refused while a job for it is queued, running or done).
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    content_sha256 = models.CharField(max_length=64, blank=True, default="")
     recorded_at = models.DateTimeField(help_text="Wall-clock time of the first frame: counts are binned from it.")
     fps = models.FloatField(null=True, blank=True)
     frame_count = models.PositiveIntegerField(null=True, blank=True)
@@ -154,9 +167,24 @@ class ProcessingJob(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         indexes = [models.Index(fields=["camera", "status"])]
+        constraints = [
+            models.UniqueConstraint(fields=("camera", "idempotency_key"), condition=~Q(idempotency_key=""), name="traffic_job_unique_idempotency_key"),
+            models.UniqueConstraint(
+                fields=("camera", "content_sha256"),
+                condition=Q(kind="video") & ~Q(content_sha256="") & ~Q(status__in=["failed", "cancelled"]),
+                name="traffic_job_unique_recording",
+            ),
+            models.UniqueConstraint(
+                fields=("camera",), condition=Q(kind="stream", status__in=["queued", "running"]), name="traffic_one_active_stream_per_camera"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"job #{self.pk} ({self.status})"
+
+    @property
+    def source_url_display(self) -> str:
+        return url_redact_credentials(self.source_url)
 
     @property
     def is_finished(self) -> bool:

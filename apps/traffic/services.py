@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import shutil
@@ -16,12 +17,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count as DbCount
 from django.utils import timezone
 
-from apps.core import webhooks
+from apps.core import netguard, webhooks
 from apps.traffic.models import (
+    ACTIVE_JOB_STATUSES,
     BinSize,
     Camera,
     Count,
@@ -107,13 +109,75 @@ def zone_spec(zone: Zone) -> ZoneSpec:
     )
 
 
-# --- jobs -------------------------------------------------------------------------------------------------------
-def job_create_from_upload(
-    *, camera: Camera, upload: UploadedFile, user: Any = None, recorded_at: datetime | None = None, dispatch: bool = True
-) -> ProcessingJob:
-    """Validate an uploaded recording and queue a job for it. Every unusable file is a ValidationError (400)."""
-    from ml.traffic.video import VideoError, probe_video
+# --- stream URLs ------------------------------------------------------------------------------------------------
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
+
+def stream_url_check(url: str, *, field_name: str = "url") -> None:
+    """A ValidationError on ``field_name`` unless ``url`` is an rtsp(s)/http(s) URL whose host resolves only to public
+    addresses (or to a private camera network the deployment allows). Checked when a URL is submitted and again
+    every time a worker connects, so a DNS answer that changed in between gains nothing."""
+    try:
+        netguard.url_check(
+            url,
+            schemes=STREAM_SCHEMES,
+            allow_private=settings.TRAFFIC_ALLOW_PRIVATE_STREAMS,
+            allowed_networks=settings.TRAFFIC_STREAM_ALLOWED_NETWORKS,
+            hint="streams are read from public addresses only (TRAFFIC_ALLOW_PRIVATE_STREAMS or TRAFFIC_STREAM_ALLOWED_NETWORKS allow a camera network).",
+        )
+    except netguard.AddressRefused as exc:
+        raise ValidationError({field_name: [str(exc)]}) from None
+
+
+# --- jobs -------------------------------------------------------------------------------------------------------
+class DuplicateJob(Exception):
+    """The request repeats one already accepted. ``replay``: the same Idempotency-Key and the same request (answer
+    with the first job); otherwise a conflict (409): the same recording, a second live stream, or a reused key."""
+
+    def __init__(self, job: ProcessingJob, message: str, *, replay: bool = False) -> None:
+        super().__init__(message)
+        self.job, self.replay = job, replay
+
+
+def _user(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _sha256(upload: UploadedFile) -> str:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _duplicate_upload(camera: Camera, idempotency_key: str, sha256: str) -> DuplicateJob | None:
+    if idempotency_key:
+        earlier = ProcessingJob.objects.filter(camera=camera, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            if earlier.kind == JobKind.VIDEO and earlier.content_sha256 == sha256:
+                return DuplicateJob(earlier, f"Already accepted as job #{earlier.pk}.", replay=True)
+            return DuplicateJob(earlier, f"This Idempotency-Key was already used for another request (job #{earlier.pk}); use a new key for a new request.")
+    same = ProcessingJob.objects.filter(camera=camera, kind=JobKind.VIDEO, content_sha256=sha256)
+    earlier = same.exclude(status__in=(JobStatus.FAILED, JobStatus.CANCELLED)).first()
+    if earlier is not None:
+        return DuplicateJob(
+            earlier, f"This recording was already uploaded for camera {camera.pk} (job #{earlier.pk}, {earlier.status}); its vehicles are counted once."
+        )
+    return None
+
+
+def job_create_from_upload(
+    *,
+    camera: Camera,
+    upload: UploadedFile,
+    user: Any = None,
+    recorded_at: datetime | None = None,
+    dispatch: bool = True,
+    idempotency_key: str = "",
+) -> ProcessingJob:
+    """Store an uploaded recording and queue a job for it; the worker probes the video (a file it cannot decode fails
+    the job with the reason). A file that is empty, too large or not named as a video is a ValidationError (400); a
+    resend is a :class:`DuplicateJob`."""
     name = Path(upload.name or "video").name
     if upload.size == 0:
         raise ValidationError({"video": ["The file is empty (0 bytes); upload the recording again."]})
@@ -122,48 +186,74 @@ def job_create_from_upload(
         raise ValidationError({"video": [f"The file is {upload.size / 2**20:.0f} MiB; the limit is {limit / 2**20:.0f} MiB (TRAFFIC_MAX_UPLOAD_MB)."]})
     if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
         raise ValidationError({"video": [f"{name!r} is not a video file; upload one of {', '.join(VIDEO_EXTENSIONS)}."]})
+    idempotency_key = idempotency_key.strip()[:200]
+    sha256 = _sha256(upload)
+    duplicate = _duplicate_upload(camera, idempotency_key, sha256)
+    if duplicate is not None:
+        raise duplicate
     stored = default_storage.save(f"traffic/videos/camera-{camera.pk}-{name}", upload)
     try:
-        info = probe_video(default_storage.path(stored))
-    except VideoError as exc:
+        with transaction.atomic():
+            job = ProcessingJob.objects.create(
+                camera=camera,
+                kind=JobKind.VIDEO,
+                video=stored,
+                original_name=name[:255],
+                size_bytes=upload.size,
+                recorded_at=recorded_at or timezone.now(),
+                fps=camera.fps,
+                idempotency_key=idempotency_key,
+                content_sha256=sha256,
+                created_by=_user(user),
+            )
+            if dispatch:
+                transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    except IntegrityError:  # the same request raced this one in: answer as the first one was
         default_storage.delete(stored)
-        raise ValidationError({"video": [str(exc)]}) from None
-    with transaction.atomic():
-        job = ProcessingJob.objects.create(
-            camera=camera,
-            kind=JobKind.VIDEO,
-            video=stored,
-            original_name=name[:255],
-            size_bytes=upload.size,
-            recorded_at=recorded_at or timezone.now(),
-            fps=camera.fps or info.fps,
-            frame_count=info.frame_count,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-        )
-        Camera.objects.filter(pk=camera.pk, width__isnull=True).update(width=info.width, height=info.height)
-        if dispatch:
-            transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
-    logger.info("traffic job %s queued for camera %s (%s, %s frames)", job.pk, camera.pk, name, info.frame_count)
+        raise _duplicate_upload(camera, idempotency_key, sha256) or DuplicateJob(ProcessingJob(), "A concurrent request was accepted first.") from None
+    logger.info("traffic job %s queued for camera %s (%s)", job.pk, camera.pk, name)
     return job
 
 
-def job_create_stream(*, camera: Camera, url: str = "", max_frames: int | None = None, user: Any = None) -> ProcessingJob:
+def _duplicate_stream(camera: Camera, idempotency_key: str, url: str) -> DuplicateJob | None:
+    if idempotency_key:
+        earlier = ProcessingJob.objects.filter(camera=camera, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            if earlier.kind == JobKind.STREAM and earlier.source_url == url:
+                return DuplicateJob(earlier, f"Already accepted as job #{earlier.pk}.", replay=True)
+            return DuplicateJob(earlier, f"This Idempotency-Key was already used for another request (job #{earlier.pk}); use a new key for a new request.")
+    active = ProcessingJob.objects.filter(camera=camera, kind=JobKind.STREAM, status__in=ACTIVE_JOB_STATUSES).first()
+    if active is not None:
+        return DuplicateJob(active, f"Camera {camera.pk} already has a stream session ({active.status}, job #{active.pk}); cancel it before starting another.")
+    return None
+
+
+def job_create_stream(*, camera: Camera, url: str = "", max_frames: int | None = None, user: Any = None, idempotency_key: str = "") -> ProcessingJob:
+    """Queue a stream session. One active session per camera (a database constraint): a second start is a
+    :class:`DuplicateJob`, as is a resend with the same Idempotency-Key (a replay)."""
     url = (url or camera.stream_url).strip()
     if not url:
-        raise ValidationError({"url": ["Give a stream URL (rtsp://, http://, https://) or set one on the camera."]})
-    if not url.startswith(("rtsp://", "rtsps://", "http://", "https://", "rtmp://")):
-        raise ValidationError({"url": ["Stream URLs start with rtsp://, rtsps://, rtmp://, http:// or https://."]})
-    with transaction.atomic():
-        job = ProcessingJob.objects.create(
-            camera=camera,
-            kind=JobKind.STREAM,
-            source_url=url[:500],
-            recorded_at=timezone.now(),
-            fps=camera.fps,
-            max_frames=max_frames,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-        )
-        transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+        raise ValidationError({"url": ["Give a stream URL (rtsp://, rtsps://, http://, https://) or set one on the camera."]})
+    stream_url_check(url, field_name="url")
+    idempotency_key = idempotency_key.strip()[:200]
+    duplicate = _duplicate_stream(camera, idempotency_key, url)
+    if duplicate is not None:
+        raise duplicate
+    try:
+        with transaction.atomic():
+            job = ProcessingJob.objects.create(
+                camera=camera,
+                kind=JobKind.STREAM,
+                source_url=url[:500],
+                recorded_at=timezone.now(),
+                fps=camera.fps,
+                max_frames=max_frames,
+                idempotency_key=idempotency_key,
+                created_by=_user(user),
+            )
+            transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+    except IntegrityError:
+        raise _duplicate_stream(camera, idempotency_key, url) or DuplicateJob(ProcessingJob(), "A concurrent request was accepted first.") from None
     return job
 
 
@@ -444,11 +534,17 @@ def _save_latest_frame(camera: Camera, frame) -> None:  # noqa: ANN001
 
 
 def _run_video(runner: _JobRunner) -> None:
-    from ml.traffic import probe_video, process_video, read_frames
+    from ml.traffic import process_video, read_frames
+    from ml.traffic.video import probe_video_isolated
 
     job = runner.job
     path = Path(default_storage.path(job.video.name))
-    info = probe_video(path)
+    ProcessingJob.objects.filter(pk=job.pk).update(stage="checking the video")
+    info = probe_video_isolated(path, timeout_seconds=settings.TRAFFIC_PROBE_TIME_LIMIT_SECONDS)
+    if job.fps is None or job.frame_count is None:
+        job.fps, job.frame_count = job.fps or info.fps, info.frame_count
+        ProcessingJob.objects.filter(pk=job.pk).update(fps=job.fps, frame_count=job.frame_count)
+        Camera.objects.filter(pk=job.camera_id, width__isnull=True).update(width=info.width, height=info.height)
     fps = job.fps or info.fps
     for _, first in read_frames(path):
         _save_latest_frame(job.camera, first)
@@ -541,6 +637,7 @@ def _run_stream(runner: _JobRunner) -> None:
 
     job = runner.job
     failures = 0
+    stream_url_check(job.source_url, field_name="source_url")
     if not (job.fps or job.camera.fps):
         job.fps = _stream_fps(job)
     pipeline = runner.pipeline(job.fps or job.camera.fps or STREAM_DEFAULT_FPS, None)
@@ -550,6 +647,7 @@ def _run_stream(runner: _JobRunner) -> None:
     while True:
         if job.max_frames is not None and next_frame >= job.max_frames:
             break
+        stream_url_check(job.source_url, field_name="source_url")  # the host may resolve elsewhere by now
         try:
             for result in process_video(
                 job.source_url,
@@ -660,3 +758,5 @@ def counts_recompute(*, line_ids: Iterable[int], moments: Iterable[datetime]) ->
 def camera_source_kind_ok(camera: Camera) -> None:
     if camera.source_kind == SourceKind.STREAM and not camera.stream_url:
         raise ValidationError({"stream_url": ["A stream camera needs a stream URL."]})
+    if camera.stream_url:
+        stream_url_check(camera.stream_url, field_name="stream_url")

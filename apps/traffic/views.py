@@ -95,6 +95,9 @@ def upload(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, f"Video not accepted: {_errors(exc)}")
         return redirect("traffic:camera", pk=pk)
+    except services.DuplicateJob as exc:
+        messages.error(request, f"Video not accepted: {exc}")
+        return redirect("traffic:camera", pk=pk)
     messages.success(request, f"Job #{job.pk} queued for {job.original_name}.")
     return redirect("traffic:camera", pk=pk)
 
@@ -108,6 +111,9 @@ def stream_start(request: HttpRequest, pk: int) -> HttpResponse:
         job = services.job_create_stream(camera=camera, url=request.POST.get("url", ""), max_frames=max_frames, user=request.user)
     except (ValidationError, ValueError) as exc:
         messages.error(request, f"Stream session not started: {_errors(exc) if isinstance(exc, ValidationError) else 'max frames must be a number'}")
+        return redirect("traffic:camera", pk=pk)
+    except services.DuplicateJob as exc:
+        messages.error(request, f"Stream session not started: {exc}")
         return redirect("traffic:camera", pk=pk)
     messages.success(request, f"Stream session job #{job.pk} queued.")
     return redirect("traffic:camera", pk=pk)

@@ -62,6 +62,59 @@ def probe_video(path: Path | str) -> VideoInfo:
         cap.release()
 
 
+def probe_video_isolated(path: Path | str, *, timeout_seconds: float, memory_bytes: int | None = 4 * 2**30) -> VideoInfo:
+    """:func:`probe_video` in a child process that is killed after ``timeout_seconds`` (and, on Linux, limited to
+    ``memory_bytes`` of address space): a crafted file that hangs or crashes a decoder fails only the probe."""
+    import dataclasses
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def limit() -> None:  # runs in the child before exec
+        if memory_bytes:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    code = "import sys; from ml.traffic.video import _probe_main; _probe_main(sys.argv[1])"
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module; the path is an argument, not code
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds,
+            env=env,
+            preexec_fn=limit if sys.platform.startswith("linux") else None,  # noqa: PLW1509 - no threads are started in between
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"checking the video took longer than {timeout_seconds:g} s; re-encode it as H.264 MP4 and upload it again") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise VideoError(f"the video could not be checked (the decoder stopped: exit status {done.returncode}); re-encode it as H.264 MP4")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise VideoError(result["error"])
+    fields = {f.name for f in dataclasses.fields(VideoInfo)}
+    return VideoInfo(**{k: v for k, v in result.items() if k in fields})
+
+
+def _probe_main(path: str) -> None:
+    """Entry point of the probing child: one JSON line on stdout, the video's info or the reason it is unusable."""
+    import dataclasses
+    import json
+    import sys
+
+    try:
+        result = dataclasses.asdict(probe_video(path))
+    except VideoError as exc:
+        result = {"error": str(exc)}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 def _container_codec(path: Path) -> str | None:
     """The codec a readable container names for its video stream, when OpenCV could not open it (else None)."""
     import av
@@ -120,6 +173,16 @@ def measure_stream_fps(source: str, *, sample_frames: int = 30, max_seconds: flo
 
 class StreamLost(Exception):
     """A stream stopped delivering frames (the caller may reconnect)."""
+
+
+def _shown(source: str | Path) -> str:
+    """A source as error messages and logs may show it: a stream URL without its user name and password."""
+    text = str(source)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}" if "@" in authority else text
 
 
 def read_frames(source: str | Path, *, start: int = 0, is_stream: bool = False, index_offset: int = 0, prefetch: int = 0) -> Iterator[tuple[int, np.ndarray]]:
@@ -184,7 +247,7 @@ def _read_frames(source: str | Path, *, start: int, is_stream: bool, index_offse
     try:
         if not cap.isOpened():
             if is_stream:
-                raise StreamLost(f"cannot connect to stream {source}")
+                raise StreamLost(f"cannot connect to stream {_shown(source)}")
             raise VideoError(f"cannot open video {Path(str(source)).name}")
         index = index_offset if is_stream else 0
         while index < start and not is_stream:
@@ -195,7 +258,7 @@ def _read_frames(source: str | Path, *, start: int, is_stream: bool, index_offse
             ok, frame = cap.read()
             if not ok or frame is None:
                 if is_stream:
-                    raise StreamLost(f"stream {source} stopped delivering frames")
+                    raise StreamLost(f"stream {_shown(source)} stopped delivering frames")
                 return
             yield index, frame
             index += 1

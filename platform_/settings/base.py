@@ -1,5 +1,6 @@
 """Settings shared by every environment. Every variable read here is documented in `.env.example`."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -181,7 +182,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "apps.core.api.filters.FilterBackend",  # bounded integer/float/id query parameters
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -327,6 +328,13 @@ TRAFFIC_STREAM_SEGMENTS_KEPT = env.int("TRAFFIC_STREAM_SEGMENTS_KEPT", default=1
 # Events (stopped vehicle, wrong way, congestion) are POSTed as JSON here when set (task on the default queue).
 TRAFFIC_EVENT_WEBHOOK_URL = env.str("TRAFFIC_EVENT_WEBHOOK_URL", default="")
 TRAFFIC_WEBHOOK_TIMEOUT_SECONDS = env.float("TRAFFIC_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Stream URLs (rtsp, rtsps, http, https) must resolve to public addresses, checked at submit and again when the worker
+# connects; a private camera network is allowed wholesale (true) or by CIDR list (e.g. 10.20.0.0/16,192.168.8.0/24).
+TRAFFIC_ALLOW_PRIVATE_STREAMS = env.bool("TRAFFIC_ALLOW_PRIVATE_STREAMS", default=False)
+# Parsed here so that a mistyped network fails at start-up, not on the first stream.
+TRAFFIC_STREAM_ALLOWED_NETWORKS = [str(ipaddress.ip_network(c, strict=False)) for c in env.list("TRAFFIC_STREAM_ALLOWED_NETWORKS", default=[])]
+# An uploaded video is probed (opened, first frame decoded) by the worker in a child process with this time limit.
+TRAFFIC_PROBE_TIME_LIMIT_SECONDS = env.float("TRAFFIC_PROBE_TIME_LIMIT_SECONDS", default=60.0)
 # --- Defect inspection ----------------------------------------------------------------------------------
 INSPECTION_MAX_UPLOAD_BYTES = env.int("INSPECTION_MAX_UPLOAD_MB", default=20) * 1024 * 1024
 INSPECTION_MAX_IMAGE_SIDE = env.int("INSPECTION_MAX_IMAGE_SIDE", default=8192)

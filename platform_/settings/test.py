@@ -61,6 +61,8 @@ CHATBOT_SITE_SESSIONS_PER_MINUTE = 100_000
 MLOPS_SERVING_REFRESH_SECONDS = 0.0
 # Test receivers listen on 127.0.0.1; tests/apps/core/test_webhooks.py switches the guard back on.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+# Test streams are served from 127.0.0.1; tests/apps/traffic/test_stream_urls.py switches the guard back on.
+TRAFFIC_ALLOW_PRIVATE_STREAMS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from apps.mlops.demo_family import POINT_INPUT
 from apps.mlops.families import ModelFamily, register_family
 from ml import demo
 from ml.core import TrainConfig
@@ -35,5 +36,6 @@ register_family(
         train=_train,
         predictor_class=demo.DemoPredictor,
         primary_metric="accuracy",
+        predict_input=POINT_INPUT,
     )
 )

@@ -1,7 +1,15 @@
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from apps.mlops.families import all_families
 from apps.mlops.models import ModelVersion, PromotionEvent, TrainingRun
+
+
+def _same_shape(a: dict, b: dict) -> bool:
+    def strip(schema: dict) -> dict:
+        return {k: v for k, v in schema.items() if k not in ("description", "maxLength")}
+
+    return strip(a) == strip(b)
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -82,8 +90,45 @@ class FamilySerializer(serializers.Serializer):
     default_config = serializers.DictField()
 
 
+class PredictItemField(serializers.JSONField):
+    """One input of a family's predict call. Validation is per family (``ModelFamily.predict_input``); the schema is
+    every registered family's item schema (see :class:`PredictItemFieldExtension`)."""
+
+
 class PredictSerializer(serializers.Serializer):
-    inputs = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=1000)
+    """The documented request body; the view validates with the family's own item field and item limit."""
+
+    inputs = serializers.ListField(child=PredictItemField(), min_length=1, help_text="The items to predict on; what an item is depends on the family.")
+
+
+class PredictItemFieldExtension(OpenApiSerializerFieldExtension):
+    """Documents an item as ``anyOf`` the distinct item schemas of the registered families, each saying whose it is."""
+
+    target_class = PredictItemField
+
+    def map_serializer_field(self, auto_schema, direction):  # noqa: ANN001, ANN201
+        groups: list[tuple[dict, list[str], list[str]]] = []  # (schema, kinds, family names)
+        for family in all_families():
+            if family.predict_input is None:
+                continue
+            field = family.predict_input.field()
+            schema = auto_schema._map_serializer_field(field, direction)
+            auto_schema._insert_field_validators(field, schema)  # minItems/maxItems, maxLength
+            group = next((g for g in groups if _same_shape(g[0], schema)), None)
+            if group is None:
+                group = (schema, [], [])
+                groups.append(group)
+            if group[0].get("maxLength") != schema.get("maxLength"):
+                group[0].pop("maxLength", None)  # a string of either kind: the longest limit is the family's
+            if family.predict_input.kind not in group[1]:
+                group[1].append(family.predict_input.kind)
+            group[2].append(family.name)
+        schemas = [
+            # A $ref takes no sibling keywords in OpenAPI 3.0: wrap it to describe it.
+            {**({"allOf": [schema]} if "$ref" in schema else schema), "description": f"{' or '.join(kinds)}: {', '.join(names)}"}
+            for schema, kinds, names in groups
+        ]
+        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
 
 
 class PredictionSerializer(serializers.Serializer):

@@ -15,9 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsOperator
-from apps.mlops import selectors, services
+from apps.core.api.schema import AutoSchema
+from apps.mlops import inputs, selectors, services
 from apps.mlops.api import serializers as s
-from apps.mlops.families import UnknownFamily, get_family
+from apps.mlops.families import UnknownFamily, all_families, get_family
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger, VersionStatus
 from apps.mlops.serving import NoProductionModel, model_cache
 from apps.mlops.uploads import uploaded_file_path
@@ -129,23 +130,43 @@ class FamilyUploadApi(OperatorAPIView):
         return Response(s.ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
+class _PredictSchema(AutoSchema):
+    def get_description(self) -> str:
+        lines = [
+            "Predict with the family's production model. `inputs` is a list of *data* items whose type the family "
+            "declares; strings are never opened as paths or fetched as URLs. Per family:",
+            "",
+        ]
+        for family in all_families():
+            spec = family.predict_input
+            if spec is not None:
+                lines.append(f"- `{family.name}` ({spec.kind}, at most {spec.max_items} per call): {spec.description}")
+        return "\n".join(lines)
+
+
 class FamilyPredictApi(OperatorAPIView):
     # Predicting reads a model: allowed with the read scope.
     required_scopes = {"read": "models:read", "write": "models:read"}
     schema_error_statuses = {409: "The family has no production model yet."}
+    schema = _PredictSchema()
 
     @extend_schema(request=s.PredictSerializer, responses=s.PredictionSerializer)
     def post(self, request: Request, name: str) -> Response:
         _family_or_404(name)
-        body = s.PredictSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        spec = get_family(name).predict_input
+        if spec is None:
+            return Response({"detail": f"{name} does not serve predictions through the API.", "errors": {}}, status=status.HTTP_400_BAD_REQUEST)
+        body = inputs.predict_serializer(spec, data=request.data)
+        if not body.is_valid():
+            errors = {field: inputs.error_messages(detail, field) for field, detail in body.errors.items()}
+            return Response({"detail": "Invalid input.", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         try:
             version, predictions = model_cache.predict(name, body.validated_data["inputs"])
         except NoProductionModel as exc:
             return Response({"detail": str(exc), "errors": {}}, status=status.HTTP_409_CONFLICT)
         except (ValueError, TypeError) as exc:
             return Response({"detail": "Invalid input.", "errors": {"inputs": [str(exc)]}}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"family": name, "version": version.version, "model_version_id": version.pk, "predictions": predictions})
+        return Response({"family": name, "version": version.version, "model_version_id": version.pk, "predictions": inputs.present(spec, predictions)})
 
 
 class TrainingRunFilter(django_filters.FilterSet):

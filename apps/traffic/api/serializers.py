@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.netguard import url_redact_credentials
 from apps.traffic.models import Camera, Count, CountingLine, Event, ProcessingJob, Site, Track, Zone
 
 
@@ -36,6 +37,17 @@ class CameraSerializer(serializers.ModelSerializer):
             "created_at",
         )
         read_only_fields = ("site", "width", "height", "calibration_image_points", "calibration_ground_points", "created_at")
+
+    def validate_stream_url(self, value: str) -> str:
+        # The camera's URL is shown without its credentials: sending that masked form back keeps the stored one.
+        if self.instance is not None and value and value == url_redact_credentials(self.instance.stream_url):
+            return self.instance.stream_url
+        return value
+
+    def to_representation(self, camera: Camera) -> dict:
+        data = super().to_representation(camera)
+        data["stream_url"] = url_redact_credentials(camera.stream_url)
+        return data
 
     def get_latest_frame_url(self, camera: Camera) -> str | None:
         from django.urls import reverse
@@ -96,6 +108,11 @@ class JobSerializer(serializers.ModelSerializer):
             "annotated_video_url",
         )
         read_only_fields = fields
+
+    def to_representation(self, job: ProcessingJob) -> dict:
+        data = super().to_representation(job)
+        data["source_url"] = url_redact_credentials(job.source_url)  # the worker reads the real one from the row
+        return data
 
     def get_annotated_video_url(self, job: ProcessingJob) -> str | None:
         from django.urls import reverse

@@ -5,7 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsIntegrationOrOperator
+from apps.core.api.filters import FilterSet, FloatFilter, IdFilter
 from apps.traffic import services
 from apps.traffic.api import serializers as s
 from apps.traffic.models import BinSize, Camera, Count, CountingLine, Direction, Event, EventKind, JobStatus, ProcessingJob, Site, Track, Zone
@@ -111,8 +113,8 @@ class ZoneDetailApi(_GeometryDetailApi):
 
 
 # --- jobs -------------------------------------------------------------------------------------------------------
-class JobFilter(django_filters.FilterSet):
-    camera = django_filters.NumberFilter()
+class JobFilter(FilterSet):
+    camera = IdFilter()
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
     kind = django_filters.CharFilter()
 
@@ -121,35 +123,72 @@ class JobFilter(django_filters.FilterSet):
         fields = ("camera", "status", "kind")
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string (e.g. a UUID) per request. A resent request with the same key for the same camera answers 200 "
+        "with the job the first one created instead of starting a second one; the same key with a different request is a 409."
+    ),
+)
+
+
+def _submitted(job_create, request: Request, **kwargs) -> Response:  # noqa: ANN001, ANN003
+    """Run a job-creating service; a replay answers 200 with the first job, any other duplicate a 409."""
+    try:
+        job = job_create(user=request.user, idempotency_key=request.headers.get("Idempotency-Key", ""), **kwargs)
+    except services.DuplicateJob as exc:
+        if exc.replay:
+            return Response(s.JobSerializer(exc.job).data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
+        return Response({"detail": str(exc), "errors": {}}, status=status.HTTP_409_CONFLICT)
+    return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
 class JobListApi(TrafficApi, generics.ListAPIView):
     serializer_class = s.JobSerializer
     filterset_class = JobFilter
     queryset = ProcessingJob.objects.order_by("-created_at", "-id")
     parser_classes = (MultiPartParser, FormParser)
 
-    @extend_schema(request={"multipart/form-data": s.JobUploadSerializer}, responses={201: s.JobSerializer})
+    @extend_schema(
+        request={"multipart/form-data": s.JobUploadSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.JobSerializer, 200: s.JobSerializer},
+    )
     def post(self, request: Request) -> Response:
-        """Upload a recording: it is validated (a video OpenCV can decode, within the size limit) and queued."""
+        """Upload a recording: it is checked (a video file within the size limit) and queued; the worker then probes
+        it, and a file it cannot decode fails the job with the reason. The same recording for the same camera is
+        refused (409) while a job for it is queued, running or done, so no vehicle is counted twice."""
         body = s.JobUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.job_create_from_upload(
-            camera=body.validated_data["camera"], upload=body.validated_data["video"], user=request.user, recorded_at=body.validated_data.get("recorded_at")
+        return _submitted(
+            services.job_create_from_upload,
+            request,
+            camera=body.validated_data["camera"],
+            upload=body.validated_data["video"],
+            recorded_at=body.validated_data.get("recorded_at"),
         )
-        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
 class StreamJobApi(TrafficApi, APIView):
     parser_classes = (JSONParser, FormParser)
 
-    @extend_schema(request=s.StreamJobSerializer, responses={201: s.JobSerializer})
+    @extend_schema(request=s.StreamJobSerializer, parameters=[IDEMPOTENCY_KEY], responses={201: s.JobSerializer, 200: s.JobSerializer})
     def post(self, request: Request) -> Response:
-        """Start a stream session (RTSP/HTTP): reconnects with backoff, then fails the job with the reason."""
+        """Start a stream session (rtsp, rtsps, http, https; the host must resolve to a public address unless the
+        deployment allows its camera network): reconnects with backoff, then fails the job with the reason. One
+        session per camera: a second start while one is queued or running is a 409."""
         body = s.StreamJobSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.job_create_stream(
-            camera=body.validated_data["camera"], url=body.validated_data.get("url", ""), max_frames=body.validated_data.get("max_frames"), user=request.user
+        return _submitted(
+            services.job_create_stream,
+            request,
+            camera=body.validated_data["camera"],
+            url=body.validated_data.get("url", ""),
+            max_frames=body.validated_data.get("max_frames"),
         )
-        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
 class JobDetailApi(TrafficApi, generics.RetrieveAPIView):
@@ -165,9 +204,9 @@ class JobCancelApi(TrafficApi, APIView):
 
 
 # --- results ----------------------------------------------------------------------------------------------------
-class CountFilter(django_filters.FilterSet):
-    camera = django_filters.NumberFilter()
-    line = django_filters.NumberFilter()
+class CountFilter(FilterSet):
+    camera = IdFilter()
+    line = IdFilter()
     label = django_filters.CharFilter(help_text="car, bus, truck, motorcycle, bicycle or person")
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     bin = django_filters.ChoiceFilter(field_name="bin_minutes", choices=BinSize.choices, help_text="Bin size in minutes (default 15).")
@@ -192,9 +231,9 @@ class CountListApi(TrafficApi, generics.ListAPIView):
         return rows
 
 
-class EventFilter(django_filters.FilterSet):
-    camera = django_filters.NumberFilter()
-    job = django_filters.NumberFilter()
+class EventFilter(FilterSet):
+    camera = IdFilter()
+    job = IdFilter()
     kind = django_filters.ChoiceFilter(choices=EventKind.choices)
     start = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     end = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
@@ -210,13 +249,13 @@ class EventListApi(TrafficApi, generics.ListAPIView):
     queryset = Event.objects.order_by("-occurred_at", "-id")
 
 
-class TrackFilter(django_filters.FilterSet):
-    camera = django_filters.NumberFilter()
-    job = django_filters.NumberFilter()
+class TrackFilter(FilterSet):
+    camera = IdFilter()
+    job = IdFilter()
     label = django_filters.CharFilter()
     start = django_filters.IsoDateTimeFilter(field_name="first_seen", lookup_expr="gte")
     end = django_filters.IsoDateTimeFilter(field_name="first_seen", lookup_expr="lt")
-    min_speed = django_filters.NumberFilter(field_name="speed_kmh", lookup_expr="gte")
+    min_speed = FloatFilter(field_name="speed_kmh", lookup_expr="gte", min_value=0, max_value=10_000, help_text="km/h")
 
     class Meta:
         model = Track

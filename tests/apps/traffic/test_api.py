@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.traffic import services
 from apps.traffic.models import Count, CountingLine, Event, ProcessingJob, Track
 from tests.apps.traffic.factories import CameraFactory, LineFactory
-from tests.apps.traffic.videos import road_video, unsupported_codec_video
+from tests.apps.traffic.videos import road_video
 from tests.factories import UserFactory, token_for
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,6 @@ def test_camera_create_with_site_and_stream_validation(operator_client: Client):
     ("name", "content", "message"),
     [
         ("empty.mp4", b"", "empty"),
-        ("corrupt.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 5000, "corrupt"),
         ("notes.txt", b"hello", "not a video file"),
     ],
 )
@@ -80,12 +79,8 @@ def test_bad_uploads_are_a_clear_400_and_store_nothing(operator_client: Client, 
     assert not ProcessingJob.objects.exists()
 
 
-def test_unsupported_codec_and_too_large_uploads_are_rejected(operator_client: Client, tmp_path, settings):
+def test_too_large_uploads_are_rejected(operator_client: Client, settings):
     camera = CameraFactory()
-    path = tmp_path / "odd.avi"
-    unsupported_codec_video(path)
-    response = operator_client.post(f"{API}/jobs/", {"camera": camera.pk, "video": SimpleUploadedFile("odd.avi", path.read_bytes())})
-    assert response.status_code == 400 and "codec" in response.json()["errors"]["video"][0]
     settings.TRAFFIC_MAX_UPLOAD_BYTES = 1000
     big = operator_client.post(f"{API}/jobs/", {"camera": camera.pk, "video": SimpleUploadedFile("big.mp4", b"\x00" * 5000)})
     assert big.status_code == 400 and "limit" in big.json()["errors"]["video"][0]

@@ -29,9 +29,10 @@ def test_a_job_counts_per_line_class_and_direction_and_is_idempotent(video):
     camera = CameraFactory()
     line = LineFactory(camera=camera)
     job = services.job_create_from_upload(camera=camera, upload=upload(path), dispatch=False)
-    assert job.status == JobStatus.QUEUED and job.frame_count == truth.frames
+    assert job.status == JobStatus.QUEUED and job.frame_count is None  # probed by the worker, not in the request
     job = services.job_execute(job_id=job.pk, worker="test")
     assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.frame_count == truth.frames and job.fps == truth.fps
     assert job.detector.startswith("background-subtraction")
     crossings = Crossing.objects.filter(job=job)
     assert crossings.filter(direction=Direction.IN).count() == truth.down  # in = towards +1 = down
