@@ -1,6 +1,6 @@
 from rest_framework import pagination
 
-from apps.core.api.params import bounded_int
+from apps.core.params import int_param
 
 MAX_PAGE = 10**9
 
@@ -13,12 +13,12 @@ class PageNumberPagination(pagination.PageNumberPagination):
     last_page_strings = ()
 
     def get_page_size(self, request) -> int:  # noqa: ANN001
-        return bounded_int(
+        return int_param(
             request.query_params.get(self.page_size_query_param), name=self.page_size_query_param, minimum=1, maximum=self.max_page_size, default=self.page_size
         )
 
     def paginate_queryset(self, queryset, request, view=None):  # noqa: ANN001, ANN201
-        bounded_int(request.query_params.get(self.page_query_param), name=self.page_query_param, minimum=1, maximum=MAX_PAGE)
+        int_param(request.query_params.get(self.page_query_param), name=self.page_query_param, minimum=1, maximum=MAX_PAGE)
         return super().paginate_queryset(queryset, request, view)
 
     def get_schema_operation_parameters(self, view):  # noqa: ANN001, ANN201

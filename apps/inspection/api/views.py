@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsIntegrationOrOperator
-from apps.core.api.params import MAX_ID, bounded_int
+from apps.core.api.filters import MAX_BIGINT
 from apps.core.errors import DOES_NOT_EXIST
+from apps.core.params import int_param
 from apps.inspection import services
 from apps.inspection.api import serializers as s
 from apps.inspection.models import InspectionImage, Station
@@ -45,7 +46,7 @@ class ImageUploadApi(InspectionAPIView):
     )
     def post(self, request: Request) -> Response:
         station_id = request.data.get("station")
-        pk = bounded_int(station_id if isinstance(station_id, str) else None, name="station", minimum=1, maximum=MAX_ID)
+        pk = int_param(station_id if isinstance(station_id, str) else None, name="station", minimum=1, maximum=MAX_BIGINT)
         if pk is None:
             raise ApiValidationError({"station": ["This field is required."]})
         station = Station.objects.filter(pk=pk).first()
