@@ -12,11 +12,12 @@ registry, ``EXT1/2/4``, which is refused outright), so checking those names boun
 
 from __future__ import annotations
 
+import _compat_pickle
 import functools
 import io
 import pickletools
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Bytes of pickle read from one file at most: a model's pickle holds structure only (tensor bytes are stored
@@ -33,15 +34,18 @@ class UnsafeFileError(ValueError):
     """The file is not a model file this installation will load: it names code to run, or is not a pickle at all."""
 
 
-def pickle_globals(data: bytes, max_pickles: int = 1) -> list[str]:
-    """The ``module.name`` of every global the pickle(s) in ``data`` would import, in order; up to ``max_pickles``
+Global = tuple[str, str]  # (module, name) as the unpickler's find_class receives them
+
+
+def pickle_globals(data: bytes, max_pickles: int = 1) -> list[Global]:
+    """The ``(module, name)`` of every global the pickle(s) in ``data`` would import, in order; up to ``max_pickles``
     pickles written one after another are read (the legacy ``torch.save`` format writes five, then raw storage
     bytes, which are not read).
 
     Raises :class:`UnsafeFileError` for bytes that are not a pickle, a global whose name cannot be read without
     running the pickle, or a copyreg extension code.
     """
-    found: list[str] = []
+    found: list[Global] = []
     stream = io.BytesIO(data)
     for _ in range(max_pickles):
         if stream.tell() >= len(data):
@@ -50,7 +54,13 @@ def pickle_globals(data: bytes, max_pickles: int = 1) -> list[str]:
     return found
 
 
-def _globals_of_one(stream: io.BytesIO) -> Iterator[str]:
+def _python3_name(module: str, name: str) -> Global:
+    # Protocol 0-2 pickles name Python 2 modules (``__builtin__.set``); the unpickler maps them as pickle does.
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def _globals_of_one(stream: io.BytesIO) -> Iterator[Global]:
     # STACK_GLOBAL takes module and name from the stack: follow the strings pushed and memoised before it. A
     # name built any other way could only be known by running the pickle, so it is refused (fail closed).
     memo: dict[int, str | None] = {}
@@ -70,13 +80,13 @@ def _globals_of_one(stream: io.BytesIO) -> Iterator[str]:
                 recent.append(memo.get(int(arg)))
             elif name in ("GLOBAL", "INST"):
                 module, _, attr = str(arg).partition(" ")
-                yield f"{module}.{attr}"
+                yield _python3_name(module, attr)
                 recent.append(None)
             elif name == "STACK_GLOBAL":
                 module, attr = (recent[-2], recent[-1]) if len(recent) >= 2 else (None, None)
                 if module is None or attr is None:
                     raise UnsafeFileError("the file builds the name of a Python object to import in a way only running it would reveal")
-                yield f"{module}.{attr}"
+                yield _python3_name(module, attr)
                 recent.append(None)
             elif name in _EXTENSION_OPS:
                 raise UnsafeFileError(f"the file imports a Python object through the copyreg extension registry ({name})")
@@ -113,14 +123,15 @@ def file_pickles(path: Path, max_pickle_bytes: int = MAX_PICKLE_BYTES) -> Iterat
     yield path.name, data, LEGACY_TORCH_PICKLES
 
 
-def check_pickled_file(path: Path, allowed: Callable[[str], bool], what: str = "a model file") -> None:
-    """Raise :class:`UnsafeFileError` naming the first global outside ``allowed`` that ``path``'s pickles import."""
+def check_pickled_file(path: Path, allowed: Callable[[str, str], bool], what: str = "a model file") -> None:
+    """Raise :class:`UnsafeFileError` naming the globals outside ``allowed(module, name)`` that ``path``'s pickles
+    import."""
     for member, data, pickles in file_pickles(path):
         try:
             names = pickle_globals(data, pickles)
         except UnsafeFileError as exc:
             raise UnsafeFileError(f"refused: {exc} (in {member})") from None
-        refused = sorted({n for n in names if not allowed(n)})
+        refused = sorted({f"{module}.{name}" for module, name in names if not allowed(module, name)})
         if refused:
             shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
             raise UnsafeFileError(
@@ -136,12 +147,11 @@ def torch_tensor_globals() -> frozenset[str]:
     return frozenset(_get_allowed_globals())
 
 
-def tensor_file_allowed(name: str) -> bool:
+def tensor_file_allowed(module: str, name: str) -> bool:
     """Allow-list of a tensors-and-plain-data artifact (``torch.save`` of dicts, lists, numbers, strings, tensors)."""
-    return name in torch_tensor_globals()
+    return f"{module}.{name}" in torch_tensor_globals()
 
 
-def check_tensor_file(path: Path, extra: Iterable[str] = ()) -> None:
+def check_tensor_file(path: Path) -> None:
     """Static check of a ``torch.save`` file of tensors and plain data (every family's artifact but the detector's)."""
-    allowed = frozenset(extra)
-    check_pickled_file(path, lambda n: tensor_file_allowed(n) or n in allowed)
+    check_pickled_file(path, tensor_file_allowed)
