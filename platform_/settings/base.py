@@ -237,6 +237,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
+    "mlops.check_upload": {"queue": Queue.ML_CPU.value},
     "recommendations.*": {"queue": Queue.ML_CPU.value},
     "traffic.process_job": {"queue": Queue.ML_GPU.value},
     # A stream session runs until stopped: on ml_gpu it would hold the slot that training and inspection need.
@@ -245,7 +246,10 @@ CELERY_TASK_ROUTES = {
     "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
+# Loading an uploaded weights file to check it (in a worker, never in the web process).
+MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT = env.int("MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_ANNOTATIONS = {
+    "mlops.check_upload": {"soft_time_limit": MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT, "time_limit": MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT + 60},
     "inspection.inspect_pending": {"soft_time_limit": 240, "time_limit": 300},
     "inspection.send_callback": {"soft_time_limit": 30, "time_limit": 60},
     "mlops.train_run": {
