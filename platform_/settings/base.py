@@ -1,5 +1,6 @@
 """Settings shared by every environment. Every variable read here is documented in `.env.example`."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -18,6 +19,10 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Make the ML stack offline-safe before anything can import transformers or ultralytics.
 ML_HOME = Path(env.str("ML_HOME", default=str(VAR_DIR / "ml")))
 offline.configure(ML_HOME)
+# Operator-supplied backbone weights (inspection configs' backbone_weights) are read from this folder only; ml/
+# reads it from the environment, as it reads ML_DEVICE.
+ML_BACKBONE_DIR = Path(env.str("ML_BACKBONE_DIR", default="") or VAR_DIR / "backbones")
+os.environ["ML_BACKBONE_DIR"] = str(ML_BACKBONE_DIR)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
