@@ -23,12 +23,12 @@ from django.utils import timezone
 
 from apps.mlops.families import ModelFamily, UnknownFamily, all_families, get_family
 from apps.mlops.models import (
+    UNUSABLE_VERSION_STATUSES,
     FamilySettings,
     ModelVersion,
     PromotionAction,
     PromotionEvent,
     RunStatus,
-    UNUSABLE_VERSION_STATUSES,
     TrainingRun,
     Trigger,
     VersionStatus,

@@ -787,7 +787,6 @@ class IntentPredictor(Predictor):
 
     @classmethod
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
-        import torch
 
         device = device or select_device()
         if _legacy_artifact(artifact):
