@@ -113,9 +113,10 @@ def file_pickles(path: Path, max_pickle_bytes: int = MAX_PICKLE_BYTES) -> Iterat
             members = [m for m in archive.infolist() if m.filename.endswith(".pkl")]
             if not any(m.filename.rsplit("/", 1)[-1] == "data.pkl" for m in members):
                 raise UnsafeFileError("a zip file without the data.pkl of a torch.save() checkpoint")
+            total = sum(m.file_size for m in members)
+            if total > max_pickle_bytes:
+                raise UnsafeFileError(f"the file holds {total} bytes of pickle, over the {max_pickle_bytes}-byte limit")
             for member in members:
-                if member.file_size > max_pickle_bytes:
-                    raise UnsafeFileError(f"{member.filename} holds {member.file_size} bytes of pickle, over the {max_pickle_bytes}-byte limit")
                 yield member.filename, archive.read(member), 1
         return
     with open(path, "rb") as fh:
