@@ -87,6 +87,15 @@ class Predictor(ABC):
     def predict_batch(self, items: Sequence[Any]) -> list[Any]:
         """Predict for many items in one pass; one result per item, in order."""
 
+    @classmethod
+    def check_file(cls, artifact: Path) -> None:
+        """A cheap static check of a file someone uploads, that loads and runs nothing: raise
+        :class:`ml.pickle_scan.UnsafeFileError` (a ValueError) when it cannot be this family's artifact. The default
+        fits the ``torch.save`` dicts of tensors and plain data that :func:`load_torch_state` reads."""
+        from ml.pickle_scan import check_tensor_file
+
+        check_tensor_file(artifact)
+
 
 def load_torch_state(artifact: Path, expected_format: str, kind: str) -> dict[str, Any]:
     """A model artifact saved with ``torch.save`` as a dict carrying ``"format"``: loaded with weights only (no

@@ -23,6 +23,9 @@ OFFLINE_ENV = {
     "YOLO_OFFLINE": "1",
     "YOLO_AUTOINSTALL": "0",
     "YOLO_VERBOSE": "0",
+    # Not a network flag, forced for the same reason: ultralytics then loads checkpoints with torch's weights_only
+    # unpickler and builds models from yaml without eval() (ml.traffic.checkpoints refuses to load without it).
+    "ULTRALYTICS_SAFE_LOAD": "1",
     # implicit warns (and runs slower) when OpenBLAS spawns its own thread pool next to implicit's.
     "OPENBLAS_NUM_THREADS": "1",
 }

@@ -146,9 +146,14 @@ def upload(request: HttpRequest, family: str) -> HttpResponse:
                 family=family, source=path, filename=upload.name, user=request.user, metrics=metrics, note=request.POST.get("note", "")
             )
     except ValidationError as exc:
+        # The page again, with the reason, and the status a refused form gets.
         messages.error(request, f"Could not register the upload: {_error_text(exc)}")
-    else:
-        messages.success(request, f"{upload.name} registered as {family} v{version.version} (candidate).")
+        response = models(request)
+        response.status_code = 400
+        return response
+    messages.success(
+        request, f"{upload.name} registered as {family} v{version.version} ({version.status}): a worker loads it before it can be promoted."
+    )
     return redirect("dashboard:models")
 
 

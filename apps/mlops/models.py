@@ -26,9 +26,15 @@ TERMINAL_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCEL
 
 
 class VersionStatus(models.TextChoices):
+    # An uploaded file waits in "checking" until a worker has loaded it; it is then a candidate or "rejected".
+    CHECKING = "checking", "Checking upload"
+    REJECTED = "rejected", "Rejected upload"
     CANDIDATE = "candidate", "Candidate"
     PRODUCTION = "production", "Production"
     ARCHIVED = "archived", "Archived"
+
+
+UNUSABLE_VERSION_STATUSES = (VersionStatus.CHECKING, VersionStatus.REJECTED)
 
 
 class FamilySettings(models.Model):
@@ -109,6 +115,7 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_via = models.CharField(max_length=16, choices=Trigger.choices)
     promotion_note = models.CharField(max_length=300, blank=True)
+    check_error = models.TextField(blank=True, help_text="Why a worker rejected the uploaded file (status rejected).")
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
 

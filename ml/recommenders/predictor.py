@@ -24,6 +24,20 @@ class RecommenderPredictor(Predictor):
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
         return cls(RecommenderModel.load(artifact), device)
 
+    @classmethod
+    def check_file(cls, artifact: Path) -> None:
+        """An ``.npz`` of plain arrays (loaded with ``allow_pickle=False``): a zip of ``.npy`` members only."""
+        import zipfile
+
+        from ml.pickle_scan import UnsafeFileError
+
+        if not zipfile.is_zipfile(artifact):
+            raise UnsafeFileError("not a NumPy .npz archive")
+        with zipfile.ZipFile(artifact) as archive:
+            others = [name for name in archive.namelist() if not name.endswith(".npy")]
+        if others:
+            raise UnsafeFileError(f"a recommender artifact holds .npy arrays only, not {', '.join(others[:3])}")
+
     def recommend(self, **request: Any) -> list[Recommendation]:
         return self.model.recommend(**request)
 

@@ -164,9 +164,9 @@ class YoloDetector:
     classifies = True
 
     def __init__(self, weights: Path | str, *, device: str = "cpu", confidence: float = 0.25, imgsz: int = 640, model=None) -> None:  # noqa: ANN001
-        from ultralytics import YOLO
+        from ml.traffic.checkpoints import load_detector
 
-        self.model = model if model is not None else YOLO(str(weights), task="detect")
+        self.model = model if model is not None else load_detector(Path(weights))
         self.device = device
         self.confidence = confidence
         self.imgsz = imgsz

@@ -3,7 +3,7 @@
 Training reads a YOLO-format dataset (``data.yaml`` with ``train``/``val`` image folders and label files, classes
 named as :data:`ml.traffic.VEHICLE_CLASSES` or COCO) and reports mAP50 on its held-out ``val`` split. Weights
 trained elsewhere (e.g. a COCO ``yolo11n.pt``) are registered through the model registry's import, which loads
-them with :class:`YoloPredictor`.
+them with :class:`YoloPredictor` — weights only, never unpickling code (see :mod:`ml.traffic.checkpoints`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import numpy as np
 
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel
 from ml.device import DeviceInfo
+from ml.pickle_scan import UnsafeFileError
+from ml.traffic.checkpoints import build_model, check_detector_file, load_detector
 from ml.traffic.detection import Detection, YoloDetector
 
 
@@ -67,10 +69,11 @@ def prepare_dataset(config: YoloTrainConfig) -> tuple[YoloDataset, dict[str, Any
 
 
 def train(dataset: YoloDataset, config: YoloTrainConfig, progress: ProgressCallback, device: DeviceInfo) -> TrainedModel:
-    from ultralytics import YOLO
-
     workdir = Path(tempfile.mkdtemp(prefix="traffic-yolo-"))
-    model = YOLO(config.model)
+    try:
+        model = build_model(config.model)
+    except UnsafeFileError as exc:
+        raise ConfigError(f"model {config.model}: {exc}") from None
 
     def on_epoch_end(trainer: Any) -> None:
         # Ultralytics fires this once more after its final validation: clamp to the last epoch.
@@ -121,15 +124,17 @@ class YoloPredictor(Predictor):
 
     @classmethod
     def load(cls, artifact: Path, device: DeviceInfo | None = None) -> Self:
-        from ultralytics import YOLO
-
         try:
-            model = YOLO(str(artifact), task="detect")
+            model = load_detector(artifact)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same operator error
             raise ValueError(f"not ultralytics YOLO weights: {exc}") from exc
         if getattr(model, "task", "detect") != "detect":
             raise ValueError(f"these weights are a YOLO {model.task} model; a detect model is needed")
         return cls(YoloDetector(artifact, model=model, device=device.name if device else "cpu"))
+
+    @classmethod
+    def check_file(cls, artifact: Path) -> None:
+        check_detector_file(artifact)
 
     def predict_batch(self, items: Sequence[np.ndarray]) -> list[list[Detection]]:
         return [self.detector.detect(frame) for frame in items]

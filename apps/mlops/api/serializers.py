@@ -22,7 +22,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         fields = (
             "id", "family", "version", "status", "primary_metric", "primary_value", "metrics", "config",
             "data_snapshot", "artifact_uri", "artifact_sha256", "artifact_size", "device", "training_run",
-            "parent", "created_by", "created_via", "promotion_note", "created_at", "promoted_at",
+            "parent", "created_by", "created_via", "promotion_note", "check_error", "created_at", "promoted_at",
         )
         read_only_fields = fields
 
@@ -61,9 +61,23 @@ class PromoteSerializer(serializers.Serializer):
 
 
 class ModelUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="The weights file, in the format the family's predictor loads.")
+    file = serializers.FileField(
+        help_text=(
+            "The weights file, in the format the family's predictor loads. It is checked without running anything in it "
+            "(a pickle that names code is refused with 400), then loaded by a worker: the version is 'checking' until "
+            "then, and becomes 'candidate' or 'rejected' (with check_error)."
+        )
+    )
     metrics = serializers.JSONField(required=False, default=dict, help_text='Measured elsewhere, e.g. {"accuracy": 0.91}.')
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class ModelUploadErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='Per field, e.g. {"file": ["w.pt cannot be a traffic.detector model: refused: … posix.system …"]}.',
+    )
 
 
 class PromotionEventSerializer(serializers.ModelSerializer):

@@ -111,7 +111,15 @@ class FamilyRollbackApi(OperatorAPIView):
 class FamilyUploadApi(OperatorAPIView):
     parser_classes = (MultiPartParser,)
 
-    @extend_schema(request={"multipart/form-data": s.ModelUploadSerializer}, responses={201: s.ModelVersionSerializer})
+    @extend_schema(
+        request={"multipart/form-data": s.ModelUploadSerializer},
+        responses={201: s.ModelVersionSerializer, 400: s.ModelUploadErrorSerializer},
+        description=(
+            "Register weights trained elsewhere. The request only checks the file statically (size; the pickle's "
+            "imports against an allow-list: nothing is loaded or run) and answers 201 with the version in 'checking'; "
+            "a worker then loads it and sets 'candidate' or 'rejected' (see check_error)."
+        ),
+    )
     def post(self, request: Request, name: str) -> Response:
         _family_or_404(name)
         body = s.ModelUploadSerializer(data=request.data)

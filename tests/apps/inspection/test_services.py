@@ -184,7 +184,7 @@ def test_calibrated_threshold_and_what_its_calibration_set_can_resolve(operator_
     assert services.station_threshold(station=station, version=version, model_threshold=5.0) == 5.0
 
 
-def test_models_retrain_on_an_operator_supplied_resnet_backbone_and_inspect_with_it(tmp_path):
+def test_models_retrain_on_an_operator_supplied_resnet_backbone_and_inspect_with_it(tmp_path, monkeypatch):
     import torch
     import torchvision
     from django.core.exceptions import ValidationError
@@ -194,6 +194,7 @@ def test_models_retrain_on_an_operator_supplied_resnet_backbone_and_inspect_with
     from tests.apps.mlops.helpers import train_inline
 
     torch.manual_seed(0)
+    monkeypatch.setenv("ML_BACKBONE_DIR", str(tmp_path))
     weights = tmp_path / "resnet18.pth"  # stands in for ImageNet weights fetched elsewhere: none exist offline
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
     backbone = {"backbone": "resnet18", "backbone_weights": str(weights), "image_height": 64, "image_width": 64}
@@ -215,5 +216,8 @@ def test_models_retrain_on_an_operator_supplied_resnet_backbone_and_inspect_with
 
     with pytest.raises(ValidationError, match="needs backbone_weights"):
         mlops.training_run_start(family=ANOMALY_FAMILY, trigger="api", config={"backbone_weights": ""}, dispatch=False)
+    # Only files in the backbone folder: a path elsewhere on the host is a validation error, not a file read.
+    with pytest.raises(ValidationError, match=r"outside the backbone folder .*ML_BACKBONE_DIR"):
+        mlops.training_run_start(family=ANOMALY_FAMILY, trigger="api", config={"backbone_weights": "/etc/passwd"}, dispatch=False)
     with pytest.raises(ValidationError, match=r"drawn from \[1, 2, 3, 4\] for resnet18"):
         mlops.training_run_start(family=DEFECT_TYPE_FAMILY, trigger="api", config={"blocks": [4, 10, 14]}, dispatch=False)

@@ -87,3 +87,25 @@ def test_sigkilled_worker_does_not_leave_the_run_running_and_loses_nothing_else(
     assert queued_behind.status == RunStatus.SUCCEEDED
     assert TrainingRun.objects.get(pk=long_run.pk).status == RunStatus.FAILED  # a redelivery would not revive it
     assert ModelVersion.objects.filter(family=DEMO_FAMILY).count() == 1
+
+
+def test_an_uploaded_file_is_loaded_and_accepted_by_the_worker_not_the_web_request(operator_client: Client, tmp_path):
+    from pathlib import Path
+
+    from tests.apps.mlops.helpers import train_inline
+
+    weights = tmp_path / "demo-weights.pt"
+    weights.write_bytes(Path(train_inline().model_version.artifact_uri.removeprefix("file://")).read_bytes())
+    with celery_worker(queues="ml_cpu") as worker:
+        with open(weights, "rb") as fh:
+            response = operator_client.post(f"/api/v1/models/families/{DEMO_FAMILY}/versions/", {"file": fh})
+        assert response.status_code == 201 and response.json()["status"] == "checking"
+        version_id = response.json()["id"]
+        wait_for(
+            lambda: ModelVersion.objects.get(pk=version_id).status != VersionStatus.CHECKING,
+            timeout=60,
+            message=f"the worker to check the upload\n{worker.log()[-3000:]}",
+        )
+        assert "mlops.check_upload" in worker.log()
+    version = ModelVersion.objects.get(pk=version_id)
+    assert version.status == VersionStatus.CANDIDATE and version.check_error == ""

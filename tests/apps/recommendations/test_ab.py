@@ -38,6 +38,14 @@ def test_start_validates(trained, candidate):
     for share in (0, 1.5, "half"):
         with pytest.raises(ValidationError):
             services.ab_test_start(candidate=candidate, share=share)
+    # An uploaded file a worker has not accepted (yet) is never served.
+    from apps.mlops.models import ModelVersion
+
+    for status in ("checking", "rejected"):
+        ModelVersion.objects.filter(pk=candidate.pk).update(status=status)
+        candidate.refresh_from_db()
+        with pytest.raises(ValidationError, match="cannot be served"):
+            services.ab_test_start(candidate=candidate, share=0.5)
 
 
 def test_split_serves_the_candidate_to_its_share_and_attributes_outcomes(trained, candidate):

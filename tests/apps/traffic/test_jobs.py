@@ -92,7 +92,7 @@ def test_uploaded_yolo_weights_in_production_are_the_detector_a_job_records(tmp_
 
     weights = tmp_path / "yolo11n-untrained.pt"
     YOLO("yolo11n.yaml").save(str(weights))  # the architecture built offline; its weights are random
-    version = model_version_import(family="traffic.detector", source=weights, filename=weights.name, metrics={"mAP50": 0.1})
+    version = model_version_import(family="traffic.detector", source=weights, filename=weights.name, metrics={"mAP50": 0.1}, check_inline=True)
     if version.status != "production":
         model_version_promote(version=version, reason="test")
     path = tmp_path / "short.mp4"

@@ -140,3 +140,36 @@ def test_one_pass_gives_the_pretrained_sentence_embedding(tmp_path, monkeypatch,
     # One message alone gets what it gets in a batch (the product answers one at a time, the benchmark scores batches).
     single, _ = predictor.classify_and_embed(texts[:1])
     assert single[0] == pytest.approx(probs[0], abs=2e-3 if bf16 else 1e-5)
+
+
+def test_artifact_holds_tensors_and_plain_data_only(tmp_path):
+    import torch
+
+    from ml.pickle_scan import check_tensor_file
+
+    trained = train_config(FINETUNE_TOP_LAYER)  # the richest artifact: fine-tuned layers, logistic head, neighbour vote
+    path = tmp_path / trained.artifact_name
+    trained.save(path)
+    check_tensor_file(path)  # the upload check's allow-list: no pickled objects, no NumPy
+    state = torch.load(path, weights_only=True)
+    assert state["format"] == "downstream.chatbot.intent/2" and set(state["head"]) == {"coef", "intercept", "classes"}
+
+
+def test_an_old_pickle_holding_artifact_is_refused_without_unpickling_it(tmp_path):
+    import os
+    import pickle
+
+    import torch
+
+    marker = tmp_path / "unpickled"
+
+    class RunsWhenUnpickled:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    # The /1 format kept the logistic head as pickle bytes (pickle.loads on load): a payload in them used to run.
+    path = tmp_path / "intent.pt"
+    torch.save({"format": "downstream.chatbot.intent/1", "classes": ["a", "b"], "head": pickle.dumps(RunsWhenUnpickled())}, path)
+    with pytest.raises(ValueError, match=r"retrain this family \(chatbot.intent\)"):
+        IntentPredictor.load(path)
+    assert not marker.exists()

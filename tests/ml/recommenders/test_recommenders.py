@@ -250,3 +250,11 @@ def test_model_file_holds_no_pickles(tmp_path):
     with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
         assert "meta" in npz.files
     assert isinstance(RecommenderModel.load(tmp_path / "m.npz"), RecommenderModel)
+    RecommenderPredictor.check_file(tmp_path / "m.npz")  # what an upload's static check accepts
+    (tmp_path / "evil.npz").write_bytes((tmp_path / "m.npz").read_bytes())
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "evil.npz", "a") as archive:
+        archive.writestr("payload.pkl", b"cos\nsystem\n(S'touch /tmp/x'\ntR.")
+    with pytest.raises(ValueError, match=r"\.npy arrays only, not payload\.pkl"):
+        RecommenderPredictor.check_file(tmp_path / "evil.npz")

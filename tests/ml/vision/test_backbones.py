@@ -39,6 +39,12 @@ def resnet_weights(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def backbone_dir(resnet_weights, monkeypatch):
+    """The weights file lies in the backbone folder, the only place backbone_weights may name."""
+    monkeypatch.setenv("ML_BACKBONE_DIR", str(resnet_weights.parent))
+
+
 @pytest.fixture(scope="module")
 def parts():
     return make_parts(n_good=16, n_per_defect=3, seed=5, height=SIZE, width=SIZE)
@@ -86,11 +92,12 @@ def test_a_resnet_backbone_trains_predicts_and_shares_the_pass_with_the_classifi
     assert not pipeline.shares_pass(anomaly, lite)
 
 
-def test_a_changed_or_missing_weights_file_is_refused(resnet_weights, parts, tmp_path: Path):
+def test_a_changed_or_missing_weights_file_is_refused(resnet_weights, parts, tmp_path: Path, monkeypatch):
     import shutil
 
     import torch
 
+    monkeypatch.setenv("ML_BACKBONE_DIR", str(tmp_path))
     weights = tmp_path / "resnet18.pth"
     shutil.copy(resnet_weights, weights)
     good = [p.image for p in parts if not p.defect_type]
@@ -112,13 +119,16 @@ def test_a_changed_or_missing_weights_file_is_refused(resnet_weights, parts, tmp
         AnomalyPredictor.load(tmp_path / "anomaly.pt", select_device("cpu"))
 
 
-def test_weights_that_are_not_a_fitting_state_dict_get_a_clear_error(resnet_weights, tmp_path: Path):
+def test_weights_that_are_not_a_fitting_state_dict_get_a_clear_error(resnet_weights, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("ML_BACKBONE_DIR", str(tmp_path))
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x00 not a torch file")
     with pytest.raises(ValueError, match="not a PyTorch state-dict file"):
         load_backbone("cpu", "resnet18", str(garbage))
+    resnet18 = tmp_path / resnet_weights.name
+    resnet18.write_bytes(resnet_weights.read_bytes())
     with pytest.raises(ValueError, match="do not fit torchvision's resnet50"):
-        load_backbone("cpu", "resnet50", str(resnet_weights))
+        load_backbone("cpu", "resnet50", str(resnet18))
     with pytest.raises(FileNotFoundError, match="cannot be read"):
         load_backbone("cpu", "resnet18", str(tmp_path / "missing.pth"))
 

@@ -113,6 +113,9 @@ def test_classifier_learns_defect_types(parts, anomaly, tmp_path: Path):
     assert trained.metrics["accuracy"] >= 0.7
     path = tmp_path / trained.artifact_name
     trained.save(path)
+    # Both artifacts pass the static check an upload gets (tensors and plain data only, nothing pickled to run).
+    ClassifierPredictor.check_file(path)
+    AnomalyPredictor.check_file(anomaly[1])
     predictor = ClassifierPredictor.load(path, select_device("cpu"))
     out = predictor.predict_batch([p.image for p in val_parts[:4]])
     assert len(out) == 4 and set(out[0]["probabilities"]) == set(classes)

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.mlops import services
+from apps.mlops.models import VersionStatus
 
 
 class Command(BaseCommand):
@@ -21,7 +22,12 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
         try:
-            version = services.model_version_import(family=family, source=path, filename=path.name, metrics=json.loads(metrics))
+            # Checked here, in this process (not the web server's): the command reports the worker's verdict itself.
+            version = services.model_version_import(
+                family=family, source=path, filename=path.name, metrics=json.loads(metrics), check_inline=True
+            )
+            if version.status == VersionStatus.REJECTED:
+                raise CommandError(f"{family} v{version.version} rejected: {version.check_error}")
             if promote:
                 version = services.model_version_promote(version=version, reason=reason or f"Imported from {path.name} on the command line.")
         except json.JSONDecodeError as exc:
