@@ -80,7 +80,7 @@ def _import_detector(family: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         weights = Path(folder) / "yolo11n-untrained.pt"
         YOLO("yolo11n.yaml").save(str(weights))  # the architecture built offline; random weights are enough here
-        version = model_version_import(family=family, source=weights, filename=weights.name, metrics={"mAP50": 0.1})
+        version = model_version_import(family=family, source=weights, filename=weights.name, metrics={"mAP50": 0.1}, check_inline=True)
     if version.status != VersionStatus.PRODUCTION:
         model_version_promote(version=version, reason="test")
 
