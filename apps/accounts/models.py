@@ -12,7 +12,9 @@ class Role(models.TextChoices):
 
 
 class User(AbstractUser):
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    # Least privilege: an account made anywhere (admin, createsuperuser, a script) may do nothing until an admin
+    # gives it a role. Superusers are admins whatever their role.
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
 
     @property
     def is_operator(self) -> bool:

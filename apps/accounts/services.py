@@ -20,7 +20,7 @@ def hash_token_secret(secret: str) -> str:
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str | None, role: str = Role.OPERATOR, email: str = "") -> User:
+def user_create(*, username: str, password: str | None, role: str = Role.CUSTOMER, email: str = "") -> User:
     if role not in Role.values:
         raise ValidationError({"role": [f"Unknown role {role!r}; one of {', '.join(Role.values)}."]})
     user = User(username=username, email=email, role=role, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
