@@ -99,6 +99,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (/login/ and /admin/) per username and per client address within the window; past either limit
+# the login page refuses to check passwords until the window ends.
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -135,10 +140,19 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Demo mode ----------------------------------------------------------------------------------------------
+# The demo shop page (/chatbot/demo-shop/), which signs a demo customer with the demo site's secret, exists only
+# when this is on: local settings and `make run` turn it on; production leaves it off.
+DOWNSTREAM_DEMO = env.bool("DOWNSTREAM_DEMO", default=False)
+
 # --- Chatbot --------------------------------------------------------------------------------------------
 CHATBOT_MESSAGES_PER_MINUTE = env.int("CHATBOT_MESSAGES_PER_MINUTE", default=20)
 CHATBOT_SESSIONS_PER_MINUTE = env.int("CHATBOT_SESSIONS_PER_MINUTE", default=30)
 CHATBOT_SESSION_MAX_AGE = env.int("CHATBOT_SESSION_MAX_AGE", default=7 * 24 * 3600)
+# A shop's signature of its signed-in customer ("<expires>.<hex>") may be valid for at most this long (seconds).
+CHATBOT_IDENTITY_MAX_AGE = env.int("CHATBOT_IDENTITY_MAX_AGE", default=24 * 3600)
+# After a conversation closes, its widget token still reads the last messages and rates the chat for this long; then nothing.
+CHATBOT_CLOSED_TOKEN_GRACE = env.int("CHATBOT_CLOSED_TOKEN_GRACE", default=600)
 # Cosine similarity (MiniLM) a FAQ article needs to be given as the answer, or offered as a suggestion.
 CHATBOT_FAQ_ANSWER_SIMILARITY = env.float("CHATBOT_FAQ_ANSWER_SIMILARITY", default=0.4)
 CHATBOT_FAQ_SUGGEST_SIMILARITY = env.float("CHATBOT_FAQ_SUGGEST_SIMILARITY", default=0.3)

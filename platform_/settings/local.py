@@ -8,3 +8,5 @@ SECRET_KEY = SECRET_KEY or "insecure-local-development-key-do-not-use-in-product
 # A developer's webhook receivers run on localhost.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=True)
 WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps, no collectstatic needed
+# The demo shop page and its demo customer identity (`make run`).
+DOWNSTREAM_DEMO = env.bool("DOWNSTREAM_DEMO", default=True)

@@ -2,9 +2,11 @@
 
 from .base import *  # noqa: F403
 from .base import env
+from .checks import require_strong_secret_key
 
 DEBUG = False
-SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+# A placeholder or short key would let anyone forge sessions and chat tokens: refuse to start instead.
+SECRET_KEY = require_strong_secret_key(env.str("DJANGO_SECRET_KEY", default=""))
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

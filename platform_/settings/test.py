@@ -56,6 +56,8 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "10000/min"}
 MLOPS_SERVING_REFRESH_SECONDS = 0.0
+# The browser tests use the demo shop page; tests/apps/chatbot/test_identity.py turns demo mode off.
+DOWNSTREAM_DEMO = True
 # Test receivers listen on 127.0.0.1; tests/apps/core/test_webhooks.py switches the guard back on.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 STORAGES = {

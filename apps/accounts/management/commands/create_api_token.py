@@ -20,7 +20,9 @@ class Command(BaseCommand):
             raise CommandError(f"No user {username!r}.")
         if not (user.is_operator or (user.is_active and user.role == Role.INTEGRATOR)):
             # New accounts start as customers, whose tokens could call nothing: say so instead of printing a dud.
-            raise CommandError(f"{username!r} has the role {user.get_role_display()!r}, which may not use the API; an admin sets the role to integrator or operator first.")
+            raise CommandError(
+                f"{username!r} has the role {user.get_role_display()!r}, which may not use the API; an admin sets the role to integrator or operator first."
+            )
         try:
             token, secret = api_token_create(user=user, name=name, scopes=scopes)
         except ValidationError as exc:
