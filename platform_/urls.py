@@ -5,6 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.accounts.views import LoginView
 from platform_.health import healthz
+from platform_.middleware import content_security_policy
+
+# Swagger UI and Redoc start from inline scripts in drf-spectacular's templates; these pages show only the schema.
+DOCS_POLICY = content_security_policy(
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+)
 
 api_v1 = [
     path("", include("apps.mlops.api.urls")),
@@ -14,8 +21,8 @@ api_v1 = [
     path("inspection/", include("apps.inspection.api.urls")),
     path("traffic/", include("apps.traffic.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("docs/", DOCS_POLICY(SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
+    path("redoc/", DOCS_POLICY(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
 ]
 
 urlpatterns = [
