@@ -11,6 +11,12 @@ from apps.accounts import services
 THROTTLED = "throttled"
 
 
+def _client_ip(request) -> str:  # noqa: ANN001
+    # The server's view of the client. Behind a proxy this is the proxy unless the server trusts its forwarded
+    # header (uvicorn --proxy-headers with FORWARDED_ALLOW_IPS), which rewrites REMOTE_ADDR to the real client.
+    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
+
+
 class _ThrottledLoginMixin:
     """Refuses to check a password once the username or the address had too many failures in the window."""
 
@@ -18,7 +24,7 @@ class _ThrottledLoginMixin:
 
     def clean(self) -> dict:
         username = self.data.get("username", "") if hasattr(self.data, "get") else ""
-        ip = self.request.META.get("REMOTE_ADDR", "") if self.request is not None else ""
+        ip = _client_ip(self.request)
         wait = services.login_throttle_wait(username=username, ip=ip)
         self.retry_after = wait
         if wait:

@@ -77,7 +77,7 @@ def test_the_widget_socket_ends_with_its_conversation():
             events.append(output)
         assert output["code"] == CLOSE_CONVERSATION_ENDED
         assert any('"closed"' in e.get("text", "") for e in events)  # the state event came first
-        await customer.wait(5)
+        await customer.disconnect(CLOSE_CONVERSATION_ENDED)  # as a server does once the socket is closed
         # The token opens nothing any more.
         assert await _opens(_socket(path)) == (False, CLOSE_SESSION_INVALID)
 

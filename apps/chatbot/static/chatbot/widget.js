@@ -214,7 +214,8 @@
     state.convState = value;
     panel.setAttribute("data-state", value);
     humanButton.style.display = value === "bot" ? "" : "none";
-    if (value === "closed") { input.disabled = true; send.disabled = true; }
+    // A closed chat's token stops working after a short grace period: nothing more to fetch once it is shown.
+    if (value === "closed") { input.disabled = true; send.disabled = true; stopPolling(); }
   }
 
   function connect() {
