@@ -8,6 +8,10 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint bench gpu-check install install-dev migrate clean
 
+# A development machine: manage.py, the web server and the workers fall back to platform_.settings.local (with the
+# demo shop) when DJANGO_SETTINGS_MODULE is unset. Elsewhere they refuse to guess (platform_/environment.py).
+run migrate lint: export DOWNSTREAM_DEV := 1
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip

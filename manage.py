@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_.settings.local")
+    from platform_.environment import use_settings_module
+
+    use_settings_module()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

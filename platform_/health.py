@@ -1,4 +1,8 @@
-"""/healthz: is the database reachable, the broker reachable, and is a worker consuming each queue?"""
+"""/healthz: is the database reachable, the broker reachable, and is a worker consuming each queue?
+
+Anyone (a load balancer) gets the status code and which checks passed; only a signed-in operator or admin gets the
+details (database vendor, worker hostnames, queues, error text), which would otherwise map the deployment for anyone.
+"""
 
 from __future__ import annotations
 
@@ -59,4 +63,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"detail": f"Unknown check(s): {', '.join(unknown)}.", "errors": {"checks": [f"Choose from {', '.join(CHECKS)}."]}}, status=400)
     checks = {name: _timed(CHECKS[name]) for name in wanted}
     healthy = all(c["ok"] for c in checks.values())
+    user = getattr(request, "user", None)
+    if not (user is not None and user.is_authenticated and getattr(user, "is_operator", False)):
+        checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)

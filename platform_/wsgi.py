@@ -1,7 +1,7 @@
-import os
-
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_.settings.local")
+from platform_.environment import use_settings_module
+
+use_settings_module()
 
 application = get_wsgi_application()

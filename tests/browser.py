@@ -18,3 +18,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+def csp_violations(page) -> list[str]:  # noqa: ANN001 - a Playwright page
+    """Console reports of what the page's Content-Security-Policy blocked from now on (the list fills as they come)."""
+    found: list[str] = []
+    page.on("console", lambda message: found.append(message.text) if "Content Security Policy" in message.text else None)
+    return found

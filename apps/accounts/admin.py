@@ -1,15 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from apps.accounts.forms import ThrottledAdminAuthenticationForm
 from apps.accounts.models import ApiToken, User
+
+# /admin/ login counts failures per username and per address like /login/ does.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "role", "is_active", "last_login")
+    list_display = ("username", "display_name", "email", "role", "is_active", "last_login")
     list_filter = ("role", "is_active")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Downstream", {"fields": ("role",)}))
-    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("Downstream", {"fields": ("role",)}))
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Downstream", {"fields": ("role", "display_name")}))
+    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("Downstream", {"fields": ("role", "display_name")}))
 
 
 @admin.register(ApiToken)

@@ -12,12 +12,21 @@ class Role(models.TextChoices):
 
 
 class User(AbstractUser):
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    # Least privilege: an account made anywhere (admin, createsuperuser, a script) may do nothing until an admin
+    # gives it a role. Superusers are admins whatever their role.
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+    # What customers see in the chat when this operator joins or writes; the login name is never shown to them.
+    display_name = models.CharField(max_length=80, blank=True, help_text="Shown to customers in the chat (e.g. 'Anna'). Empty: the first name, else 'Support'.")
 
     @property
     def is_operator(self) -> bool:
         """Admins and operators work the dashboard and the operator API."""
         return self.is_active and (self.is_superuser or self.role in (Role.ADMIN, Role.OPERATOR))
+
+    @property
+    def public_name(self) -> str:
+        """The name customers see: the display name, else the first name, never the login name."""
+        return self.display_name.strip() or self.first_name.strip() or "Support"
 
     @property
     def is_platform_admin(self) -> bool:

@@ -5,7 +5,7 @@ from apps.chatbot.models import CannedReply, Conversation, Example, FaqArticle, 
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("name", "site_key", "is_active", "created_at")
+    list_display = ("name", "site_key", "allowed_origins", "is_active", "created_at")
     readonly_fields = ("created_at",)
 
 

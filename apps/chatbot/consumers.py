@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.chatbot import realtime, services
-from apps.chatbot.models import Conversation
+from apps.chatbot.models import Conversation, ConversationState
 from apps.core.clients import scope_client_key
 
 
@@ -84,8 +84,16 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
             return None
 
 
+CLOSE_SESSION_INVALID = 4401
+CLOSE_ORIGIN_REFUSED = 4403
+CLOSE_CONVERSATION_ENDED = 4410
+
+
 class WidgetConsumer(_ConversationConsumer):
-    """``/ws/chatbot/widget/?token=…``: the customer's live channel."""
+    """``/ws/chatbot/widget/?token=…``: the customer's live channel.
+
+    Open to the shops' pages (any host), so instead of the operators' host check it accepts the origins on the
+    token's site's allow-list. The socket ends with its conversation."""
 
     async def connect(self) -> None:
         self.client_key = scope_client_key(self.scope)
@@ -98,9 +106,20 @@ class WidgetConsumer(_ConversationConsumer):
         try:
             conversation = await database_sync_to_async(services.conversation_from_token)(token)
         except services.SessionInvalid:
-            await self.close(code=4401)
+            await self.close(code=CLOSE_SESSION_INVALID)
+            return
+        headers = dict(self.scope.get("headers", []))
+        origin = headers.get(b"origin", b"").decode("latin-1") or None
+        if not services.origin_allowed(site=conversation.site, origin=origin, own_host=headers.get(b"host", b"").decode("latin-1")):
+            await self.close(code=CLOSE_ORIGIN_REFUSED)
             return
         await self.join(conversation.pk)
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        await super().chat_event(message)
+        event = message["event"]
+        if event.get("type") == "state" and event.get("state") == ConversationState.CLOSED:
+            await self.close(code=CLOSE_CONVERSATION_ENDED)
 
     async def handle(self, content: dict[str, Any]) -> None:
         await sync_to_async(services.widget_request_allow)(client=self.client_key)

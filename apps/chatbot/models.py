@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_origins(value: str) -> None:
+    """One origin per line: scheme, host and optional port, nothing else (``https://shop.example.com``)."""
+    bad = [line for line in value.split() if not _is_origin(line)]
+    if bad:
+        raise ValidationError(f"Not an origin: {', '.join(bad[:3])}. Write one per line as https://shop.example.com (no path).")
+
+
+def _is_origin(text: str) -> bool:
+    parsed = urlsplit(text.rstrip("/"))
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname) and not (parsed.path or parsed.query or parsed.fragment or parsed.username)
 
 
 def _site_key() -> str:
@@ -25,6 +39,12 @@ class Site(models.Model):
     secret = models.CharField(max_length=100, default=_site_secret)
     greeting = models.CharField(max_length=300, default="Hi! I'm the shop assistant. Ask me about orders, returns, shipping or products.")
     is_active = models.BooleanField(default=True)
+    # Pages that may run this site's widget (the WebSocket and the HTTP API check the browser's Origin).
+    allowed_origins = models.TextField(
+        blank=True,
+        validators=[validate_origins],
+        help_text="One per line, e.g. https://shop.example.com. The widget refuses pages on other origins (Downstream's own pages are always allowed).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -32,6 +52,9 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def allowed_origin_list(self) -> list[str]:
+        return [line.strip().lower().rstrip("/") for line in self.allowed_origins.split() if line.strip()]
 
 
 class IntentAction(models.TextChoices):

@@ -9,6 +9,7 @@ import io
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -49,22 +50,52 @@ class RateLimited(Exception):
 
 
 class SessionInvalid(Exception):
-    """The session token is missing, forged, expired or names a conversation that is gone."""
+    """The session token is missing, forged, expired or names a conversation that is gone or closed."""
+
+
+class OriginRefused(Exception):
+    """The page's origin is not on the site's allow-list; answered with 403."""
 
 
 # --- Identity ---------------------------------------------------------------------------------------------
 
 
-def customer_signature(*, site: Site, customer_external_id: str) -> str:
-    """What the shop's server computes and puts in the page: HMAC-SHA256(customer id, site secret), hex."""
-    return hmac.new(site.secret.encode(), customer_external_id.encode(), hashlib.sha256).hexdigest()
+def customer_signature(*, site: Site, customer_external_id: str, expires: int | None = None) -> str:
+    """What the shop's server computes and puts in the page: ``"<expires>.<hex>"``, where ``expires`` is a Unix time
+    (seconds) and ``hex`` is HMAC-SHA256 of ``"<customer id>:<expires>"`` keyed with the site secret.
+
+    ``expires`` defaults to now plus ``CHATBOT_IDENTITY_MAX_AGE``: a copied page identifies nobody after that."""
+    if expires is None:
+        expires = int(time.time()) + settings.CHATBOT_IDENTITY_MAX_AGE
+    digest = hmac.new(site.secret.encode(), f"{customer_external_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{digest}"
+
+
+def _identity_check(*, site: Site, customer_id: str, signature: str) -> None:
+    """Raises ValidationError unless ``signature`` is the site's valid, unexpired signature of ``customer_id``."""
+    expires_text, dot, _digest = (signature or "").strip().lower().partition(".")
+    if not dot or not expires_text.isdigit():
+        raise ValidationError(
+            {"customer_signature": ['Sign "<customer id>:<expires>" and send "<expires>.<hex HMAC-SHA256>" (expires: a Unix time in seconds).']}
+        )
+    expires = int(expires_text)
+    expected = customer_signature(site=site, customer_external_id=customer_id, expires=expires)
+    if not hmac.compare_digest(expected, signature.strip().lower()):
+        raise ValidationError({"customer_signature": ["Does not match the customer id: sign it with the site's secret (HMAC-SHA256, hex)."]})
+    now = time.time()
+    if expires <= now:
+        raise ValidationError({"customer_signature": ["The signature has expired: the shop's server signs the customer again when it renders the page."]})
+    if expires > now + settings.CHATBOT_IDENTITY_MAX_AGE + 60:  # a minute for clocks that disagree
+        raise ValidationError({"customer_signature": [f"The signature expires too late: at most {settings.CHATBOT_IDENTITY_MAX_AGE} s from now."]})
 
 
 def session_token(*, conversation: Conversation) -> str:
     return signing.dumps({"c": conversation.pk, "s": conversation.site_id}, salt=TOKEN_SALT, compress=True)
 
 
-def conversation_from_token(token: str) -> Conversation:
+def conversation_from_token(token: str, *, after_close: bool = False) -> Conversation:
+    """The conversation a widget token names. A token ends with its conversation: once closed it opens nothing,
+    except, with ``after_close``, reading the last messages and rating for ``CHATBOT_CLOSED_TOKEN_GRACE`` seconds."""
     try:
         data = signing.loads(token or "", salt=TOKEN_SALT, max_age=settings.CHATBOT_SESSION_MAX_AGE)
     except signing.BadSignature:
@@ -72,10 +103,38 @@ def conversation_from_token(token: str) -> Conversation:
     conversation = Conversation.objects.select_related("site").filter(pk=data.get("c"), site_id=data.get("s")).first()
     if conversation is None or not conversation.site.is_active:
         raise SessionInvalid("The chat session is invalid or expired; start a new one.")
+    if conversation.state == ConversationState.CLOSED:
+        closed_at = conversation.closed_at or conversation.updated_at
+        in_grace = (timezone.now() - closed_at).total_seconds() <= settings.CHATBOT_CLOSED_TOKEN_GRACE
+        if not (after_close and in_grace):
+            raise SessionInvalid("This chat has ended; start a new one.")
     return conversation
 
 
-def session_start(*, site_key: str, customer_id: str = "", signature: str = "", client: str = "") -> Conversation:
+def origin_allowed(*, site: Site, origin: str | None, own_host: str = "") -> bool:
+    """May a page on ``origin`` use ``site``'s widget? Its allow-list, plus pages of the host serving the widget
+    (``own_host``, e.g. the demo shop page).
+
+    No Origin header (a server, a script) is allowed: only browsers send one, and a page cannot leave it out."""
+    if not origin:
+        return True
+    origin = origin.strip().lower().rstrip("/")
+    if origin in site.allowed_origin_list():
+        return True
+    parsed = urlsplit(origin)
+    return bool(own_host and parsed.scheme in ("http", "https") and parsed.netloc == own_host.lower())
+
+
+def origin_check(*, site: Site, origin: str | None, own_host: str = "") -> None:
+    if not origin_allowed(site=site, origin=origin, own_host=own_host):
+        raise OriginRefused(
+            f"The chat for {site.name} is not enabled on {origin}: an admin adds the page's origin to the site's allowed origins (Chatbot › Sites)."
+        )
+
+
+def session_start(
+    *, site_key: str, customer_id: str = "", signature: str = "", client: str = "", origin: str | None = None, own_host: str = ""
+) -> Conversation:
     """A new conversation for the widget on ``site_key``: anonymous, or identified when the signature matches.
 
     ``client`` is the caller's rate-limit key (``apps.core.clients``): sessions are limited per client and per site.
@@ -84,14 +143,13 @@ def session_start(*, site_key: str, customer_id: str = "", signature: str = "", 
     site = Site.objects.filter(site_key=site_key or "", is_active=True).first()
     if site is None:
         raise ValidationError({"site_key": [ValidationError("Unknown or inactive site key.", code=DOES_NOT_EXIST)]})
+    origin_check(site=site, origin=origin, own_host=own_host)
     _rate_limit(f"site-sessions:{site.pk}", settings.CHATBOT_SITE_SESSIONS_PER_MINUTE)
     customer_id = (customer_id or "").strip()
     if customer_id:
         if len(customer_id) > 64:
             raise ValidationError({"customer_id": ["At most 64 characters."]})
-        expected = customer_signature(site=site, customer_external_id=customer_id)
-        if not hmac.compare_digest(expected, (signature or "").strip().lower()):
-            raise ValidationError({"customer_signature": ["Does not match the customer id: sign it with the site's secret (HMAC-SHA256, hex)."]})
+        _identity_check(site=site, customer_id=customer_id, signature=signature)
     with transaction.atomic():
         conversation = Conversation.objects.create(site=site, customer_external_id=customer_id)
         Message.objects.create(
@@ -168,7 +226,8 @@ def message_public(message: Message) -> dict[str, Any]:
         "recommendation_id": message.payload.get("recommendation_id", ""),
         "quick_replies": message.payload.get("quick_replies", []),
         "feedback": message.feedback,
-        "operator": message.operator.get_username() if message.operator_id and message.operator else "",
+        # Customers see the operator's display name (User.public_name), never the login name.
+        "operator": message.operator.public_name if message.operator_id and message.operator else "",
     }
 
 
@@ -256,7 +315,7 @@ def conversation_claim(*, conversation: Conversation, user) -> Conversation:  # 
         conversation.state = ConversationState.HUMAN
         conversation.assigned_to = user
         conversation.save(update_fields=["state", "assigned_to", "updated_at"])
-        note = Message.objects.create(conversation=conversation, sender=Sender.SYSTEM, text=f"{user.get_username()} joined the chat.")
+        note = Message.objects.create(conversation=conversation, sender=Sender.SYSTEM, text=f"{user.public_name} joined the chat.")
         realtime.publish(conversation.pk, {"type": "message", "message": message_public(note)})
         realtime.publish(conversation.pk, {"type": "state", "state": conversation.state}, inbox=True)
     return conversation
@@ -291,7 +350,7 @@ def conversation_transfer(*, conversation: Conversation, user, to_user) -> Conve
             if not getattr(to_user, "is_operator", False) or not to_user.is_active:
                 raise ValidationError({"to_user": ["Transfer to an active operator."]})
             conversation.assigned_to = to_user
-            text = f"{to_user.get_username()} is taking over this chat."
+            text = f"{to_user.public_name} is taking over this chat."
         conversation.save(update_fields=["state", "assigned_to", "waiting_since", "updated_at"])
         note = Message.objects.create(conversation=conversation, sender=Sender.SYSTEM, text=text)
         realtime.publish(conversation.pk, {"type": "message", "message": message_public(note)})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -38,6 +39,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "production": production_version(family=INTENT_FAMILY),
         "family": INTENT_FAMILY,
         "sites": Site.objects.all(),
+        "demo": settings.DOWNSTREAM_DEMO,
+        "identity_max_age": settings.CHATBOT_IDENTITY_MAX_AGE,
     }
     return render(request, "chatbot/inbox.html", context)
 
@@ -199,8 +202,13 @@ def faq_article(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def demo_shop(request: HttpRequest) -> HttpResponse:
-    """A shop page embedding the widget; ``?signed_in=1`` identifies the demo customer (HMAC by the 'shop')."""
-    site = Site.objects.filter(site_key=DEMO_SITE_KEY).first() or Site.objects.filter(is_active=True).first()
+    """A shop page embedding the widget; ``?signed_in=1`` identifies the demo customer (HMAC by the 'shop').
+
+    Demo mode only (``DOWNSTREAM_DEMO``): the page signs a customer id for anyone who asks, so it must never run
+    with a real site's secret. It uses the demo site and no other."""
+    if not settings.DOWNSTREAM_DEMO:
+        raise Http404("The demo shop exists only in demo mode (DOWNSTREAM_DEMO).")
+    site = Site.objects.filter(site_key=DEMO_SITE_KEY, is_active=True).first()  # the page says so when it is missing
     signed_in = request.GET.get("signed_in") == "1"
     signature = services.customer_signature(site=site, customer_external_id=DEMO_CUSTOMER) if (site and signed_in) else ""
     return render(request, "chatbot/demo_shop.html", {"site": site, "signed_in": signed_in, "customer": DEMO_CUSTOMER, "signature": signature})

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.core.limits.RequestBodyLimitMiddleware",
+    "platform_.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -67,6 +68,17 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.api.middleware.ApiNotFoundMiddleware",
 ]
+
+# Content-Security-Policy of every page ("off": no header). Scripts only from this server, no inline scripts or
+# handlers; inline styles are allowed (style attributes in templates, the widget's stylesheet). 'self' covers the
+# chat's same-host WebSockets. The API docs pages (third-party inline scripts) get their own, looser policy.
+CONTENT_SECURITY_POLICY = env.str("DJANGO_CONTENT_SECURITY_POLICY", default="") or (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+if CONTENT_SECURITY_POLICY.strip().lower() == "off":
+    CONTENT_SECURITY_POLICY = ""
 
 ROOT_URLCONF = "platform_.urls"
 WSGI_APPLICATION = "platform_.wsgi.application"
@@ -110,6 +122,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (/login/ and /admin/) per username and per client address within the window; past either limit
+# the login page refuses to check passwords until the window ends.
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -146,6 +163,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Demo mode ----------------------------------------------------------------------------------------------
+# The demo shop page (/chatbot/demo-shop/), which signs a demo customer with the demo site's secret, exists only
+# when this is on: local settings and `make run` turn it on; production leaves it off.
+DOWNSTREAM_DEMO = env.bool("DOWNSTREAM_DEMO", default=False)
+
 # --- Chatbot --------------------------------------------------------------------------------------------
 CHATBOT_MESSAGES_PER_MINUTE = env.int("CHATBOT_MESSAGES_PER_MINUTE", default=20)
 CHATBOT_SESSIONS_PER_MINUTE = env.int("CHATBOT_SESSIONS_PER_MINUTE", default=30)
@@ -159,6 +181,10 @@ CHATBOT_WIDGET_MAX_BODY_BYTES = env.int("CHATBOT_WIDGET_MAX_BODY_BYTES", default
 # One incoming WebSocket message, on every socket; runplatform passes it to uvicorn as --ws-max-size.
 WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=16 * 1024)
 CHATBOT_SESSION_MAX_AGE = env.int("CHATBOT_SESSION_MAX_AGE", default=7 * 24 * 3600)
+# A shop's signature of its signed-in customer ("<expires>.<hex>") may be valid for at most this long (seconds).
+CHATBOT_IDENTITY_MAX_AGE = env.int("CHATBOT_IDENTITY_MAX_AGE", default=24 * 3600)
+# After a conversation closes, its widget token still reads the last messages and rates the chat for this long; then nothing.
+CHATBOT_CLOSED_TOKEN_GRACE = env.int("CHATBOT_CLOSED_TOKEN_GRACE", default=600)
 # Cosine similarity (MiniLM) a FAQ article needs to be given as the answer, or offered as a suggestion.
 CHATBOT_FAQ_ANSWER_SIMILARITY = env.float("CHATBOT_FAQ_ANSWER_SIMILARITY", default=0.4)
 CHATBOT_FAQ_SUGGEST_SIMILARITY = env.float("CHATBOT_FAQ_SUGGEST_SIMILARITY", default=0.3)

@@ -10,3 +10,5 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", defa
 # …and a developer's test cameras too.
 TRAFFIC_ALLOW_PRIVATE_STREAMS = env.bool("TRAFFIC_ALLOW_PRIVATE_STREAMS", default=True)
 WHITENOISE_USE_FINDERS = True  # serve static files straight from the apps, no collectstatic needed
+# The demo shop page and its demo customer identity (`make run`).
+DOWNSTREAM_DEMO = env.bool("DOWNSTREAM_DEMO", default=True)

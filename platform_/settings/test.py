@@ -59,6 +59,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "10000/
 CHATBOT_WIDGET_REQUESTS_PER_MINUTE = 100_000
 CHATBOT_SITE_SESSIONS_PER_MINUTE = 100_000
 MLOPS_SERVING_REFRESH_SECONDS = 0.0
+# The browser tests use the demo shop page; tests/apps/chatbot/test_identity.py turns demo mode off.
+DOWNSTREAM_DEMO = True
 # Test receivers listen on 127.0.0.1; tests/apps/core/test_webhooks.py switches the guard back on.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 # Test streams are served from 127.0.0.1; tests/apps/traffic/test_stream_urls.py switches the guard back on.

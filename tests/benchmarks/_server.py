@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -28,6 +29,8 @@ VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 THROTTLE = "1000000/min"  # the default 1200/min would throttle a benchmark, not measure it
 SETTINGS_MODULE = "platform_.settings.production"
+# Production refuses a placeholder key; one random key per benchmark run, shared by its web and worker processes.
+_SECRET_KEY = secrets.token_urlsafe(64)
 
 
 def production_env(db_name: str, redis_url: str, var_dir: Path, *, broker_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -35,7 +38,9 @@ def production_env(db_name: str, redis_url: str, var_dir: Path, *, broker_url: s
     broker too unless ``broker_url`` is given. ``extra`` variables are added last (and win)."""
     return {
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "DJANGO_SECRET_KEY": "benchmark-only-secret-key-not-for-production",
+        "DJANGO_SECRET_KEY": _SECRET_KEY,
+        # The benchmarks talk plain HTTP to 127.0.0.1; production would redirect them to HTTPS.
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_DEBUG": "false",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}",

@@ -1,16 +1,30 @@
 import pytest
 from django.test import Client
 
+from tests.factories import UserFactory
 from tests.workers import celery_worker, purge_broker
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_without_a_worker_and_names_the_problem():
-    body = Client().get("/healthz")
+def test_healthz_is_503_without_a_worker_and_names_the_problem(operator_client):
+    body = operator_client.get("/healthz")
     assert body.status_code == 503
     checks = body.json()["checks"]
     assert checks["database"]["ok"] and checks["broker"]["ok"]
     assert not checks["workers"]["ok"] and "no Celery worker" in checks["workers"]["error"]
+
+
+@pytest.mark.django_db
+def test_anonymous_healthz_keeps_the_status_code_but_shows_no_details(settings):
+    settings.CELERY_BROKER_URL = "redis://broker.internal.example:1/0"  # unreachable: its error would name the host
+    anonymous = Client().get("/healthz")
+    assert anonymous.status_code == 503
+    assert anonymous.json() == {"status": "unhealthy", "checks": {"database": {"ok": True}, "broker": {"ok": False}, "workers": {"ok": False}}}
+    assert Client().get("/healthz?checks=database").status_code == 200
+    # A customer account is not an operator either.
+    customer = Client()
+    customer.force_login(UserFactory(role="customer"))
+    assert customer.get("/healthz").json()["checks"]["broker"] == {"ok": False}
 
 
 @pytest.mark.django_db
@@ -23,10 +37,10 @@ def test_healthz_can_be_limited_to_some_checks():
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_healthz_reports_database_broker_and_live_workers():
+def test_healthz_reports_database_broker_and_live_workers(operator_client):
     purge_broker()
     with celery_worker() as worker:
-        response = Client().get("/healthz")
+        response = operator_client.get("/healthz")
     assert response.status_code == 200, response.json()
     checks = response.json()["checks"]
     assert checks["database"]["vendor"] in ("postgresql", "sqlite")
@@ -35,9 +49,9 @@ def test_healthz_reports_database_broker_and_live_workers():
 
 
 @pytest.mark.django_db
-def test_healthz_reports_an_unreachable_broker(settings):
+def test_healthz_reports_an_unreachable_broker(settings, admin_client_):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    response = Client().get("/healthz")
+    response = admin_client_.get("/healthz")
     assert response.status_code == 503
     assert not response.json()["checks"]["broker"]["ok"]
 

@@ -58,10 +58,14 @@ class WidgetView(APIView):
             exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
         elif isinstance(exc, services.SessionInvalid):
             exc = ChatSessionInvalid(str(exc))
+        elif isinstance(exc, services.OriginRefused):
+            exc = exceptions.PermissionDenied(str(exc))
         return super().handle_exception(exc)
 
-    def conversation(self, request: Request) -> Conversation:
-        return services.conversation_from_token(request.headers.get("X-Chat-Token", ""))
+    def conversation(self, request: Request, *, after_close: bool = False) -> Conversation:
+        conversation = services.conversation_from_token(request.headers.get("X-Chat-Token", ""), after_close=after_close)
+        services.origin_check(site=conversation.site, origin=request.headers.get("Origin"), own_host=request.get_host())
+        return conversation
 
 
 def _session_payload(conversation: Conversation) -> dict:
@@ -93,9 +97,15 @@ class SessionStartApi(WidgetView):
                 conversation = None
             same_customer = conversation is not None and conversation.customer_external_id == (v["customer_id"] or "")
             if conversation is not None and same_customer and conversation.site.site_key == v["site_key"] and conversation.state != "closed":
+                services.origin_check(site=conversation.site, origin=request.headers.get("Origin"), own_host=request.get_host())
                 return Response(_session_payload(conversation))
         conversation = services.session_start(
-            site_key=v["site_key"], customer_id=v["customer_id"], signature=v["customer_signature"], client=request_client_key(request)
+            site_key=v["site_key"],
+            customer_id=v["customer_id"],
+            signature=v["customer_signature"],
+            client=request_client_key(request),
+            origin=request.headers.get("Origin"),
+            own_host=request.get_host(),
         )
         return Response(_session_payload(conversation), status=status.HTTP_201_CREATED)
 
@@ -111,7 +121,8 @@ class MessagesApi(WidgetView):
         summary="Poll the conversation's messages",
     )
     def get(self, request: Request) -> Response:
-        conversation = self.conversation(request)
+        # A closed chat's last messages (the rating question) can still be read for a short while.
+        conversation = self.conversation(request, after_close=True)
         try:
             after = int(request.query_params.get("after", "0") or 0)
         except ValueError:
@@ -157,7 +168,7 @@ class RatingApi(WidgetView):
     def post(self, request: Request) -> Response:
         data = s.RatingInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.conversation_rate(conversation=self.conversation(request), rating=data.validated_data["rating"])
+        services.conversation_rate(conversation=self.conversation(request, after_close=True), rating=data.validated_data["rating"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

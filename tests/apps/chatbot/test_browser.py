@@ -20,7 +20,7 @@ from django.core.management import call_command
 
 from apps.chatbot.models import Conversation, ConversationState, Sender
 from tests.apps.chatbot.helpers import demo_site, train_intent_model
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, csp_violations
 from tests.factories import PASSWORD, UserFactory
 from tests.processes import stop_process_group
 from tests.workers import ROOT, _test_database_url
@@ -88,6 +88,7 @@ def test_customer_asks_faq_then_a_human_and_sees_the_operators_reply(asgi_server
         browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             shopper = browser.new_page()
+            blocked = csp_violations(shopper)
             shopper.goto(asgi_server + "/chatbot/demo-shop/")
             shopper.click("[data-dsc=launcher]")
             panel = shopper.locator("[data-dsc=panel]")
@@ -119,6 +120,7 @@ def test_customer_asks_faq_then_a_human_and_sees_the_operators_reply(asgi_server
             expect(log.locator("[data-sender=system]").filter(has_text="passing you")).to_have_count(1, timeout=30_000)
 
             desk = browser.new_page(viewport={"width": 1400, "height": 1000})
+            blocked += csp_violations(desk)
             desk.goto(asgi_server + "/login/")
             desk.fill("input[name=username]", operator.username)
             desk.fill("input[name=password]", PASSWORD)
@@ -133,6 +135,9 @@ def test_customer_asks_faq_then_a_human_and_sees_the_operators_reply(asgi_server
             reply = log.locator("[data-sender=operator]")
             expect(reply).to_contain_text("Sam from support", timeout=30_000)
             expect(panel).to_have_attribute("data-state", "human")
+            # The operator's page is live over its (Origin-checked) WebSocket, and the policy blocked nothing.
+            expect(desk.locator("#chat-log")).to_have_attribute("data-transport", "websocket", timeout=30_000)
+            assert blocked == []
             shopper.screenshot(path=str(screenshots / "chatbot-widget.png"))
             desk.screenshot(path=str(screenshots / "chatbot-operator.png"))
         finally:

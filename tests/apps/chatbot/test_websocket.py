@@ -19,6 +19,8 @@ from tests.apps.chatbot.ws import WebsocketCommunicator
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+# Operator sockets accept pages of the dashboard's own hosts only (ALLOWED_HOSTS); browsers always send Origin.
+DASHBOARD_ORIGIN = (b"origin", b"http://localhost")
 
 
 def _widget(token: str) -> WebsocketCommunicator:
@@ -72,7 +74,7 @@ def test_customer_and_operator_round_trip_over_websockets():
         await customer.send_json_to({"type": "handoff"})
         await _until(customer, lambda e: e.get("type") == "state" and e["state"] == ConversationState.WAITING)
 
-        operator_socket = WebsocketCommunicator(application, f"/ws/chatbot/operator/{conversation.pk}/", headers=[(b"cookie", cookie)])
+        operator_socket = WebsocketCommunicator(application, f"/ws/chatbot/operator/{conversation.pk}/", headers=[(b"cookie", cookie), DASHBOARD_ORIGIN])
         assert (await operator_socket.connect())[0]
         await sync_to_async(services.conversation_claim)(conversation=conversation, user=operator)
         await _until(customer, lambda e: e.get("type") == "state" and e["state"] == ConversationState.HUMAN)
@@ -102,7 +104,7 @@ def test_sockets_refuse_bad_tokens_and_non_operators():
         forged = _widget("forged")
         connected, code = await forged.connect()
         assert not connected and code == 4401
-        anonymous_operator = WebsocketCommunicator(application, f"/ws/chatbot/operator/{conversation.pk}/")
+        anonymous_operator = WebsocketCommunicator(application, f"/ws/chatbot/operator/{conversation.pk}/", headers=[DASHBOARD_ORIGIN])
         connected, code = await anonymous_operator.connect()
         assert not connected and code == 4403
 

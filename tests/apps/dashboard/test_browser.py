@@ -13,7 +13,7 @@ import pytest
 from apps.mlops import services
 from apps.mlops.demo_family import DEMO_FAMILY
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger, VersionStatus
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, csp_violations
 from tests.factories import PASSWORD, UserFactory
 from tests.testapp.families import FAILING_FAMILY
 from tests.workers import celery_worker, purge_broker
@@ -56,6 +56,7 @@ def test_operator_retrains_from_dashboard_and_watches_progress(live_server, tran
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(15_000)
+            blocked = csp_violations(page)  # inline scripts and handlers are refused by the Content-Security-Policy
 
             page.goto(live_server.url + "/login/")
             page.fill("input[name=username]", operator.username)
@@ -108,6 +109,7 @@ def test_operator_retrains_from_dashboard_and_watches_progress(live_server, tran
             page.goto(f"{live_server.url}/runs/{run_id}/")
             page.wait_for_function("Chart.getChart(document.getElementById('history-chart'))?.data.datasets.length > 0")
             page.screenshot(path=str(screenshots / "run-detail.png"), full_page=True)
+            assert blocked == [], blocked
         finally:
             browser.close()
 

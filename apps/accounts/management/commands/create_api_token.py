@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.accounts.models import User
+from apps.accounts.models import Role, User
 from apps.accounts.scopes import KNOWN_SCOPES
 from apps.accounts.services import api_token_create
 
@@ -18,6 +18,11 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user {username!r}.")
+        if not (user.is_operator or (user.is_active and user.role == Role.INTEGRATOR)):
+            # New accounts start as customers, whose tokens could call nothing: say so instead of printing a dud.
+            raise CommandError(
+                f"{username!r} has the role {user.get_role_display()!r}, which may not use the API; an admin sets the role to integrator or operator first."
+            )
         try:
             token, secret = api_token_create(user=user, name=name, scopes=scopes)
         except ValidationError as exc:

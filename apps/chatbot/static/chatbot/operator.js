@@ -45,14 +45,14 @@
   function connect() {
     var url = window.location.origin.replace(/^http/, "ws") + log.getAttribute("data-ws");
     try { ws = new WebSocket(url); } catch (e) { startPolling(); return; }
-    ws.onopen = function () { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } poll(); };
+    ws.onopen = function () { log.setAttribute("data-transport", "websocket"); if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } poll(); };
     ws.onmessage = function (event) {
       var data = JSON.parse(event.data);
       if (data.type === "message") render(data.message);
       else if (data.type === "state" && stateBadge) stateBadge.textContent = data.state;
       else if (data.type === "error" && errorLine) errorLine.textContent = data.detail;
     };
-    ws.onclose = function () { ws = null; startPolling(); setTimeout(connect, 5000); };
+    ws.onclose = function () { ws = null; log.setAttribute("data-transport", "http"); startPolling(); setTimeout(connect, 5000); };
   }
 
   if (canned && text) canned.addEventListener("change", function () { if (canned.value) { text.value = canned.value; canned.value = ""; text.focus(); } });

@@ -1,7 +1,8 @@
 /* Downstream chat widget. Embed with:
  *   <script src="https://<downstream>/chatbot/widget.js" data-site-key="pk_..." async></script>
  * Optional, for a signed-in customer (computed by the shop's server):
- *   data-customer-id="..." data-customer-signature="<hex HMAC-SHA256(customer id, site secret)>"
+ *   data-customer-id="..." data-customer-signature="<expires>.<hex HMAC-SHA256("<customer id>:<expires>", site secret)>"
+ *   (expires: Unix time in seconds, at most CHATBOT_IDENTITY_MAX_AGE ahead; the page's origin must be on the site's allow-list)
  * Live delivery over a WebSocket; when that is blocked, HTTP (POST to send, polling to receive).
  * Everything anyone typed is inserted with textContent: it is never interpreted as HTML.
  */
@@ -213,7 +214,8 @@
     state.convState = value;
     panel.setAttribute("data-state", value);
     humanButton.style.display = value === "bot" ? "" : "none";
-    if (value === "closed") { input.disabled = true; send.disabled = true; }
+    // A closed chat's token stops working after a short grace period: nothing more to fetch once it is shown.
+    if (value === "closed") { input.disabled = true; send.disabled = true; stopPolling(); }
   }
 
   function connect() {

@@ -26,6 +26,8 @@
   const img = document.getElementById("frame");
   const status = document.getElementById("editor-status");
   let points = [];
+  // The editor's buttons act in place; the form itself never submits (no inline handler: the CSP forbids them).
+  document.getElementById("editor").addEventListener("submit", (event) => event.preventDefault());
 
   function mode() { return document.getElementById("mode").value; }
   function natural() { return { w: geometry.width || img.naturalWidth || 1, h: geometry.height || img.naturalHeight || 1 }; }
