@@ -74,7 +74,7 @@ def test_a_closed_conversations_token_reads_and_rates_for_a_while_then_opens_not
     headers = {"X-Chat-Token": token}
 
     # Writing to the ended chat: the token no longer works.
-    for path, body in [("messages/", {"text": "hello again"}), ("handoff/", {}), ("clicks/", {"sku": "SKU-1"})]:
+    for path, body in [("messages/", {"text": "hello again"}), ("handoff/", {}), ("clicks/", {"sku": "SKU-1", "recommendation_id": "rec-1"})]:
         response = client.post(BASE + path, body, content_type="application/json", headers=headers)
         assert response.status_code == 401, (path, response.content)
         assert "ended" in response.json()["detail"]
