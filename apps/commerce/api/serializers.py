@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from apps.commerce.models import Customer, EventType, Order, OrderLine, OrderStatus, Product
 from apps.commerce.services import MAX_BULK_ROWS
+from apps.core.api.fields import FloatField
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -94,7 +95,7 @@ class EventRowSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64, help_text="Must name a known product.")
     customer_external_id = serializers.CharField(required=False, max_length=64, help_text="Unknown customers are created as stubs.")
     session_id = serializers.CharField(required=False, max_length=100, help_text="For anonymous shoppers (no customer).")
-    value = serializers.FloatField(required=False, allow_null=True, help_text="Rating 0–5 (required for rating); quantity for purchase/add_to_cart.")
+    value = FloatField(required=False, allow_null=True, help_text="Rating 0–5 (required for rating); quantity for purchase/add_to_cart.")
     occurred_at = serializers.DateTimeField(required=False, help_text="ISO-8601 with a timezone; default: now.")
     recommendation_id = serializers.CharField(required=False, max_length=64, help_text="The served recommendation list this answers.")
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.api.fields import FloatField
 from apps.recommendations.services import MAX_N
 
 
@@ -41,7 +42,7 @@ class SessionRequestSerializer(ListQuerySerializer):
 
 class ABTestStartSerializer(serializers.Serializer):
     candidate_version_id = serializers.IntegerField()
-    share = serializers.FloatField(min_value=0.0, max_value=1.0)
+    share = FloatField(min_value=0.0, max_value=1.0)
 
 
 class RateSerializer(serializers.Serializer):
