@@ -15,16 +15,18 @@ from tests.factories import UserFactory, token_for
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/traffic"
+JSON = "application/json"
 
 
 def test_lines_and_zones_crud_with_validation(operator_client: Client):
     camera = CameraFactory()
-    created = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "north", "x1": 0, "y1": 50, "x2": 300, "y2": 60, "in_side": -1}, content_type="application/json")
+    north = {"camera": camera.pk, "name": "north", "x1": 0, "y1": 50, "x2": 300, "y2": 60, "in_side": -1}
+    created = operator_client.post(f"{API}/lines/", north, content_type=JSON)
     assert created.status_code == 201, created.json()
     line_id = created.json()["id"]
-    degenerate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "dot", "x1": 5, "y1": 5, "x2": 5, "y2": 5}, content_type="application/json")
+    degenerate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "dot", "x1": 5, "y1": 5, "x2": 5, "y2": 5}, content_type=JSON)
     assert degenerate.status_code == 400 and "x2" in degenerate.json()["errors"]
-    duplicate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "north", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type="application/json")
+    duplicate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "north", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type=JSON)
     assert duplicate.status_code == 400
     patched = operator_client.patch(f"{API}/lines/{line_id}/", {"wrong_way": "out"}, content_type="application/json")
     assert patched.status_code == 200 and CountingLine.objects.get(pk=line_id).wrong_way == "out"
@@ -136,7 +138,7 @@ def test_integrations_need_the_traffic_scopes():
     forbidden = reader.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type="application/json")
     assert forbidden.status_code == 403 and "detail" in forbidden.json()
     writer = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(integrator, 'traffic:read', 'traffic:write')}")
-    assert writer.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type="application/json").status_code == 201
+    assert writer.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type=JSON).status_code == 201
     other = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(integrator, 'models:read')}")
     assert other.get(f"{API}/counts/").status_code == 403
     assert Client().get(f"{API}/counts/").status_code in (401, 403)
