@@ -5,6 +5,11 @@ and ``schemathesis run`` sends what the schema allows (and what it forbids) as a
 no token, with every check on and the stateful phase included. Any failure is a broken contract: a 500, a response
 that does not match its schema, a status code the schema does not list, a valid request rejected or an invalid one
 accepted. The command is printed on failure so it can be run by hand (see also the README).
+
+One check is configured narrowly, in ``schemathesis.toml``: "schema-valid request accepted" also allows a 400 on the
+operations whose rule JSON Schema cannot state (a file's content, a family-dependent prediction item, a training
+config's value ranges and rules across keys, traffic geometry and stream URLs that must resolve to public hosts); each
+entry says why. Every other check runs on every operation.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ pytestmark = [pytest.mark.services]
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
-# Operations another part of issue 13 is rewriting right now; the lead re-runs without these after merging.
+# The weights upload (models_families_versions_create) is being rewritten by another part of issue 13 (the upload is
+# checked in a worker); the lead re-runs with CONTRACT_EXCLUDE= after merging it.
 EXCLUDED_OPERATIONS: tuple[str, ...] = tuple(
     filter(None, os.environ.get("CONTRACT_EXCLUDE", "models_families_versions_create").split(","))
 )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.api.fields import FloatField, ModelSerializer
+from apps.core.api.fields import CharField, FloatField, ModelSerializer
 from apps.core.netguard import url_redact_credentials
 from apps.traffic.models import Camera, Count, CountingLine, Event, ProcessingJob, Site, Track, Zone
 
@@ -16,7 +16,7 @@ class SiteSerializer(ModelSerializer):
 class CameraSerializer(ModelSerializer):
     is_calibrated = serializers.BooleanField(read_only=True)
     latest_frame_url = serializers.SerializerMethodField()
-    site_name = serializers.CharField(write_only=True, required=False, allow_blank=True, help_text="Creates the site when new.")
+    site_name = CharField(write_only=True, required=False, allow_blank=True, help_text="Creates the site when new.")
 
     class Meta:
         model = Camera
@@ -140,7 +140,7 @@ class JobUploadSerializer(serializers.Serializer):
 
 class StreamJobSerializer(serializers.Serializer):
     camera = serializers.PrimaryKeyRelatedField(queryset=Camera.objects.all())
-    url = serializers.CharField(required=False, allow_blank=True, help_text="Default: the camera's stream URL.")
+    url = CharField(required=False, allow_blank=True, help_text="Default: the camera's stream URL.")
     max_frames = serializers.IntegerField(required=False, min_value=1, help_text="End the session after this many frames.")
 
 

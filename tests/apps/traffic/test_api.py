@@ -203,5 +203,7 @@ def test_bodies_are_json_only_and_numbers_are_numbers(operator_client: Client):
         f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": False}, content_type="application/json"
     )
     assert boolean.status_code == 400 and "y2" in boolean.json()["errors"]
-    fps = operator_client.patch(f"{API}/cameras/{camera.pk}/", {"fps": True}, content_type="application/json")
+    fps = operator_client.patch(f"{API}/cameras/{camera.pk}/", {"fps": True}, content_type=JSON)
     assert fps.status_code == 400 and "fps" in fps.json()["errors"]
+    name = operator_client.patch(f"{API}/cameras/{camera.pk}/", {"name": 5}, content_type=JSON)
+    assert name.status_code == 400 and "name" in name.json()["errors"]
