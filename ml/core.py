@@ -55,6 +55,17 @@ class TrainConfig:
         config.validate()
         return config
 
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of the overrides :meth:`from_dict` takes: the known keys with their JSON types, no others.
+        Value ranges and rules across keys are :meth:`validate`'s (a :class:`ConfigError` names them)."""
+        hints = get_type_hints(cls)
+        return {
+            "type": "object",
+            "properties": {f.name: _json_type(hints[f.name]) for f in fields(cls)},
+            "additionalProperties": False,
+        }
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values that cannot train; subclasses extend it."""
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -141,7 +152,27 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if isinstance(hint, type):
         return isinstance(value, hint)
+    if get_origin(hint) is list and get_args(hint):
+        return isinstance(value, list) and all(_matches(item, get_args(hint)[0]) for item in value)
     return isinstance(value, get_origin(hint) or object)
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _json_type(hint: Any) -> dict[str, Any]:
+    """The JSON Schema (OpenAPI 3.0 flavour: ``nullable``) of a config annotation, as :func:`_matches` checks it."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, types.UnionType):
+        schema = _json_type(args[0]) if len(args) == 1 else {"anyOf": [_json_type(a) for a in args]}
+        return {**schema, "nullable": True} if type(None) in get_args(hint) else schema
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    if get_origin(hint) is list:
+        return {"type": "array", "items": _json_type(args[0])} if args else {"type": "array"}
+    if get_origin(hint) is dict or hint is dict:
+        return {"type": "object"}
+    return {}
 
 
 def _type_name(hint: Any) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from apps.core.api.fields import FloatField
 from apps.core.images import ImageLimits, image_check
 
 
@@ -68,7 +69,7 @@ class TextInputField(serializers.CharField):
 
 class PointInputField(serializers.ListField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(child=serializers.FloatField(), min_length=2, max_length=2, help_text="A point [x, y].", **kwargs)
+        super().__init__(child=FloatField(), min_length=2, max_length=2, help_text="A point [x, y].", **kwargs)
 
 
 class Base64ImageField(serializers.CharField):

@@ -90,3 +90,21 @@ def test_boundary_values_are_accepted():
 
 def test_no_progress_accepts_the_callback_signature():
     assert no_progress(50, "training", {"epoch": 1}) is None
+
+
+def test_json_schema_lists_the_keys_with_their_json_types():
+    from ml.vision.classifier import ClassifierConfig
+
+    schema = DemoConfig.json_schema()
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["epochs"] == {"type": "integer"}
+    assert schema["properties"]["learning_rate"] == {"type": "number"}
+    assert schema["properties"]["data_seed"] == {"type": "integer", "nullable": True}
+    assert ClassifierConfig.json_schema()["properties"]["blocks"] == {"type": "array", "items": {"type": "integer"}}
+
+
+def test_list_items_are_type_checked_as_the_schema_says():
+    from ml.vision.classifier import ClassifierConfig
+
+    with pytest.raises(ConfigError, match="blocks"):
+        ClassifierConfig.from_dict({"blocks": ["4", 10]})

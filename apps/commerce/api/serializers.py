@@ -1,11 +1,13 @@
 """Serializers of the commerce API. The bulk *row* serializers only document the request body in OpenAPI: rows are
 validated by `apps.commerce.services` in plain Python (a serializer per row would be far too slow at 10,000 rows)."""
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.commerce.models import Customer, EventType, Order, OrderLine, OrderStatus, Product
 from apps.commerce.services import MAX_BULK_ROWS
+from apps.core.api.fields import FloatField
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -94,13 +96,30 @@ class EventRowSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64, help_text="Must name a known product.")
     customer_external_id = serializers.CharField(required=False, max_length=64, help_text="Unknown customers are created as stubs.")
     session_id = serializers.CharField(required=False, max_length=100, help_text="For anonymous shoppers (no customer).")
-    value = serializers.FloatField(required=False, allow_null=True, help_text="Rating 0–5 (required for rating); quantity for purchase/add_to_cart.")
+    value = FloatField(required=False, allow_null=True, help_text="Rating 0–5 (required for rating); quantity for purchase/add_to_cart.")
     occurred_at = serializers.DateTimeField(required=False, help_text="ISO-8601 with a timezone; default: now.")
     recommendation_id = serializers.CharField(required=False, max_length=64, help_text="The served recommendation list this answers.")
 
 
+class RowsField(serializers.ListField):
+    """The ``rows`` of a bulk request: each row is validated on its own by the service, so any item is taken and one
+    that is not a valid row is reported in ``errors`` by its index (the others are stored)."""
+
+
+class RowsFieldExtension(OpenApiSerializerFieldExtension):
+    """Documents each item as the row schema *or anything else*: the row schema says what is stored, the open branch
+    says that a malformed row is not a malformed request (it comes back in ``errors``, 200)."""
+
+    target_class = RowsField
+
+    def map_serializer_field(self, auto_schema, direction):  # noqa: ANN001, ANN201
+        row = auto_schema._map_serializer_field(self.target.child, direction)
+        rejected = {"description": "Any other item: not stored, reported in `errors` with its index."}
+        return {"type": "array", "maxItems": self.target.max_length, "items": {"anyOf": [row, rejected]}}
+
+
 def bulk_request(name: str, row: serializers.Serializer) -> type[serializers.Serializer]:
-    return type(name, (serializers.Serializer,), {"rows": serializers.ListField(child=row, max_length=MAX_BULK_ROWS), "__module__": __name__})
+    return type(name, (serializers.Serializer,), {"rows": RowsField(child=row, max_length=MAX_BULK_ROWS), "__module__": __name__})
 
 
 class RowErrorSerializer(serializers.Serializer):

@@ -1,4 +1,6 @@
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+import re
+
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from apps.mlops.families import all_families
@@ -47,6 +49,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunStartSerializer(serializers.Serializer):
+    """``config`` is checked by the family's config class (``TrainConfig.from_dict``): unknown keys, wrong types and
+    values out of range are a 400 naming the key. The schema lists each family's keys (see the extension below)."""
+
     family = serializers.ChoiceField(choices=())
     config = serializers.DictField(required=False, default=dict, help_text="Overrides of the family's config.")
 
@@ -54,6 +59,38 @@ class TrainingRunStartSerializer(serializers.Serializer):
         super().__init__(*args, **kwargs)
         # Families register in their AppConfig.ready(): read the registry when the serializer is made, not imported.
         self.fields["family"].choices = sorted(spec.name for spec in all_families())
+
+
+class TrainingRunStartSerializerExtension(OpenApiSerializerExtension):
+    """Documents the body as one of the registered families, each with its own ``config`` keys and their JSON types
+    (``additionalProperties: false``): a client sees which overrides a family takes before it sends them."""
+
+    target_class = TrainingRunStartSerializer
+
+    def map_serializer(self, auto_schema, direction):  # noqa: ANN001, ANN201
+        families = all_families()
+        return {
+            "type": "object",
+            "properties": {
+                "family": {"type": "string", "enum": [f.name for f in families]},
+                "config": {"type": "object", "description": "Overrides of the family's config (GET /models/families/ lists the defaults)."},
+            },
+            "required": ["family"],
+            "oneOf": [
+                {
+                    "properties": {
+                        # A pattern, not a one-value enum: spectacular folds enums of one property name into one component.
+                        "family": {"type": "string", "pattern": f"^{re.escape(family.name)}$"},
+                        "config": {
+                            **family.config_class.json_schema(),
+                            "description": f"{family.name}: its hyper-parameters; value ranges and rules across keys are checked "
+                            "when the run starts (a 400 names the key).",
+                        },
+                    },
+                }
+                for family in families
+            ],
+        }
 
 
 class PromoteSerializer(serializers.Serializer):

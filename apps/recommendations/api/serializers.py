@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.api.fields import BooleanField, CharField, FloatField, IntegerField
 from apps.recommendations.services import MAX_N
 
 
@@ -27,7 +28,7 @@ class RecommendationListSerializer(serializers.Serializer):
 class ListQuerySerializer(serializers.Serializer):
     n = serializers.IntegerField(default=10, min_value=1, max_value=MAX_N)
     in_stock = serializers.BooleanField(default=False)
-    category = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    category = CharField(required=False, allow_blank=True, max_length=120)
 
 
 class UserQuerySerializer(ListQuerySerializer):
@@ -35,13 +36,16 @@ class UserQuerySerializer(ListQuerySerializer):
 
 
 class SessionRequestSerializer(ListQuerySerializer):
-    skus = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True, max_length=200, help_text="Recently viewed SKUs, newest first.")
-    session_id = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    # A JSON body, not query parameters: its values have their JSON types.
+    n = IntegerField(default=10, min_value=1, max_value=MAX_N)
+    in_stock = BooleanField(default=False)
+    skus = serializers.ListField(child=CharField(max_length=64), allow_empty=True, max_length=200, help_text="Recently viewed SKUs, newest first.")
+    session_id = CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
 class ABTestStartSerializer(serializers.Serializer):
     candidate_version_id = serializers.IntegerField()
-    share = serializers.FloatField(min_value=0.0, max_value=1.0)
+    share = FloatField(min_value=0.0, max_value=1.0)
 
 
 class RateSerializer(serializers.Serializer):

@@ -2,20 +2,21 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.api.fields import CharField, FloatField, ModelSerializer
 from apps.core.netguard import url_redact_credentials
 from apps.traffic.models import Camera, Count, CountingLine, Event, ProcessingJob, Site, Track, Zone
 
 
-class SiteSerializer(serializers.ModelSerializer):
+class SiteSerializer(ModelSerializer):
     class Meta:
         model = Site
         fields = ("id", "name", "location", "created_at")
 
 
-class CameraSerializer(serializers.ModelSerializer):
+class CameraSerializer(ModelSerializer):
     is_calibrated = serializers.BooleanField(read_only=True)
     latest_frame_url = serializers.SerializerMethodField()
-    site_name = serializers.CharField(write_only=True, required=False, allow_blank=True, help_text="Creates the site when new.")
+    site_name = CharField(write_only=True, required=False, allow_blank=True, help_text="Creates the site when new.")
 
     class Meta:
         model = Camera
@@ -56,19 +57,30 @@ class CameraSerializer(serializers.ModelSerializer):
 
 
 class CalibrationSerializer(serializers.Serializer):
-    image_points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), allow_empty=True)
-    ground_points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), allow_empty=True)
+    """Four image points and the four ground points (metres) they lie on, or both lists empty to clear the
+    calibration; the points must not be collinear (a 400 says so)."""
+
+    image_points = serializers.ListField(
+        child=serializers.ListField(child=FloatField(), min_length=2, max_length=2), allow_empty=True,
+        max_length=4,
+        help_text="4 points [x, y] in pixels, or [] to clear.",
+    )
+    ground_points = serializers.ListField(
+        child=serializers.ListField(child=FloatField(), min_length=2, max_length=2), allow_empty=True,
+        max_length=4,
+        help_text="4 points [x, y] in metres, or [] to clear.",
+    )
 
 
-class CountingLineSerializer(serializers.ModelSerializer):
+class CountingLineSerializer(ModelSerializer):
     class Meta:
         model = CountingLine
         fields = ("id", "camera", "name", "x1", "y1", "x2", "y2", "in_side", "wrong_way", "created_at")
         read_only_fields = ("created_at",)
 
 
-class ZoneSerializer(serializers.ModelSerializer):
-    polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), min_length=3)
+class ZoneSerializer(ModelSerializer):
+    polygon = serializers.ListField(child=serializers.ListField(child=FloatField(), min_length=2, max_length=2), min_length=3)
 
     class Meta:
         model = Zone
@@ -76,7 +88,7 @@ class ZoneSerializer(serializers.ModelSerializer):
         read_only_fields = ("created_at",)
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ModelSerializer):
     annotated_video_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -128,11 +140,11 @@ class JobUploadSerializer(serializers.Serializer):
 
 class StreamJobSerializer(serializers.Serializer):
     camera = serializers.PrimaryKeyRelatedField(queryset=Camera.objects.all())
-    url = serializers.CharField(required=False, allow_blank=True, help_text="Default: the camera's stream URL.")
+    url = CharField(required=False, allow_blank=True, help_text="Default: the camera's stream URL.")
     max_frames = serializers.IntegerField(required=False, min_value=1, help_text="End the session after this many frames.")
 
 
-class CountSerializer(serializers.ModelSerializer):
+class CountSerializer(ModelSerializer):
     line_name = serializers.CharField(source="line.name", read_only=True)
 
     class Meta:
@@ -140,13 +152,13 @@ class CountSerializer(serializers.ModelSerializer):
         fields = ("camera", "line", "line_name", "label", "direction", "bin_minutes", "bin_start", "count")
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(ModelSerializer):
     class Meta:
         model = Event
         fields = ("id", "camera", "job", "kind", "frame", "occurred_at", "track_key", "line", "zone", "details")
 
 
-class TrackSerializer(serializers.ModelSerializer):
+class TrackSerializer(ModelSerializer):
     class Meta:
         model = Track
         fields = ("id", "camera", "job", "track_key", "label", "first_frame", "last_frame", "first_seen", "last_seen", "path", "speed_kmh", "max_speed_kmh")

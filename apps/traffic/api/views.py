@@ -8,13 +8,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsIntegrationOrOperator
-from apps.core.api.filters import FilterSet, FloatFilter, IdFilter
+from apps.core.api.filters import DateTimeFilter, FilterSet, FloatFilter, IdFilter
 from apps.traffic import services
 from apps.traffic.api import serializers as s
 from apps.traffic.models import BinSize, Camera, Count, CountingLine, Direction, Event, EventKind, JobStatus, ProcessingJob, Site, Track, Zone
@@ -150,7 +150,7 @@ class JobListApi(TrafficApi, generics.ListAPIView):
     serializer_class = s.JobSerializer
     filterset_class = JobFilter
     queryset = ProcessingJob.objects.order_by("-created_at", "-id")
-    parser_classes = (MultiPartParser, FormParser)
+    parser_classes = (MultiPartParser,)
 
     @extend_schema(
         request={"multipart/form-data": s.JobUploadSerializer},
@@ -173,8 +173,6 @@ class JobListApi(TrafficApi, generics.ListAPIView):
 
 
 class StreamJobApi(TrafficApi, APIView):
-    parser_classes = (JSONParser, FormParser)
-
     @extend_schema(request=s.StreamJobSerializer, parameters=[IDEMPOTENCY_KEY], responses={201: s.JobSerializer, 200: s.JobSerializer})
     def post(self, request: Request) -> Response:
         """Start a stream session (rtsp, rtsps, http, https; the host must resolve to a public address unless the
@@ -210,8 +208,8 @@ class CountFilter(FilterSet):
     label = django_filters.CharFilter(help_text="car, bus, truck, motorcycle, bicycle or person")
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     bin = django_filters.ChoiceFilter(field_name="bin_minutes", choices=BinSize.choices, help_text="Bin size in minutes (default 15).")
-    start = django_filters.IsoDateTimeFilter(field_name="bin_start", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="bin_start", lookup_expr="lt")
+    start = DateTimeFilter(field_name="bin_start", lookup_expr="gte")
+    end = DateTimeFilter(field_name="bin_start", lookup_expr="lt")
 
     class Meta:
         model = Count
@@ -235,8 +233,8 @@ class EventFilter(FilterSet):
     camera = IdFilter()
     job = IdFilter()
     kind = django_filters.ChoiceFilter(choices=EventKind.choices)
-    start = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    start = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    end = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event
@@ -253,8 +251,8 @@ class TrackFilter(FilterSet):
     camera = IdFilter()
     job = IdFilter()
     label = django_filters.CharFilter()
-    start = django_filters.IsoDateTimeFilter(field_name="first_seen", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="first_seen", lookup_expr="lt")
+    start = DateTimeFilter(field_name="first_seen", lookup_expr="gte")
+    end = DateTimeFilter(field_name="first_seen", lookup_expr="lt")
     min_speed = FloatFilter(field_name="speed_kmh", lookup_expr="gte", min_value=0, max_value=10_000, help_text="km/h")
 
     class Meta:

@@ -114,3 +114,18 @@ def test_openapi_schema_and_docs_are_served_offline(operator_client: Client):
     assert "/api/v1/runs/" in paths and "/api/v1/models/{id}/promote/" in paths
     docs = operator_client.get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content and b"cdn" not in docs.content.lower()
+
+
+def test_the_schema_lists_each_familys_config_keys_and_unknown_keys_are_400(operator_client: Client):
+    from apps.mlops.families import all_families
+
+    schema = operator_client.get("/api/v1/schema/?format=json").json()
+    body = schema["components"]["schemas"]["TrainingRunStartRequest"]
+    branches = {b["properties"]["family"]["pattern"]: b["properties"]["config"] for b in body["oneOf"]}
+    demo = branches[r"^demo\.classifier$"]
+    assert demo["additionalProperties"] is False and demo["properties"]["epochs"] == {"type": "integer"}
+    assert len(branches) == len(all_families())
+    # A key of another family is not one of this family's: refused, and the schema said so.
+    refused = operator_client.post("/api/v1/runs/", {"family": "demo.classifier", "config": {"finetune_epochs": 2}}, content_type="application/json")
+    assert refused.status_code == 400 and "finetune_epochs" in str(refused.json()["errors"]["config"])
+    assert "finetune_epochs" not in demo["properties"]

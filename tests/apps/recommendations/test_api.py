@@ -106,3 +106,9 @@ def test_ab_test_api(trained):
     status = client.get("/api/v1/recommendations/ab-test/").json()
     assert status["test"]["is_active"] and [o["variant"] for o in status["outcomes"]] == ["production", "candidate"]
     assert client.delete("/api/v1/recommendations/ab-test/").json() == {"stopped": 1}
+
+
+@pytest.mark.parametrize("body", [{"skus": [], "in_stock": 0}, {"skus": [], "n": "10"}, {"skus": [7]}, {"skus": [], "session_id": 5}])
+def test_session_body_values_have_their_json_types(trained, integrator, body):
+    response = integrator.post("/api/v1/recommendations/session/", body, content_type="application/json")
+    assert response.status_code == 400 and set(body) - {"skus"} <= set(response.json()["errors"]) | {"skus"}

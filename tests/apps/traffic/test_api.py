@@ -15,16 +15,18 @@ from tests.factories import UserFactory, token_for
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/traffic"
+JSON = "application/json"
 
 
 def test_lines_and_zones_crud_with_validation(operator_client: Client):
     camera = CameraFactory()
-    created = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "north", "x1": 0, "y1": 50, "x2": 300, "y2": 60, "in_side": -1})
+    north = {"camera": camera.pk, "name": "north", "x1": 0, "y1": 50, "x2": 300, "y2": 60, "in_side": -1}
+    created = operator_client.post(f"{API}/lines/", north, content_type=JSON)
     assert created.status_code == 201, created.json()
     line_id = created.json()["id"]
-    degenerate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "dot", "x1": 5, "y1": 5, "x2": 5, "y2": 5})
+    degenerate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "dot", "x1": 5, "y1": 5, "x2": 5, "y2": 5}, content_type=JSON)
     assert degenerate.status_code == 400 and "x2" in degenerate.json()["errors"]
-    duplicate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "north", "x1": 0, "y1": 0, "x2": 9, "y2": 9})
+    duplicate = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "north", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type=JSON)
     assert duplicate.status_code == 400
     patched = operator_client.patch(f"{API}/lines/{line_id}/", {"wrong_way": "out"}, content_type="application/json")
     assert patched.status_code == 200 and CountingLine.objects.get(pk=line_id).wrong_way == "out"
@@ -58,9 +60,9 @@ def test_calibration_needs_four_good_points(operator_client: Client):
 
 
 def test_camera_create_with_site_and_stream_validation(operator_client: Client):
-    ok = operator_client.post(f"{API}/cameras/", {"name": "A1 km 12", "site_name": "A1", "source_kind": "file"})
+    ok = operator_client.post(f"{API}/cameras/", {"name": "A1 km 12", "site_name": "A1", "source_kind": "file"}, content_type="application/json")
     assert ok.status_code == 201 and ok.json()["site"] is not None
-    stream = operator_client.post(f"{API}/cameras/", {"name": "cam", "source_kind": "stream"})
+    stream = operator_client.post(f"{API}/cameras/", {"name": "cam", "source_kind": "stream"}, content_type="application/json")
     assert stream.status_code == 400 and "stream_url" in stream.json()["errors"]
 
 
@@ -133,10 +135,10 @@ def test_integrations_need_the_traffic_scopes():
     camera = CameraFactory()
     reader = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(integrator, 'traffic:read')}")
     assert reader.get(f"{API}/counts/").status_code == 200
-    forbidden = reader.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9})
+    forbidden = reader.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type="application/json")
     assert forbidden.status_code == 403 and "detail" in forbidden.json()
     writer = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(integrator, 'traffic:read', 'traffic:write')}")
-    assert writer.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9}).status_code == 201
+    assert writer.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9}, content_type=JSON).status_code == 201
     other = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(integrator, 'models:read')}")
     assert other.get(f"{API}/counts/").status_code == 403
     assert Client().get(f"{API}/counts/").status_code in (401, 403)
@@ -159,3 +161,49 @@ def test_operator_pages_render(operator_client: Client, tmp_path):
     assert operator_client.get(f"/traffic/cameras/{camera.pk}/frame.jpg")["Content-Type"] == "image/jpeg"
     bad = operator_client.post(f"/traffic/cameras/{camera.pk}/upload/", {"video": SimpleUploadedFile("x.mp4", b"")}, follow=True)
     assert "Video not accepted" in bad.content.decode()
+
+
+@pytest.mark.parametrize("resource", ["counts", "events", "tracks"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 once in UTC
+        "",  # empty
+        "2026-05-01",  # a date, not a date-time
+        "2026-05-01T08:15:00",  # no offset: RFC 3339 needs one
+        "2026-13-01T00:00:00Z",
+    ],
+)
+def test_datetime_filters_refuse_what_is_not_an_rfc3339_date_time(operator_client: Client, resource: str, value: str):
+    for name in ("start", "end"):
+        response = operator_client.get(f"{API}/{resource}/", {name: value})
+        assert response.status_code == 400, (name, value, response.content)
+        assert name in response.json()["errors"]
+
+
+def test_datetime_filters_compare_in_utc_whatever_the_offset(operator_client: Client):
+    camera = CameraFactory()
+    at = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    job = ProcessingJob.objects.create(camera=camera, recorded_at=at)
+    Event.objects.create(camera=camera, job=job, kind="stopped_vehicle", key="e1", frame=1, occurred_at=at)
+    # 20:30+12:30 is 08:00 UTC: the event is at the bound (start is inclusive, end exclusive).
+    assert operator_client.get(f"{API}/events/", {"start": "2026-05-01T20:30:00+12:30"}).json()["count"] == 1
+    assert operator_client.get(f"{API}/events/", {"end": "2026-05-01T20:30:00+12:30"}).json()["count"] == 0
+    assert operator_client.get(f"{API}/events/", {"start": "2026-05-01T08:00:00.0000001Z"}).json()["count"] == 1
+    # An offset PostgreSQL refuses (beyond ±15:59) was a 500 (DataError); in UTC it is an ordinary bound.
+    for resource in ("counts", "events", "tracks"):
+        assert operator_client.get(f"{API}/{resource}/", {"end": "1601-12-05T21:05:49-22:45"}).json()["count"] == 0
+
+
+def test_bodies_are_json_only_and_numbers_are_numbers(operator_client: Client):
+    camera = CameraFactory()
+    form = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9})
+    assert form.status_code == 415 and "detail" in form.json()
+    boolean = operator_client.post(
+        f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": False}, content_type="application/json"
+    )
+    assert boolean.status_code == 400 and "y2" in boolean.json()["errors"]
+    fps = operator_client.patch(f"{API}/cameras/{camera.pk}/", {"fps": True}, content_type=JSON)
+    assert fps.status_code == 400 and "fps" in fps.json()["errors"]
+    name = operator_client.patch(f"{API}/cameras/{camera.pk}/", {"name": 5}, content_type=JSON)
+    assert name.status_code == 400 and "name" in name.json()["errors"]
