@@ -103,16 +103,38 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------------
 # Embedded default: SQLite under var/. Web and worker processes share it, so it runs in WAL mode with
 # immediate transactions; otherwise concurrent writers get "database is locked".
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'downstream.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: a bounded psycopg pool per process (Django's OPTIONS["pool"]) instead of persistent connections.
+# Under ASGI every sync request runs in a new thread, and CONN_MAX_AGE kept one connection per thread open: a busy
+# web process held the whole server. With the pool a process never holds more than DATABASE_POOL_MAX_SIZE
+# connections; a request that finds the pool exhausted waits DATABASE_POOL_TIMEOUT seconds and then answers 503.
+# Connection budget: (web processes x web pool max) + (worker processes x worker pool max) + beat + admin
+# headroom must stay below PostgreSQL's max_connections (README, "Connection budget").
+
+
+def database_settings(url: str) -> dict:
+    database = env.db_url_config(url)
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+        return database
+    if env.bool("DATABASE_POOL", default=True):
+        database["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django returns each one after the request
+        database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+            "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=60.0),
+        }
+    else:
+        database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
+DATABASES = {"default": database_settings(env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'downstream.sqlite3'}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
