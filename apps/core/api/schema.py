@@ -8,6 +8,8 @@ return, all with the ``Error`` body of ``apps.core.api.errors``:
 - 404 when its path or body names an object, or it is paginated (a page past the last);
 - 415 when it takes a body (a Content-Type it does not parse);
 - 429 when it is throttled;
+- 503 always: every operation needs the database, and the ones that start work need the message broker; while
+  either cannot be reached (or the connection pool is exhausted) it answers 503 with Retry-After;
 - and what the view declares in ``schema_error_statuses = {409: "why"}`` (states a view alone knows about).
 
 Fields read from a model say what the model allows: a nullable column is ``nullable``, a blank-able string with a
@@ -32,7 +34,8 @@ _DESCRIPTIONS = {
     "409": "The request conflicts with the current state.",
     "415": "Unsupported Content-Type.",
     "429": "Too many requests: retry after the number of seconds in the Retry-After header.",
-    "503": "Temporarily unavailable.",
+    "503": "Temporarily unavailable (database or message broker unreachable, or over capacity): retry after the "
+    "number of seconds in the Retry-After header.",
 }
 
 
@@ -82,9 +85,12 @@ class AutoSchema(openapi.AutoSchema):
             statuses["415"] = _DESCRIPTIONS["415"]
         if view.get_throttles():
             statuses["429"] = _DESCRIPTIONS["429"]
+        statuses["503"] = _DESCRIPTIONS["503"]
         declared = getattr(view, "schema_error_statuses", {})
         if isinstance(declared, dict):
-            statuses.update({str(code): text for code, text in declared.items()})
+            for code, text in declared.items():
+                # A view's own 503 (no model yet) comes on top of the general one.
+                statuses[str(code)] = f"{text} {statuses['503']}" if str(code) == "503" else text
         return statuses
 
     def get_operation(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
