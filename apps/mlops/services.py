@@ -116,7 +116,7 @@ def _task_id(run_id: int) -> str:
     return f"mlops-train-run-{run_id}"
 
 
-def _dispatch_training(run_id: int, *, redispatch: bool = False) -> bool:
+def _dispatch_training(run_id: int, *, by_reaper: bool = False) -> bool:
     """Send the run's task. A new run the broker cannot take is deleted and the request answers 503 (nothing left
     queued without a message); a re-dispatch by the reaper keeps its row and tries again at the next beat."""
     from apps.mlops.tasks import train_run
@@ -124,8 +124,8 @@ def _dispatch_training(run_id: int, *, redispatch: bool = False) -> bool:
     return broker_send(
         lambda: train_run.apply_async(args=[run_id], task_id=_task_id(run_id)),
         what=f"training run #{run_id}",
-        undo=None if redispatch else lambda: TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).delete(),
-        required=not redispatch,
+        undo=None if by_reaper else lambda: TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).delete(),
+        required=not by_reaper,
     )
 
 
@@ -374,7 +374,7 @@ def model_version_import(
     return version
 
 
-def _dispatch_upload_check(version_id: int, *, redispatch: bool = False) -> bool:
+def _dispatch_upload_check(version_id: int) -> bool:
     """Send the check of an uploaded file. The file is stored and the version stays ``checking`` when the broker is
     unreachable: the upload is accepted as usual and the reaper sends its check once the broker is back."""
     from apps.mlops.tasks import check_upload
@@ -432,7 +432,7 @@ def training_runs_redispatch_queued(*, older_than_seconds: int | None = None, no
     older = settings.REDISPATCH_QUEUED_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = (now or timezone.now()) - timedelta(seconds=older)
     ids = list(TrainingRun.objects.filter(status=RunStatus.QUEUED, cancel_requested=False, queued_at__lt=cutoff).values_list("pk", flat=True))
-    sent = [pk for pk in ids if redispatch("training-run", pk, lambda pk=pk: _dispatch_training(pk, redispatch=True))]
+    sent = [pk for pk in ids if redispatch("training-run", pk, lambda pk=pk: _dispatch_training(pk, by_reaper=True))]
     if sent:
         logger.warning("training runs %s were still queued after %s s; dispatched again", sent, older)
     return sent
@@ -444,7 +444,7 @@ def model_versions_redispatch_checks(*, older_than_seconds: int | None = None, n
     older = settings.REDISPATCH_QUEUED_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = (now or timezone.now()) - timedelta(seconds=older)
     ids = list(ModelVersion.objects.filter(status=VersionStatus.CHECKING, created_at__lt=cutoff).values_list("pk", flat=True))
-    sent = [pk for pk in ids if redispatch("upload-check", pk, lambda pk=pk: _dispatch_upload_check(pk, redispatch=True))]
+    sent = [pk for pk in ids if redispatch("upload-check", pk, lambda pk=pk: _dispatch_upload_check(pk))]
     if sent:
         logger.warning("upload checks of versions %s were still waiting after %s s; dispatched again", sent, older)
     return sent

@@ -187,6 +187,18 @@ def test_reaper_redispatches_queued_runs_whose_message_was_lost_once_per_period(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_reaper_redispatches_traffic_jobs_still_queued(private, settings):
+    settings.REDISPATCH_QUEUED_AFTER_SECONDS = 300
+    camera = CameraFactory()
+    lost = ProcessingJob.objects.create(camera=camera, kind="video", recorded_at=timezone.now(), fps=25)
+    ProcessingJob.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    ProcessingJob.objects.create(camera=CameraFactory(), kind="video", recorded_at=timezone.now(), fps=25)  # young: left alone
+    assert traffic.jobs_redispatch_queued() == [lost.pk]
+    assert traffic.jobs_redispatch_queued() == []
+    assert redis.Redis.from_url(private.url).llen("ml_gpu") == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_scheduled_retraining_is_not_blocked_for_good_by_a_run_that_lost_its_message(private, settings):
     from apps.mlops.models import FamilySettings
 
