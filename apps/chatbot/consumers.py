@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from apps.chatbot import realtime, services
 from apps.chatbot.models import Conversation, ConversationState
 from apps.core.clients import scope_client_key
-from apps.core.outages import REDIS_DOWN_ERRORS, warn_outage
+from apps.core.outages import REDIS_DOWN_ERRORS, outage_over, warn_outage
 
 
 def _error(exc: Exception) -> dict[str, Any]:
@@ -63,6 +63,7 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
         if inbox:
             await self.channel_layer.group_add(realtime.INBOX_GROUP, self.channel_name)
         self.inbox = inbox
+        outage_over(realtime.CHANNEL_LAYER)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:

@@ -142,6 +142,6 @@ class ServiceUnavailableMiddleware:
         if isinstance(exc, ServiceUnavailable):
             return service_unavailable_response(request, str(exc.detail), int(exc.wait))
         if isinstance(exc, BROKER_DOWN_ERRORS):
-            warn_outage("redis", exc)
+            warn_outage("Redis or the broker", exc)
             return service_unavailable_response(request, ServiceUnavailable.default_detail, settings.OUTAGE_RETRY_AFTER_SECONDS)
         return None
