@@ -19,17 +19,21 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from apps.core.outages import REDIS_DOWN_ERRORS, outage_over, warn_outage
 
 SERVICE = "cache (Redis)"
+# A pooled socket a restarted Redis has closed fails once and is replaced at once; a timeout is not retried (a hung
+# Redis would cost two timeouts per call).
+_RETRY_ONCE_ON_A_DEAD_SOCKET = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
 class ResilientRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         timeout = settings.CACHE_SOCKET_TIMEOUT_SECONDS
-        options = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry": Retry(NoBackoff(), 1), **params.get("OPTIONS", {})}
+        options = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry": _RETRY_ONCE_ON_A_DEAD_SOCKET, **params.get("OPTIONS", {})}
         super().__init__(server, {**params, "OPTIONS": options})
         local_params = {k: v for k, v in params.items() if k in ("TIMEOUT", "KEY_PREFIX", "VERSION", "KEY_FUNCTION")}
         self._local = LocMemCache(f"resilient-fallback-{id(self)}", {**local_params, "OPTIONS": {"MAX_ENTRIES": 10_000}})
