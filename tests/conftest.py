@@ -97,3 +97,27 @@ def pytest_unconfigure(config):
 
 def pytest_sessionfinish(session, exitstatus):
     session.config._downstream_exitstatus = exitstatus
+
+
+# Ports of the redis-servers the fault drills start and stop (never the shared Redis). REDIS_DRILL_PORTS
+# ("6391-6399") gives another range, e.g. to run two checkouts side by side.
+def _drill_ports() -> range:
+    import os
+
+    first, _, last = os.environ.get("REDIS_DRILL_PORTS", "6391-6399").partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own on a free drill port; the test may stop() and start() it."""
+    import shutil
+
+    from tests.processes import RedisServer, free_port
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(free_port(_drill_ports()), str(tmp_path))
+    server.start()
+    yield server
+    server.stop()

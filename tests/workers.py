@@ -104,3 +104,33 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.1, message: str
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+@contextmanager
+def redis_everything(settings, url: str) -> Iterator[None]:  # noqa: ANN001 - pytest-django's settings fixture
+    """Point this process's cache, channel layer and Celery broker at ``url`` (a test's own redis-server), and
+    publish for real (not eagerly) while the block runs."""
+    base = settings.CACHES["default"]
+    settings.CACHES = {"default": {**base, "BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": url}}
+    layer = settings.CHANNEL_LAYERS["default"]
+    host = {"address": url, "socket_timeout": 30, "socket_connect_timeout": 1}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {**layer.get("CONFIG", {}), "hosts": [host]}}}
+    settings.CELERY_BROKER_URL = url
+    conf = celery_app.conf
+    saved = conf.broker_url, conf.broker_read_url, conf.broker_write_url, conf.task_always_eager, conf.broker_transport_options
+    conf.broker_url = conf.broker_read_url = conf.broker_write_url = url
+    conf.task_always_eager = False
+    # The redis transport options of production (short socket timeouts), whatever broker the suite runs against.
+    conf.broker_transport_options = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 10}
+    _reset_producer_pool()
+    try:
+        yield
+    finally:
+        conf.broker_url, conf.broker_read_url, conf.broker_write_url, conf.task_always_eager, conf.broker_transport_options = saved
+        _reset_producer_pool()
+
+
+def _reset_producer_pool() -> None:
+    # Celery keeps one connection pool (and a producer pool on top of it) for the broker it first connected to.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from apps.chatbot import realtime, services
 from apps.chatbot.models import Conversation, ConversationState
 from apps.core.clients import scope_client_key
+from apps.core.outages import REDIS_DOWN_ERRORS, outage_over, warn_outage
 
 
 def _error(exc: Exception) -> dict[str, Any]:
@@ -30,8 +31,31 @@ def _error(exc: Exception) -> dict[str, Any]:
     raise exc
 
 
+# RFC 6455 "try again later": the live channel (Redis) is down; the widget shows "Reconnecting…" and retries.
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
 class _ConversationConsumer(AsyncJsonWebsocketConsumer):
     conversation_id: int | None = None
+    _accepted = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # A channel-layer call (group_add, the receive loop on the consumer's channel) that cannot reach Redis
+        # ends the socket with 1013 instead of an error the server turns into 1011 (or a refused handshake).
+        try:
+            await super().__call__(scope, receive, send)
+        except REDIS_DOWN_ERRORS as exc:
+            warn_outage(realtime.CHANNEL_LAYER, exc)
+            try:
+                if not self._accepted:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+            except Exception:  # noqa: BLE001, S110 - the client is already gone
+                pass
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        self._accepted = True
 
     async def join(self, conversation_id: int, inbox: bool = False) -> None:
         self.conversation_id = conversation_id
@@ -39,13 +63,17 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
         if inbox:
             await self.channel_layer.group_add(realtime.INBOX_GROUP, self.channel_name)
         self.inbox = inbox
+        outage_over(realtime.CHANNEL_LAYER)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if self.conversation_id is not None:
-            await self.channel_layer.group_discard(realtime.conversation_group(self.conversation_id), self.channel_name)
-        if getattr(self, "inbox", False):
-            await self.channel_layer.group_discard(realtime.INBOX_GROUP, self.channel_name)
+        try:
+            if self.conversation_id is not None:
+                await self.channel_layer.group_discard(realtime.conversation_group(self.conversation_id), self.channel_name)
+            if getattr(self, "inbox", False):
+                await self.channel_layer.group_discard(realtime.INBOX_GROUP, self.channel_name)
+        except REDIS_DOWN_ERRORS as exc:  # group memberships expire on their own (channels-redis group_expiry)
+            warn_outage(realtime.CHANNEL_LAYER, exc)
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])

@@ -13,9 +13,12 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
+from apps.core.outages import REDIS_DOWN_ERRORS, outage_over, warn_outage
+
 logger = logging.getLogger(__name__)
 
 INBOX_GROUP = "chatbot.inbox"
+CHANNEL_LAYER = "channel layer (Redis)"
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -30,8 +33,15 @@ def _send(group: str, event: dict[str, Any]) -> None:
         return
     try:
         async_to_sync(layer.group_send)(group, {"type": "chat.event", "event": event})
+    except REDIS_DOWN_ERRORS as exc:
+        # Redis is away: the reply is stored and the HTTP answer carries it; sockets catch up when they reconnect.
+        # One warning per outage, not one per event.
+        warn_outage(CHANNEL_LAYER, exc)
+        return
     except Exception:  # noqa: BLE001 - live delivery is best effort; the HTTP fallback still has every message
         logger.warning("could not publish a chat event to %s", group, exc_info=True)
+        return
+    outage_over(CHANNEL_LAYER)
 
 
 def publish(conversation_id: int, event: dict[str, Any], inbox: bool = False) -> None:

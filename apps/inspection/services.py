@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from apps.core import webhooks
 from apps.core.errors import conflict
+from apps.core.outages import broker_send, redispatch
 from apps.inspection import selectors
 from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
 from apps.inspection.models import (
@@ -181,9 +182,16 @@ def image_receive(
 
 
 def _dispatch_inspection(image_ids: list[int]) -> None:
+
+    # The images are stored and stay pending when the broker is unreachable: the request is accepted as usual and
+    # stale_claims_requeue (a beat task) sends them once it is back; any later inspection also drains them.
+    transaction.on_commit(lambda: _send_inspection(image_ids))
+
+
+def _send_inspection(image_ids: list[int]) -> bool:
     from apps.inspection.tasks import inspect_pending
 
-    transaction.on_commit(lambda: inspect_pending.delay(image_ids))
+    return broker_send(lambda: inspect_pending.delay(image_ids), what=f"the inspection of images {image_ids}", required=False)
 
 
 # --- inference ------------------------------------------------------------------------------------------
@@ -289,7 +297,7 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
         from apps.inspection.tasks import send_callback
 
         for pk in callbacks:
-            transaction.on_commit(lambda pk=pk: send_callback.delay(pk))
+            transaction.on_commit(lambda pk=pk: broker_send(lambda: send_callback.delay(pk), what=f"the callback of image #{pk}", required=False))
     return len(readable)
 
 
@@ -444,10 +452,20 @@ def retrain_start(*, trigger: str, user: Any = None) -> list[TrainingRun]:
 
 
 def stale_claims_requeue() -> int:
-    """Put images whose worker died mid-inspection back in the queue (also done lazily by the next claim)."""
+    """Put images whose worker died mid-inspection back in the queue (also done lazily by the next claim), and send
+    again images still pending ``REDISPATCH_QUEUED_AFTER_SECONDS`` after they arrived (their message was lost in a
+    broker outage). Idempotent: an inspected image is skipped, a claimed one is not taken twice."""
     stale = timezone.now() - CLAIM_TIMEOUT
     ids = list(InspectionImage.objects.filter(status=ImageStatus.PROCESSING, claimed_at__lt=stale).values_list("pk", flat=True))
     if ids:
         InspectionImage.objects.filter(pk__in=ids).update(status=ImageStatus.PENDING)
+    waiting_since = timezone.now() - timedelta(seconds=settings.REDISPATCH_QUEUED_AFTER_SECONDS)
+    waiting = InspectionImage.objects.filter(status=ImageStatus.PENDING, received_at__lt=waiting_since).exclude(pk__in=ids)
+    pending = list(waiting.values_list("pk", flat=True)[:1000])
+    # One message drains many images (inspect_pending takes whatever waits): re-send it at most once a period.
+    if ids:
         _dispatch_inspection(ids)
+    if pending and redispatch("inspection-pending", 0, lambda: _send_inspection(pending)):
+        logger.warning("%s inspection images still pending after %s s; dispatched again", len(pending), settings.REDISPATCH_QUEUED_AFTER_SECONDS)
+        return len(ids) + len(pending)
     return len(ids)

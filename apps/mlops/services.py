@@ -22,6 +22,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import conflict
+from apps.core.outages import broker_send, redispatch
 from apps.mlops.families import ModelFamily, UnknownFamily, all_families, get_family
 from apps.mlops.models import (
     UNUSABLE_VERSION_STATUSES,
@@ -115,10 +116,17 @@ def _task_id(run_id: int) -> str:
     return f"mlops-train-run-{run_id}"
 
 
-def _dispatch_training(run_id: int) -> None:
+def _dispatch_training(run_id: int, *, by_reaper: bool = False) -> bool:
+    """Send the run's task. A new run the broker cannot take is deleted and the request answers 503 (nothing left
+    queued without a message); a re-dispatch by the reaper keeps its row and tries again at the next beat."""
     from apps.mlops.tasks import train_run
 
-    train_run.apply_async(args=[run_id], task_id=_task_id(run_id))
+    return broker_send(
+        lambda: train_run.apply_async(args=[run_id], task_id=_task_id(run_id)),
+        what=f"training run #{run_id}",
+        undo=None if by_reaper else lambda: TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).delete(),
+        required=not by_reaper,
+    )
 
 
 def training_run_cancel(*, run: TrainingRun, user: Any = None) -> TrainingRun:
@@ -366,10 +374,12 @@ def model_version_import(
     return version
 
 
-def _dispatch_upload_check(version_id: int) -> None:
+def _dispatch_upload_check(version_id: int) -> bool:
+    """Send the check of an uploaded file. The file is stored and the version stays ``checking`` when the broker is
+    unreachable: the upload is accepted as usual and the reaper sends its check once the broker is back."""
     from apps.mlops.tasks import check_upload
 
-    check_upload.delay(version_id)
+    return broker_send(lambda: check_upload.delay(version_id), what=f"the check of uploaded version #{version_id}", required=False)
 
 
 def model_version_check_upload(*, version_id: int) -> ModelVersion | None:
@@ -412,6 +422,32 @@ def model_versions_reject_stale_checks(*, now: datetime | None = None) -> list[i
         )
         logger.warning("uploads %s rejected: their check never finished", stale)
     return stale
+
+
+def training_runs_redispatch_queued(*, older_than_seconds: int | None = None, now: datetime | None = None) -> list[int]:
+    """Send again the task of runs still ``queued`` long after they were queued: their message was lost (a broker
+    outage after the dispatch, a flushed Redis). Idempotent: the task id is the run's, a second delivery finds the
+    run claimed or finished, and each run is re-sent at most once per ``REDISPATCH_QUEUED_AFTER_SECONDS``. Keeps
+    scheduled retraining going: it waits only while a run is queued or running."""
+    older = settings.REDISPATCH_QUEUED_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = (now or timezone.now()) - timedelta(seconds=older)
+    ids = list(TrainingRun.objects.filter(status=RunStatus.QUEUED, cancel_requested=False, queued_at__lt=cutoff).values_list("pk", flat=True))
+    sent = [pk for pk in ids if redispatch("training-run", pk, lambda pk=pk: _dispatch_training(pk, by_reaper=True))]
+    if sent:
+        logger.warning("training runs %s were still queued after %s s; dispatched again", sent, older)
+    return sent
+
+
+def model_versions_redispatch_checks(*, older_than_seconds: int | None = None, now: datetime | None = None) -> list[int]:
+    """Send again the check of uploads still ``checking`` after ``REDISPATCH_QUEUED_AFTER_SECONDS`` (idempotent:
+    a version already checked is left alone)."""
+    older = settings.REDISPATCH_QUEUED_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = (now or timezone.now()) - timedelta(seconds=older)
+    ids = list(ModelVersion.objects.filter(status=VersionStatus.CHECKING, created_at__lt=cutoff).values_list("pk", flat=True))
+    sent = [pk for pk in ids if redispatch("upload-check", pk, lambda pk=pk: _dispatch_upload_check(pk))]
+    if sent:
+        logger.warning("upload checks of versions %s were still waiting after %s s; dispatched again", sent, older)
+    return sent
 
 
 def training_runs_reap_stale(*, stale_after_seconds: int | None = None, now: datetime | None = None) -> list[int]:

@@ -22,6 +22,8 @@ def check_upload(version_id: int) -> None:
 @shared_task(name="mlops.reap_stale_runs")
 def reap_stale_runs() -> None:
     services.training_runs_reap_stale()
+    services.training_runs_redispatch_queued()
+    services.model_versions_redispatch_checks()
     services.model_versions_reject_stale_checks()
 
 

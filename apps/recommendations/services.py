@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.commerce import selectors as commerce
+from apps.core.outages import broker_send
 from apps.mlops.models import ModelVersion, VersionStatus
 from apps.mlops.serving import model_cache
 from apps.recommendations import selectors
@@ -500,5 +501,6 @@ def precompute_production_if_stale() -> int | None:
         return None
     from apps.recommendations.tasks import precompute_top_n
 
-    transaction.on_commit(lambda: precompute_top_n.delay(version.pk))
+    # refresh_precomputed runs again at the next beat: a message the broker could not take is only logged.
+    transaction.on_commit(lambda: broker_send(lambda: precompute_top_n.delay(version.pk), what=f"precomputing v{version.pk}", required=False))
     return version.pk

@@ -22,6 +22,7 @@ from django.db.models import Count as DbCount
 from django.utils import timezone
 
 from apps.core import netguard, webhooks
+from apps.core.outages import broker_send, redispatch
 from apps.traffic.models import (
     ACTIVE_JOB_STATUSES,
     BinSize,
@@ -251,19 +252,41 @@ def job_create_stream(*, camera: Camera, url: str = "", max_frames: int | None =
                 idempotency_key=idempotency_key,
                 created_by=_user(user),
             )
-            transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
+            transaction.on_commit(lambda: job_dispatch(job_id=job.pk, undo=True))
     except IntegrityError:
         raise _duplicate_stream(camera, idempotency_key, url) or DuplicateJob(ProcessingJob(), "A concurrent request was accepted first.") from None
     return job
 
 
-def job_dispatch(*, job_id: int) -> None:
+def job_dispatch(*, job_id: int, undo: bool = False) -> bool:
+    """Send the job's task. When the broker is unreachable: with ``undo`` (a stream start, which carries no data)
+    the job is deleted and the request answers 503; otherwise (an uploaded video, a resumed job) the job stays
+    queued and :func:`jobs_redispatch_queued` sends it once the broker is back."""
     from apps.traffic.tasks import process_job, process_stream
 
     job = ProcessingJob.objects.filter(pk=job_id).only("attempts", "kind").first()
-    if job is not None:
-        task = process_stream if job.kind == JobKind.STREAM else process_job
-        task.apply_async(args=[job_id], task_id=f"traffic-job-{job_id}-{job.attempts}")
+    if job is None:
+        return False
+    task = process_stream if job.kind == JobKind.STREAM else process_job
+    return broker_send(
+        lambda: task.apply_async(args=[job_id], task_id=f"traffic-job-{job_id}-{job.attempts}"),
+        what=f"traffic job #{job_id}",
+        undo=(lambda: ProcessingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).delete()) if undo else None,
+        required=undo,
+    )
+
+
+def jobs_redispatch_queued(*, older_than_seconds: float | None = None) -> list[int]:
+    """Send again the task of jobs still queued long after they were queued (their message was lost in a broker
+    outage). Idempotent: a job already claimed ignores a second message; each job is re-sent at most once per
+    ``REDISPATCH_QUEUED_AFTER_SECONDS``."""
+    older = settings.REDISPATCH_QUEUED_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=older)
+    ids = list(ProcessingJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).values_list("pk", flat=True))
+    sent = [pk for pk in ids if redispatch("traffic-job", pk, lambda pk=pk: job_dispatch(job_id=pk))]
+    if sent:
+        logger.warning("traffic jobs %s were still queued after %s s; dispatched again", sent, older)
+    return sent
 
 
 def jobs_resume_stale(*, stale_after_seconds: float | None = None) -> list[int]:
@@ -688,7 +711,8 @@ def _dispatch_webhooks(event_ids: list[int]) -> None:
     from apps.traffic.tasks import send_event_webhooks
 
     if event_ids:
-        send_event_webhooks.delay(event_ids)
+        # Events keep webhook_sent_at empty until delivered; a lost notification is only logged.
+        broker_send(lambda: send_event_webhooks.delay(event_ids), what=f"webhooks of traffic events {event_ids}", required=False)
 
 
 def event_payload(event: Event) -> dict[str, Any]:

@@ -34,3 +34,4 @@ def send_event_webhooks(event_ids: list[int]) -> None:
 @shared_task(name="traffic.resume_stale_jobs")
 def resume_stale_jobs() -> None:
     services.jobs_resume_stale()
+    services.jobs_redispatch_queued()

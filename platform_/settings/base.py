@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.api.middleware.ApiNotFoundMiddleware",
+    # A Redis/broker outage answers 503 with Retry-After, never 500 (apps/core/outages.py).
+    "apps.core.outages.ServiceUnavailableMiddleware",
 ]
 
 # Content-Security-Policy of every page ("off": no header). Scripts only from this server, no inline scripts or
@@ -171,9 +173,15 @@ MEDIA_URL = "/media/"
 # --- Cache (throttling, shared state) ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# While Redis is unreachable the cache answers from process memory (rate limits count per process) and asks Redis
+# again after this long; each Redis call gives up after the socket timeout, so an outage costs milliseconds.
+CACHE_OUTAGE_RETRY_SECONDS = env.float("CACHE_OUTAGE_RETRY_SECONDS", default=5.0)
+CACHE_SOCKET_TIMEOUT_SECONDS = env.float("CACHE_SOCKET_TIMEOUT_SECONDS", default=0.5)
+# A write that needs the broker while it is unreachable answers 503 with this Retry-After (seconds).
+OUTAGE_RETRY_AFTER_SECONDS = env.int("OUTAGE_RETRY_AFTER_SECONDS", default=10)
 
 # --- Channels (live chat) --------------------------------------------------------------------------------
 # Redis carries events between processes; without it the in-memory layer serves one web process, which is
@@ -181,7 +189,9 @@ else:
 if REDIS_URL:
     # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop: a quiet
     # channel then fails with "Timeout reading" instead of returning empty, so reads get a longer timeout.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}}
+    # A 1 s connect timeout: while Redis is down, publishing a chat event is skipped in milliseconds, not seconds.
+    _channel_host = {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 1}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_channel_host]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -296,7 +306,8 @@ ML_TRAINING_TIME_LIMIT = env.int("ML_TRAINING_TIME_LIMIT", default=3900)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message (acks_late) returns to the queue after this long; keep it longer than any
     # task may run so a slow training is never delivered twice while it still runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": ML_TRAINING_TIME_LIMIT + 600}
+    # Short connect/read timeouts: a dispatch during an outage fails in about a second (503) instead of hanging.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": ML_TRAINING_TIME_LIMIT + 600, "socket_connect_timeout": 2, "socket_timeout": 10}
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -310,6 +321,14 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing gives up after one quick retry (apps.core.outages.broker_send turns that into a 503); workers keep
+# reconnecting forever (broker_connection_max_retries) and /healthz counts them only once they consume again.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Beat reapers re-dispatch rows still `queued` (training runs, upload checks, traffic jobs, pending inspection
+# images) this long after they were created: their broker message was lost (an outage, a flushed Redis).
+REDISPATCH_QUEUED_AFTER_SECONDS = env.int("REDISPATCH_QUEUED_AFTER_SECONDS", default=300)
 # Routes by task name; a product app adds its tasks here (apps never import platform_).
 CELERY_TASK_ROUTES = {
     "mlops.train_run": {"queue": Queue.ML_GPU.value},

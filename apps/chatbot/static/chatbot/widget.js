@@ -98,20 +98,49 @@
   document.body.appendChild(panel);
 
   function showError(text) { errorLine.textContent = text || ""; }
+
+  // While the platform is briefly unavailable (a Redis or database outage: a socket closed with 1013, a 503, no
+  // answer at all) the widget says so and retries with a growing, jittered delay instead of showing an error.
+  var RECONNECTING = "Reconnecting…";
+  var retry = { attempt: 0 };
+  function backoffMs(retryAfterSeconds) {
+    var base = Math.min(30000, 1000 * Math.pow(2, retry.attempt));
+    retry.attempt += 1;
+    var wait = Math.max(base, (retryAfterSeconds || 0) * 1000);
+    return Math.round(wait * (0.75 + Math.random() * 0.5));
+  }
+  function setReconnecting(on) {
+    if (on) {
+      panel.setAttribute("data-connection", "reconnecting");
+      showError(RECONNECTING);
+    } else if (panel.getAttribute("data-connection") === "reconnecting") {
+      panel.setAttribute("data-connection", "ok");
+      retry.attempt = 0;
+      if (errorLine.textContent === RECONNECTING) showError("");
+    }
+  }
   function setTyping(on) { typing.style.display = on ? "block" : "none"; }
 
   function request(method, path, body) {
     var headers = { "Content-Type": "application/json" };
     if (state.token) headers["X-Chat-Token"] = state.token;
-    return fetch(API + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined }).then(function (response) {
+    return fetch(API + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined }).catch(function () {
+      var offline = new Error(RECONNECTING);
+      offline.retryable = true;
+      throw offline;
+    }).then(function (response) {
       if (response.status === 204) return {};
-      return response.json().then(function (data) {
+      var retryable = response.status === 503 || response.status === 502 || response.status === 504;
+      return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           var detail = data && data.errors && Object.keys(data.errors).length ? Object.values(data.errors)[0][0] : (data && data.detail) || "Something went wrong.";
           var err = new Error(detail);
           err.status = response.status;
+          err.retryable = retryable;
+          err.retryAfter = parseInt(response.headers.get("Retry-After") || "0", 10) || 0;
           throw err;
         }
+        setReconnecting(false);
         return data;
       });
     });
@@ -225,7 +254,7 @@
     try { ws = new WebSocket(url); } catch (e) { startPolling(); return; }
     state.ws = ws;
     var opened = false;
-    ws.onopen = function () { opened = true; state.wsOpen = true; panel.setAttribute("data-transport", "websocket"); stopPolling(); catchUp(); };
+    ws.onopen = function () { opened = true; state.wsOpen = true; panel.setAttribute("data-transport", "websocket"); setReconnecting(false); stopPolling(); catchUp(); };
     ws.onmessage = function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
@@ -234,12 +263,16 @@
       else if (data.type === "state") setConvState(data.state);
       else if (data.type === "error") { setTyping(false); showError(data.detail); }
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       state.wsOpen = false;
       state.ws = null;
-      // Blocked or dropped: keep working over HTTP, and try the socket again later.
+      // Blocked or dropped: keep working over HTTP, and try the socket again later. 1013 ("try again later"): the
+      // server's live channel is down for now; retry with backoff and say so.
       startPolling();
-      setTimeout(function () { if (!state.wsOpen && state.convState !== "closed") connect(); }, opened ? 3000 : 15000);
+      var unavailable = event && (event.code === 1013 || event.code === 1011 || event.code === 1012);
+      if (unavailable) setReconnecting(true);
+      var delay = unavailable ? backoffMs(0) : (opened ? 3000 : 15000);
+      setTimeout(function () { if (!state.wsOpen && state.convState !== "closed") connect(); }, delay);
     };
   }
 
@@ -247,7 +280,7 @@
     return request("GET", "messages/?after=" + state.lastId).then(function (data) {
       data.messages.forEach(render);
       setConvState(data.state);
-    }).catch(function () {});
+    }).catch(function (e) { if (e.retryable) setReconnecting(true); });
   }
 
   function startPolling() {
@@ -273,7 +306,11 @@
       setConvState(data.state);
       panel.setAttribute("data-ready", "true");
       connect();
-    }).catch(function (e) { state.starting = null; showError(e.message); });
+    }).catch(function (e) {
+      state.starting = null;
+      if (e.retryable) { setReconnecting(true); setTimeout(start, backoffMs(e.retryAfter)); return; }
+      showError(e.message);
+    });
     return state.starting;
   }
 
@@ -287,11 +324,20 @@
       return;
     }
     setTyping(true);
+    postText(text, 0);
+  }
+
+  function postText(text, tries) {
     request("POST", "messages/", { text: text }).then(function (data) {
       data.messages.forEach(render);
       setConvState(data.state);
       setTyping(false);
-    }).catch(function (e) { setTyping(false); showError(e.message); });
+    }).catch(function (e) {
+      // A 503 stored nothing, so sending the same text again cannot duplicate it.
+      if (e.retryable && e.status === 503 && tries < 6) { setReconnecting(true); setTimeout(function () { postText(text, tries + 1); }, backoffMs(e.retryAfter)); return; }
+      setTyping(false);
+      showError(e.retryable ? "We could not reach the chat; please send your message again in a moment." : e.message);
+    });
   }
 
   function askHuman() {
