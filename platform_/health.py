@@ -13,6 +13,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from apps.core.database import discard_connection, is_connection_error, retry_on_lost_connection
 from apps.mlops.selectors import workers_alive
 from platform_.celery import app as celery_app
 from platform_.queues import ALL_QUEUES
@@ -24,12 +25,20 @@ def _timed(check) -> dict:  # noqa: ANN001
         detail = check() or {}
         return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1), **detail}
     except Exception as exc:  # noqa: BLE001 - a health check reports failures, it never raises them
+        if is_connection_error(exc):
+            discard_connection()  # the next check (and request) gets a fresh connection, not this dead one
         return {"ok": False, "ms": round((time.perf_counter() - started) * 1000, 1), "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _database() -> dict:
+def _select_one() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
+
+
+def _database() -> dict:
+    # One reconnect: a connection the server dropped earlier says nothing about now; a database that is down fails
+    # both tries and the check reports it.
+    retry_on_lost_connection(_select_one, attempts=2, delay=0.1, what="/healthz")
     return {"vendor": connection.vendor}
 
 

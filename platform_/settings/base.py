@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.api.middleware.ApiNotFoundMiddleware",
+    "platform_.middleware.DatabaseUnavailableMiddleware",  # innermost: it sees a view's database error first
 ]
 
 # Content-Security-Policy of every page ("off": no header). Scripts only from this server, no inline scripts or
