@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from apps.core.database import discard_connection, is_connection_error, retry_on_lost_connection
+from apps.core.database import CONNECTION_ERRORS, discard_connection, is_connection_error, retry_on_lost_connection
 from apps.mlops.selectors import workers_alive
 from platform_.celery import app as celery_app
 from platform_.queues import ALL_QUEUES
@@ -63,6 +63,19 @@ def _workers() -> dict:
 CHECKS = {"database": _database, "broker": _broker, "workers": _workers}
 
 
+def _is_operator(request: HttpRequest) -> bool:
+    # The user comes from the session, in the database: with the database away the answer is still the health JSON
+    # (as for anyone else), never an error page.
+    try:
+        user = getattr(request, "user", None)
+        return bool(user is not None and user.is_authenticated and getattr(user, "is_operator", False))
+    except CONNECTION_ERRORS as exc:
+        if not is_connection_error(exc):
+            raise
+        discard_connection()
+        return False
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """All checks by default; ``?checks=database`` limits them (a web container's own liveness probe)."""
@@ -72,7 +85,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"detail": f"Unknown check(s): {', '.join(unknown)}.", "errors": {"checks": [f"Choose from {', '.join(CHECKS)}."]}}, status=400)
     checks = {name: _timed(CHECKS[name]) for name in wanted}
     healthy = all(c["ok"] for c in checks.values())
-    user = getattr(request, "user", None)
-    if not (user is not None and user.is_authenticated and getattr(user, "is_operator", False)):
+    if not _is_operator(request):
         checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)

@@ -65,7 +65,7 @@ class DatabaseUnavailableMiddleware:
     """A view that lost its database connection, or found the pool exhausted, answers 503 with Retry-After, not 500.
 
     The REST API gets the same answer from its exception handler (apps.core.api.errors); this covers the pages and
-    the other views. JSON for /api/ and for clients that ask for JSON, a short page otherwise. The thread's connection
+    the other views: a short page for a browser asking for HTML, the API's JSON error body otherwise. The thread's connection
     is dropped, so the next request gets a fresh one from the pool.
     """
 
@@ -86,7 +86,8 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.warning("%s %s: database unavailable (%s: %s); answered 503", request.method, request.path, type(exception).__name__, exception)
         discard_connection()
-        if request.path.startswith("/api/") or "json" in request.headers.get("Accept", "") or "json" in request.content_type:
+        # A page for a browser navigating (it asks for text/html); JSON for the API and for scripts (fetch, widget).
+        if request.path.startswith("/api/") or "text/html" not in request.headers.get("Accept", ""):
             response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE, "errors": {}}, status=503)
         else:
             response = HttpResponse(

@@ -66,9 +66,9 @@ def _gated_train(dataset: Any, config: GatedConfig, progress, device):  # noqa: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"gate {config.gate} never opened")
         time.sleep(0.05)
-    progress(10, "training")
     if config.fail:
-        raise RuntimeError(GATED_FAILURE_MESSAGE)
+        raise RuntimeError(GATED_FAILURE_MESSAGE)  # before any write: the failure path is the first to meet the database
+    progress(10, "training")
     return demo.train(dataset, config, progress, device)
 
 
