@@ -9,6 +9,8 @@ would terminate the parent's backends. Here the test process plays the parent an
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from types import SimpleNamespace
 
 import psycopg
@@ -17,7 +19,7 @@ from django.db import connection
 
 from tests.db_faults import _admin_conninfo, require_postgresql
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 
 def _backend_pid() -> int:
@@ -68,3 +70,28 @@ def test_a_forked_worker_child_opens_its_own_connections_and_leaves_the_parents_
     assert child_backend and child_backend != parent_backend, "the child queried on a connection of its own"
     assert _backend_alive(parent_backend), "the child terminated the parent's pooled connection"
     assert _backend_pid() > 0  # and the parent carries on with its pool
+
+
+def test_a_prefork_worker_replacing_its_children_stays_within_its_connection_budget():
+    from apps.mlops.tasks import reap_stale_runs
+    from tests.db_faults import count_backends, tagged_database_url
+    from tests.platform_.test_database_pool import peak_backends
+    from tests.workers import celery_worker
+
+    require_postgresql()
+    tag = f"prefork-{uuid.uuid4().hex[:8]}"
+    concurrency, pool_max = 2, 2
+    env = {"DATABASE_URL": tagged_database_url(tag), "DATABASE_POOL_MAX_SIZE": str(pool_max)}
+    # One task per child: every task forks a new child while the parent holds its pooled connection (worker heartbeat).
+    pool_args = ("--pool=prefork", f"--concurrency={concurrency}", "--max-tasks-per-child=1")
+    with celery_worker(queues="default", env=env, pool_args=pool_args) as worker, peak_backends(tag) as seen:
+        for _ in range(6):
+            reap_stale_runs.apply_async(ignore_result=False).get(timeout=60)
+        parent_backends = count_backends(tag)
+        time.sleep(2)  # worker heartbeats after the last fork
+        log = worker.log()
+
+    assert 1 <= seen["peak"] <= (1 + concurrency) * pool_max, f"{seen['peak']} connections"
+    assert parent_backends >= 1
+    assert "worker heartbeat failed" not in log
+    assert "Traceback" not in log, log[-3000:]
