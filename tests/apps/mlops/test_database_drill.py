@@ -71,6 +71,8 @@ def test_training_survives_its_connections_being_terminated(tmp_path):
             lambda: WorkerHeartbeat.objects.filter(hostname=worker.hostname, last_seen_at__gt=dropped_at).exists(),
             RECOVERY_SECONDS, message="the worker's own heartbeat after the drop",
         )
+        health = Client().get("/healthz")  # database, broker and this worker, as a load balancer sees them
+        assert health.status_code == 200, health.json()
 
         gate.touch()  # the task thread's next write (progress) meets its dead connection
         wait_for(lambda: TrainingRun.objects.get(pk=run.pk).is_finished, 60, message="the run to finish")
