@@ -2,8 +2,8 @@
 
 The parent of a prefork worker keeps a pooled connection (its worker-heartbeat thread). A child forked later inherits
 the pool: using it would send queries on the parent's sockets, and Celery's Django fixup closing it (celery#9953)
-would terminate the parent's backends. Here the test process plays the parent and forks a real child that runs the
-``worker_process_init`` receivers in the worker's order (ours, then the fixup's).
+would terminate the parent's backends. Here the test process plays the parent and forks a real child (our at-fork
+hook in platform_/celery.py runs there first, as in a worker), which then runs the fixup's ``worker_process_init``.
 """
 
 from __future__ import annotations
