@@ -92,3 +92,29 @@ def test_a_web_process_never_holds_more_connections_than_its_pool():
         if r.status_code == 503 and r.request.url.path.startswith("/api/"):
             assert set(r.json()) == {"detail", "errors"}
     assert statuses[200] >= 150, f"most requests are answered, not turned away: {statuses}"
+
+
+def test_an_exhausted_pool_answers_503_with_retry_after_not_500():
+    from apps.accounts.scopes import KNOWN_SCOPES
+    from tests.factories import UserFactory, token_for
+
+    require_postgresql()
+    token = token_for(UserFactory(role="operator"), *KNOWN_SCOPES)
+    app_name = f"pool-test-{uuid.uuid4().hex[:8]}"
+    # One connection for the whole process, and requests give up on it after 0.2 s: 100 requests at once cannot all
+    # get it in time.
+    env = {"DATABASE_URL": tagged_database_url(app_name), "DATABASE_POOL_MAX_SIZE": "1", "DATABASE_POOL_TIMEOUT": "0.2"}
+    with live_asgi_server(env) as url:
+        with peak_backends(app_name) as seen:
+            responses = concurrent_gets(url, ["/api/v1/runs/"] * 100, {"Authorization": f"Bearer {token}"})
+        after = concurrent_gets(url, ["/api/v1/runs/"], {"Authorization": f"Bearer {token}"})
+
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[503] > 0, f"the pool of 1 was never exhausted: {statuses}"
+    for r in responses:
+        if r.status_code == 503:
+            assert int(r.headers["Retry-After"]) > 0
+            assert set(r.json()) == {"detail", "errors"}
+    assert seen["peak"] <= 1
+    assert after[0].status_code == 200  # and it serves again once the crowd is gone
