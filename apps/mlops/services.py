@@ -223,20 +223,26 @@ class _Heartbeat(threading.Thread):
             discard_connection()
 
 
-def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
-    """Move a queued run to running; returns None when there is nothing to do (idempotent redelivery)."""
-    stale_before = timezone.now() - timedelta(seconds=settings.MLOPS_STALE_RUN_SECONDS)
+def _claim_run(run_id: int, worker: str, claimed_at: datetime | None = None) -> TrainingRun | None:
+    """Move a queued run to running; returns None when there is nothing to do (idempotent redelivery).
+
+    ``claimed_at`` marks this claim: called again with the same value (a retry after the connection was lost during
+    the COMMIT, which may have been applied), it recognises its own claim instead of taking it for a duplicate.
+    """
+    now = claimed_at or timezone.now()
+    stale_before = now - timedelta(seconds=settings.MLOPS_STALE_RUN_SECONDS)
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.is_finished:
             return None
+        if run.status == RunStatus.RUNNING and run.heartbeat_at == now and run.worker == worker[:200]:
+            return run  # ours: the first try committed, only its answer was lost
         if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at >= stale_before:
             logger.info("run %s is already running on %s; duplicate delivery ignored", run_id, run.worker)
             return None
         if run.cancel_requested:
             _finish(run, RunStatus.CANCELLED, error="Cancelled before it started.")
             return None
-        now = timezone.now()
         run.status = RunStatus.RUNNING
         run.attempts += 1
         run.started_at = run.started_at or now
@@ -270,7 +276,8 @@ def _describe_error(exc: BaseException) -> str:
 
 def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None:
     """Train, store the artifact, register a candidate and decide promotion. Called by the Celery task."""
-    run = _run_write(lambda: _claim_run(run_id, worker), f"claim of run {run_id}")
+    claimed_at = timezone.now()
+    run = _run_write(lambda: _claim_run(run_id, worker, claimed_at), f"claim of run {run_id}")
     if run is None:
         return None
     spec = get_family(run.family)

@@ -208,3 +208,20 @@ def test_database_away_answers_503_and_healthz_says_so_then_recovers():
     finally:
         proxy.close()
     assert seconds < RECOVERY_SECONDS
+
+
+def test_a_claim_retried_after_its_commit_was_lost_is_recognised_as_its_own():
+    # The connection can drop after PostgreSQL applied the claim's COMMIT but before the worker heard: the retry must
+    # carry on with the run, not take its own claim for a duplicate delivery (which would leave the run "running").
+    from apps.mlops.demo_family import DEMO_FAMILY
+    from apps.mlops.services import _claim_run
+
+    run = services.training_run_start(family=DEMO_FAMILY, trigger="api", dispatch=False)
+    claimed_at = timezone.now()
+    first = _claim_run(run.pk, "worker-1@host", claimed_at)
+    retried = _claim_run(run.pk, "worker-1@host", claimed_at)
+    duplicate = _claim_run(run.pk, "worker-1@host")
+
+    assert first is not None and first.status == RunStatus.RUNNING
+    assert retried is not None and retried.pk == run.pk and retried.attempts == 1
+    assert duplicate is None
