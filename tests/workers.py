@@ -60,8 +60,10 @@ def purge_broker() -> None:
 
 
 @contextmanager
-def celery_worker(queues: str = ",".join(ALL_QUEUES), env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[WorkerProcess]:
-    """Run ``celery worker --pool=solo`` (as the GPU worker runs) until the block ends."""
+def celery_worker(
+    queues: str = ",".join(ALL_QUEUES), env: dict[str, str] | None = None, timeout: float = 90, pool_args: tuple[str, ...] = ("--pool=solo",)
+) -> Iterator[WorkerProcess]:
+    """Run ``celery worker --pool=solo`` (as the GPU worker runs; ``pool_args`` for another pool) until the block ends."""
     hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
     log_path = Path(settings.VAR_DIR) / f"worker-{hostname.split('@')[0]}.log"
     worker_env = {
@@ -74,7 +76,7 @@ def celery_worker(queues: str = ",".join(ALL_QUEUES), env: dict[str, str] | None
         **(env or {}),
     }
     celery_bin = str(Path(sys.executable).parent / "celery")
-    cmd = [celery_bin, "-A", "platform_", "worker", "-Q", queues, "--pool=solo", "-n", hostname,
+    cmd = [celery_bin, "-A", "platform_", "worker", "-Q", queues, *pool_args, "-n", hostname,
            "--loglevel=INFO", "--without-gossip", "--without-mingle", "--prefetch-multiplier=1"]
     was_eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False

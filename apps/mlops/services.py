@@ -18,9 +18,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from apps.core.database import discard_connection, is_connection_error, retry_on_lost_connection
 from apps.core.errors import conflict
 from apps.core.outages import broker_send, redispatch
 from apps.mlops.families import ModelFamily, UnknownFamily, all_families, get_family
@@ -46,6 +47,13 @@ logger = logging.getLogger(__name__)
 # Progress is written at most this often (plus on every stage change), so a fast loop does not hammer the DB.
 PROGRESS_WRITE_INTERVAL = 0.5
 MAX_HISTORY_POINTS = 2000
+# A training run's writes ride out a lost database connection (a failover, pg_terminate_backend): reconnect and retry
+# for about 30 s (0.2 + 0.4 + ... + 5 s) before the run gives up; only then does the outage fail the run.
+RUN_WRITE_ATTEMPTS = 10
+
+
+def _run_write(fn: Any, what: str) -> Any:  # noqa: ANN401
+    return retry_on_lost_connection(fn, attempts=RUN_WRITE_ATTEMPTS, delay=0.2, max_delay=5.0, what=what)
 
 
 # --- training runs ----------------------------------------------------------------------------------------
@@ -187,9 +195,12 @@ class _RunProgress:
             self.flush()
 
     def flush(self) -> None:
-        updated = TrainingRun.objects.filter(
-            pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt, cancel_requested=False
-        ).update(progress=round(self.percent, 2), stage=self.stage[:64], metric_history=self.history, heartbeat_at=timezone.now())
+        updated = _run_write(
+            lambda: TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt, cancel_requested=False).update(
+                progress=round(self.percent, 2), stage=self.stage[:64], metric_history=self.history, heartbeat_at=timezone.now()
+            ),
+            f"progress of run {self.run_id}",
+        )
         if not updated:
             # Cancelled by an operator, or no longer ours (marked failed as stale): stop training.
             raise TrainingCancelled(f"run {self.run_id} was cancelled or taken over")
@@ -204,29 +215,42 @@ class _Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        # Runs until training ends, whatever the database does: a beat that fails (a lost connection, the database
+        # away) is logged and the next one reconnects. Stopping here would let the reaper fail a healthy run.
         try:
             while not self.stopped.wait(self.interval):
-                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt).update(heartbeat_at=timezone.now())
-        except Exception:  # noqa: BLE001 - a lost heartbeat is reported by the reaper, never crashes training
-            logger.warning("heartbeat for run %s stopped", self.run_id, exc_info=True)
+                try:
+                    TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt).update(heartbeat_at=timezone.now())
+                except Exception as exc:  # noqa: BLE001 - a missed beat is reported by the reaper, never crashes training
+                    if is_connection_error(exc):
+                        logger.warning("heartbeat of run %s: database connection lost (%s); reconnecting", self.run_id, exc)
+                        discard_connection()
+                    else:
+                        logger.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
         finally:
-            connection.close()
+            discard_connection()
 
 
-def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
-    """Move a queued run to running; returns None when there is nothing to do (idempotent redelivery)."""
-    stale_before = timezone.now() - timedelta(seconds=settings.MLOPS_STALE_RUN_SECONDS)
+def _claim_run(run_id: int, worker: str, claimed_at: datetime | None = None) -> TrainingRun | None:
+    """Move a queued run to running; returns None when there is nothing to do (idempotent redelivery).
+
+    ``claimed_at`` marks this claim: called again with the same value (a retry after the connection was lost during
+    the COMMIT, which may have been applied), it recognises its own claim instead of taking it for a duplicate.
+    """
+    now = claimed_at or timezone.now()
+    stale_before = now - timedelta(seconds=settings.MLOPS_STALE_RUN_SECONDS)
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.is_finished:
             return None
+        if run.status == RunStatus.RUNNING and run.heartbeat_at == now and run.worker == worker[:200]:
+            return run  # ours: the first try committed, only its answer was lost
         if run.status == RunStatus.RUNNING and run.heartbeat_at and run.heartbeat_at >= stale_before:
             logger.info("run %s is already running on %s; duplicate delivery ignored", run_id, run.worker)
             return None
         if run.cancel_requested:
             _finish(run, RunStatus.CANCELLED, error="Cancelled before it started.")
             return None
-        now = timezone.now()
         run.status = RunStatus.RUNNING
         run.attempts += 1
         run.started_at = run.started_at or now
@@ -260,7 +284,8 @@ def _describe_error(exc: BaseException) -> str:
 
 def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None:
     """Train, store the artifact, register a candidate and decide promotion. Called by the Celery task."""
-    run = _claim_run(run_id, worker)
+    claimed_at = timezone.now()
+    run = _run_write(lambda: _claim_run(run_id, worker, claimed_at), f"claim of run {run_id}")
     if run is None:
         return None
     spec = get_family(run.family)
@@ -270,38 +295,48 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     try:
         training_cpu_threads(settings.ML_TRAINING_CPU_THREADS)
         device = select_device()
-        TrainingRun.objects.filter(pk=run.pk).update(device=device.description[:200])
+        _run_write(lambda: TrainingRun.objects.filter(pk=run.pk).update(device=device.description[:200]), f"device of run {run.pk}")
         config = spec.config_class.from_dict(run.config)
         progress(0, "loading data")
-        dataset, snapshot = spec.prepare(config, run)
-        TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot)
+        dataset, snapshot = _run_write(lambda: spec.prepare(config, run), f"data of run {run.pk}")  # reads: safe to repeat
+        _run_write(lambda: TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot), f"data snapshot of run {run.pk}")
         trained = spec.train(dataset, config, progress, device)
         progress(97, "storing artifact")
         stored = _store_artifact(spec, run, trained)
-        # One transaction: whoever sees the run succeeded also sees its version and the promotion decision.
-        with transaction.atomic():
-            version = _create_version(
-                spec=spec, stored=stored, metrics=trained.metrics, config=run.config, data_snapshot=snapshot, device=device.description[:200],
-                training_run=run, created_by=run.triggered_by, created_via=run.trigger,
-            )
-            finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, details=trained.details, metric_history=progress.history)
-            if not finished:
-                # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
-                transaction.set_rollback(True)
-                return TrainingRun.objects.get(pk=run.pk)
-            model_version_consider_promotion(version=version)
+
+        def register() -> None:
+            # One transaction: whoever sees the run succeeded also sees its version and the promotion decision. Retried
+            # whole when the connection drops; if a lost COMMIT had in fact been applied, _finish finds the run
+            # finished and the repeat rolls back, so no second version is registered.
+            with transaction.atomic():
+                version = _create_version(
+                    spec=spec, stored=stored, metrics=trained.metrics, config=run.config, data_snapshot=snapshot, device=device.description[:200],
+                    training_run=run, created_by=run.triggered_by, created_via=run.trigger,
+                )
+                finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, details=trained.details, metric_history=progress.history)
+                if not finished:
+                    # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
+                    transaction.set_rollback(True)
+                    return
+                model_version_consider_promotion(version=version)
+
+        _run_write(register, f"result of run {run.pk}")
     except TrainingCancelled:
-        run.refresh_from_db()
+        _run_write(run.refresh_from_db, f"cancellation of run {run.pk}")
         if run.cancel_requested:
-            _finish(run, RunStatus.CANCELLED, error="Cancelled while running.", metric_history=progress.history)
+            _run_write(
+                lambda: _finish(run, RunStatus.CANCELLED, error="Cancelled while running.", metric_history=progress.history), f"cancellation of run {run.pk}"
+            )
     except BaseException as exc:
         logger.exception("training run %s failed", run.pk)
-        _finish(run, RunStatus.FAILED, error=f"{_describe_error(exc)}\n\n{traceback.format_exc(limit=20)}", metric_history=progress.history)
+        error = f"{_describe_error(exc)}\n\n{traceback.format_exc(limit=20)}"
+        # The failure itself may have been a lost connection: record it on a fresh one (the real cause, not "Worker lost").
+        _run_write(lambda: _finish(run, RunStatus.FAILED, error=error, metric_history=progress.history), f"failure of run {run.pk}")
         if not isinstance(exc, Exception):
             raise
     finally:
         heartbeat.stopped.set()
-    return TrainingRun.objects.get(pk=run.pk)
+    return _run_write(lambda: TrainingRun.objects.get(pk=run.pk), f"run {run.pk}")
 
 
 def _store_artifact(spec: ModelFamily, run: TrainingRun, trained: Any):  # noqa: ANN202

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "apps.core.api.middleware.ApiNotFoundMiddleware",
     # A Redis/broker outage answers 503 with Retry-After, never 500 (apps/core/outages.py).
     "apps.core.outages.ServiceUnavailableMiddleware",
+    "platform_.middleware.DatabaseUnavailableMiddleware",  # innermost: it sees a view's database error first
 ]
 
 # Content-Security-Policy of every page ("off": no header). Scripts only from this server, no inline scripts or

@@ -83,8 +83,8 @@ def contract_seed() -> dict[str, str]:
 
 
 @contextmanager
-def live_asgi_server() -> Iterator[str]:
-    """uvicorn serving platform_.asgi against the test database; yields its base URL."""
+def live_asgi_server(env: dict[str, str] | None = None) -> Iterator[str]:
+    """uvicorn serving platform_.asgi against the test database; yields its base URL. ``env`` overrides variables."""
     purge_broker()  # tasks the API dispatches stay in the (test) broker: no worker runs them here
     port = _free_port()
     env = {
@@ -96,6 +96,7 @@ def live_asgi_server() -> Iterator[str]:
         "CHATBOT_SESSIONS_PER_MINUTE": "100000",
         "CHATBOT_MESSAGES_PER_MINUTE": "100000",
         "CHATBOT_WARM_UP": "0",
+        **(env or {}),
     }
     log_path = Path(settings.VAR_DIR) / f"uvicorn-{port}.log"
     uvicorn = str(Path(sys.executable).parent / "uvicorn")

@@ -11,6 +11,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, discard_connection, is_connection_error
 from apps.core.errors import CONFLICT, DOES_NOT_EXIST
 
 
@@ -67,6 +68,11 @@ def _leaf_codes(codes: Any) -> set[str]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if is_connection_error(exc):
+        # The database is away or the connection pool is exhausted: retryable, never a 500.
+        discard_connection()
+        return Response({"detail": DATABASE_UNAVAILABLE, "errors": {}}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     # Services raise Django's ValidationError; to the API user it is the same 400 as a serializer error.
     if isinstance(exc, DjangoValidationError):
         messages = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
