@@ -7,8 +7,10 @@ uvicorn serves ``platform_.asgi`` as ``docker/compose.yaml`` runs the web servic
 on the database ``downstream_bench_chat`` and Redis database 10. The demo chatbot (site, intents, FAQ) is seeded
 and its intent model trained once through the real training task; a later run reuses both (``--fresh`` starts over).
 
-Each level N opens N conversations at once, over HTTP (``POST /api/v1/chatbot/widget/messages/``) or over the
-widget's WebSocket, and each sends 5 messages with 1 s of think time between a reply and the next message. Every
+Each level N runs N conversations at once, over HTTP (``POST /api/v1/chatbot/widget/messages/``) or over the
+widget's WebSocket, and each sends 5 messages with 1 s of think time between a reply and the next message; the
+conversations start evenly spread over the first second (``--spread``, 0 starts them in one burst, so that every
+round of messages arrives at the same instant: a worst case, not how independent visitors arrive). Every
 conversation is a distinct client: its address comes in ``X-Forwarded-For`` from 127.0.0.1, the trusted proxy
 (``FORWARDED_ALLOW_IPS``), as behind the deployment's reverse proxy, so the per-client rate limits apply as they
 would in production. A reply's latency runs from sending the message to receiving the bot's answer (the HTTP
@@ -236,7 +238,8 @@ async def _open_session(http, base: str, headers: dict[str, str], level: Level) 
     return response.json()["token"]
 
 
-async def http_conversation(http, base: str, address: str, index: int, level: Level) -> None:  # noqa: ANN001
+async def http_conversation(http, base: str, address: str, index: int, level: Level, start_s: float) -> None:  # noqa: ANN001
+    await asyncio.sleep(start_s)
     headers = {"X-Forwarded-For": address}
     token = await _open_session(http, base, headers, level)
     if token is None:
@@ -259,10 +262,11 @@ async def http_conversation(http, base: str, address: str, index: int, level: Le
         await asyncio.sleep(THINK_S)
 
 
-async def ws_conversation(http, base: str, address: str, index: int, level: Level) -> None:  # noqa: ANN001
+async def ws_conversation(http, base: str, address: str, index: int, level: Level, start_s: float) -> None:  # noqa: ANN001
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
+    await asyncio.sleep(start_s)
     headers = {"X-Forwarded-For": address}
     token = await _open_session(http, base, headers, level)
     if token is None:
@@ -300,7 +304,9 @@ async def _await_reply(ws) -> str:  # noqa: ANN001
             return "ok"
 
 
-async def run_level(base: str, transport: str, n: int) -> tuple[Level, float]:
+async def run_level(base: str, transport: str, n: int, spread_s: float = THINK_S) -> tuple[Level, float]:
+    """``n`` conversations, the i-th starting at ``i / n * spread_s`` (evenly over one think time, as independent
+    visitors arrive; ``spread_s=0`` starts them all at once, so that every message of a round arrives together)."""
     import httpx
 
     level = Level()
@@ -308,7 +314,7 @@ async def run_level(base: str, transport: str, n: int) -> tuple[Level, float]:
     async with httpx.AsyncClient(timeout=REPLY_TIMEOUT_S, limits=limits) as http:
         conversation = http_conversation if transport == "http" else ws_conversation
         started = time.perf_counter()
-        await asyncio.gather(*(conversation(http, base, client_address(n, transport, i), i, level) for i in range(n)))
+        await asyncio.gather(*(conversation(http, base, client_address(n, transport, i), i, level, i / n * spread_s) for i in range(n)))
         wall = time.perf_counter() - started
     return level, wall
 
@@ -331,6 +337,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="levels 10,50 over HTTP and WebSocket, no docs (a check while tuning)")
     parser.add_argument("--transports", default="http,ws")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (compose runs 2)")
+    parser.add_argument("--spread", type=float, default=THINK_S, help="seconds over which a level's conversations start (0: all at once)")
     parser.add_argument("--fresh", action="store_true", help="drop the bench database and train the intent model again")
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--contended", action="store_true", help="say in the docs that other work shared the CPU")
@@ -382,7 +389,7 @@ def main() -> int:
             for transport in transports:
                 _server.flush_redis([REDIS_URL])  # a new minute of rate limits for every level
                 with Sampler(proc.pid) as sampler:
-                    level, wall = asyncio.run(run_level(base, transport, n))
+                    level, wall = asyncio.run(run_level(base, transport, n, args.spread))
                     time.sleep(0.3)
                 replies = len(level.latencies_ms)
                 row = {
@@ -470,7 +477,8 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
             f" {result['db_pool_max_per_process']} per process, Redis cache and channel layer; demo intent model {result['intent_model']}."
             f" Whole run {result['runtime_s']} s.",
             "",
-            f"N concurrent conversations, each {MESSAGES} messages with {THINK_S:g} s think time, each from its own client address"
+            f"N concurrent conversations, each {MESSAGES} messages with {THINK_S:g} s think time, starting evenly over the first"
+            f" {args.spread:g} s, each from its own client address"
             " (X-Forwarded-For from the trusted proxy). Latency: message sent → bot reply received. Web RSS: all uvicorn processes;"
             " DB: connections to the bench database (pg_stat_activity); Redis: clients on its database; maxima sampled every 0.25 s.",
             "",
