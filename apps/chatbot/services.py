@@ -249,8 +249,9 @@ def reply_slot() -> Iterator[None]:
 def customer_message_post(*, conversation: Conversation, text: Any) -> list[Message]:
     """Store the customer's message and, while the bot has the conversation, its reply. Returns both.
 
-    The database connection goes back to the pool while the model reads the message (outside a transaction):
-    concurrent replies then share model passes (apps.chatbot.batching) instead of each holding a connection."""
+    The database connection goes back to the pool while the model reads the message and while the events go out
+    (outside a transaction): concurrent replies then share model passes (apps.chatbot.batching) instead of each
+    holding one of the pool's few connections."""
     text = clean_text(text)
     if conversation.state == ConversationState.CLOSED:
         raise ValidationError({"text": ["This conversation is closed; start a new one."]})
@@ -269,9 +270,12 @@ def customer_message_post(*, conversation: Conversation, text: Any) -> list[Mess
             if conversation.state == ConversationState.BOT:
                 created += engine.reply(conversation=conversation, message=message, understanding=understanding)
             conversation.save(update_fields=["updated_at"])
-            # One channel-layer send for the message and its answer (each listener receives them as separate events).
             events = [{"type": "message", "message": message_public(m)} for m in created]
-            realtime.publish_many(conversation.pk, events, inbox=conversation.state != ConversationState.BOT)
+        if not connection.in_atomic_block:
+            connection.close()  # back to the pool before the channel-layer round trip below
+        # One channel-layer send for the message and its answer (each listener receives them as separate events); at
+        # once here, or when an enclosing transaction commits.
+        realtime.publish_many(conversation.pk, events, inbox=conversation.state != ConversationState.BOT)
     return created
 
 

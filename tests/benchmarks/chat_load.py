@@ -388,8 +388,10 @@ def main() -> int:
         for n in levels:
             for transport in transports:
                 _server.flush_redis([REDIS_URL])  # a new minute of rate limits for every level
+                own_cpu = time.process_time()
                 with Sampler(proc.pid) as sampler:
                     level, wall = asyncio.run(run_level(base, transport, n, args.spread))
+                    own_cpu = time.process_time() - own_cpu
                     time.sleep(0.3)
                 replies = len(level.latencies_ms)
                 row = {
@@ -407,6 +409,7 @@ def main() -> int:
                     "missing_retry_after": level.retry_after_missing,
                     "replies_per_s": round(replies / wall, 1),
                     "web_cpu_ms_per_reply": round(sampler.cpu_s * 1000 / replies, 1) if replies else None,
+                    "load_generator_cpu_s": round(own_cpu, 1),
                     "wall_s": round(wall, 1),
                     **{f"max_{k}": v for k, v in sampler.max.items()},
                 }
