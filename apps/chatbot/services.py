@@ -246,6 +246,13 @@ def reply_slot() -> Iterator[None]:
             _in_flight -= 1
 
 
+def _release_connection() -> None:
+    """Give the database connection back to the pool (PostgreSQL's OPTIONS["pool"]) outside a transaction; without a
+    pool it is kept, since closing would mean connecting again for the next query."""
+    if not connection.in_atomic_block and connection.settings_dict.get("OPTIONS", {}).get("pool"):
+        connection.close()
+
+
 def customer_message_post(*, conversation: Conversation, text: Any) -> list[Message]:
     """Store the customer's message and, while the bot has the conversation, its reply. Returns both.
 
@@ -259,8 +266,7 @@ def customer_message_post(*, conversation: Conversation, text: Any) -> list[Mess
     from apps.chatbot import engine
 
     with reply_slot():
-        if not connection.in_atomic_block:
-            connection.close()  # with the pool: returned to it, taken again for the transaction below
+        _release_connection()  # taken again for the transaction below
         understanding = engine.understand(conversation=conversation, text=text)
         with transaction.atomic():
             conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -271,8 +277,7 @@ def customer_message_post(*, conversation: Conversation, text: Any) -> list[Mess
                 created += engine.reply(conversation=conversation, message=message, understanding=understanding)
             conversation.save(update_fields=["updated_at"])
             events = [{"type": "message", "message": message_public(m)} for m in created]
-        if not connection.in_atomic_block:
-            connection.close()  # back to the pool before the channel-layer round trip below
+        _release_connection()  # before the channel-layer round trip below
         # One channel-layer send for the message and its answer (each listener receives them as separate events); at
         # once here, or when an enclosing transaction commits.
         realtime.publish_many(conversation.pk, events, inbox=conversation.state != ConversationState.BOT)

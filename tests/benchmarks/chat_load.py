@@ -238,8 +238,16 @@ async def _open_session(http, base: str, headers: dict[str, str], level: Level) 
     return response.json()["token"]
 
 
-async def http_conversation(http, base: str, address: str, index: int, level: Level, start_s: float) -> None:  # noqa: ANN001
+async def http_conversation(base: str, address: str, index: int, level: Level, start_s: float) -> None:
+    import httpx
+
     await asyncio.sleep(start_s)
+    # Its own client and connection, as each visitor's browser has (one shared pool serialises its bookkeeping).
+    async with httpx.AsyncClient(timeout=REPLY_TIMEOUT_S) as http:
+        await _http_messages(http, base, address, index, level)
+
+
+async def _http_messages(http, base: str, address: str, index: int, level: Level) -> None:  # noqa: ANN001
     headers = {"X-Forwarded-For": address}
     token = await _open_session(http, base, headers, level)
     if token is None:
@@ -262,13 +270,15 @@ async def http_conversation(http, base: str, address: str, index: int, level: Le
         await asyncio.sleep(THINK_S)
 
 
-async def ws_conversation(http, base: str, address: str, index: int, level: Level, start_s: float) -> None:  # noqa: ANN001
+async def ws_conversation(base: str, address: str, index: int, level: Level, start_s: float) -> None:
+    import httpx
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
     await asyncio.sleep(start_s)
     headers = {"X-Forwarded-For": address}
-    token = await _open_session(http, base, headers, level)
+    async with httpx.AsyncClient(timeout=REPLY_TIMEOUT_S) as http:
+        token = await _open_session(http, base, headers, level)
     if token is None:
         return
     url = base.replace("http://", "ws://") + f"/ws/chatbot/widget/?token={token}"
@@ -307,15 +317,11 @@ async def _await_reply(ws) -> str:  # noqa: ANN001
 async def run_level(base: str, transport: str, n: int, spread_s: float = THINK_S) -> tuple[Level, float]:
     """``n`` conversations, the i-th starting at ``i / n * spread_s`` (evenly over one think time, as independent
     visitors arrive; ``spread_s=0`` starts them all at once, so that every message of a round arrives together)."""
-    import httpx
-
     level = Level()
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
-    async with httpx.AsyncClient(timeout=REPLY_TIMEOUT_S, limits=limits) as http:
-        conversation = http_conversation if transport == "http" else ws_conversation
-        started = time.perf_counter()
-        await asyncio.gather(*(conversation(http, base, client_address(n, transport, i), i, level, i / n * spread_s) for i in range(n)))
-        wall = time.perf_counter() - started
+    conversation = http_conversation if transport == "http" else ws_conversation
+    started = time.perf_counter()
+    await asyncio.gather(*(conversation(base, client_address(n, transport, i), i, level, i / n * spread_s) for i in range(n)))
+    wall = time.perf_counter() - started
     return level, wall
 
 
