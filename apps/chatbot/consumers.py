@@ -7,6 +7,8 @@ Both join the conversation's group and receive every event published by the serv
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,6 +27,8 @@ from apps.core.outages import REDIS_DOWN_ERRORS, outage_over, warn_outage
 def _error(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, services.RateLimited):
         return {"type": "error", "status": 429, "detail": str(exc), "errors": {}, "retry_after": exc.retry_after}
+    if isinstance(exc, services.Busy):
+        return {"type": "error", "status": 503, "detail": str(exc), "errors": {}, "retry_after": exc.retry_after}
     if isinstance(exc, ValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return {"type": "error", "status": 400, "detail": next(iter(errors.values()))[0], "errors": errors}
@@ -78,6 +82,11 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def chat_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
 
+    async def chat_events(self, message: dict[str, Any]) -> None:
+        """Several events in one channel-layer message (realtime.publish_many), sent one by one."""
+        for event in message["events"]:
+            await self.chat_event({"event": event})
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         # uvicorn's --ws-max-size drops bigger frames first where runplatform/compose start it; this holds under any
         # server. The message is refused before it is decoded, and the socket closed (1009: message too big).
@@ -96,7 +105,7 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await self.handle(content)
-        except (ValidationError, services.RateLimited) as exc:
+        except (ValidationError, services.RateLimited, services.Busy) as exc:
             await self.send_json(_error(exc))
 
     async def handle(self, content: dict[str, Any]) -> None:
@@ -110,6 +119,19 @@ class _ConversationConsumer(AsyncJsonWebsocketConsumer):
             return json.loads(text_data)
         except ValueError:
             return None
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def reply_executor() -> ThreadPoolExecutor:
+    """The process's ``CHATBOT_WEBSOCKET_THREADS`` threads that answer WebSocket chat messages."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=settings.CHATBOT_WEBSOCKET_THREADS, thread_name_prefix="chat-reply")
+        return _executor
 
 
 CLOSE_SESSION_INVALID = 4401
@@ -150,12 +172,14 @@ class WidgetConsumer(_ConversationConsumer):
             await self.close(code=CLOSE_CONVERSATION_ENDED)
 
     async def handle(self, content: dict[str, Any]) -> None:
-        await sync_to_async(services.widget_request_allow)(client=self.client_key)
         kind = content.get("type")
         if kind == "message":
             await self.send_json({"type": "typing"})
-            await database_sync_to_async(self._post)(content.get("text"))
-        elif kind == "handoff":
+            # In the reply pool, not the consumers' one shared thread: concurrent replies share model passes.
+            await database_sync_to_async(self._post, thread_sensitive=False, executor=reply_executor())(content.get("text"))
+            return
+        await sync_to_async(services.widget_request_allow)(client=self.client_key)
+        if kind == "handoff":
             await database_sync_to_async(self._handoff)()
         elif kind == "ping":
             await self.send_json({"type": "pong"})
@@ -166,6 +190,7 @@ class WidgetConsumer(_ConversationConsumer):
         return Conversation.objects.select_related("site").get(pk=self.conversation_id)
 
     def _post(self, text: Any) -> None:
+        services.widget_request_allow(client=self.client_key)
         # The created messages reach this socket through the group, like every other listener's.
         services.customer_message_post(conversation=self._conversation(), text=text)
 

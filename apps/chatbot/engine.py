@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max
 
+from apps.chatbot.batching import InferenceBatcher
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import AnswerSource, Conversation, FaqArticle, Intent, IntentAction, Message, Sender
 from apps.mlops.serving import model_cache
@@ -52,7 +53,7 @@ class Understood:
 
 _lock = threading.Lock()
 _encoder = None
-_faq: tuple[tuple, FaqSearcher] | None = None
+_faq: tuple[tuple, FaqSearcher, dict[int, str]] | None = None
 
 
 def _pretrained_encoder():  # noqa: ANN202
@@ -66,15 +67,21 @@ def _pretrained_encoder():  # noqa: ANN202
 
 
 def faq_searcher() -> FaqSearcher:
+    return _faq_index()[1]
+
+
+def _faq_index() -> tuple[tuple, FaqSearcher, dict[int, str]]:
+    """The FAQ searcher and each active article's category, rebuilt when the active articles change (one query)."""
     global _faq
     active = FaqArticle.objects.filter(is_active=True)
     stamp = active.aggregate(n=Count("id"), latest=Max("updated_at"))
     key = (stamp["n"], stamp["latest"])
     with _lock:
         if _faq is None or _faq[0] != key:
-            articles = [FaqArticleText(a.pk, a.question, a.answer) for a in active.order_by("id")]
-            _faq = (key, FaqSearcher(articles, _pretrained_encoder()))
-        return _faq[1]
+            rows = list(active.order_by("id"))
+            articles = [FaqArticleText(a.pk, a.question, a.answer) for a in rows]
+            _faq = (key, FaqSearcher(articles, _pretrained_encoder()), {a.pk: a.category for a in rows})
+        return _faq
 
 
 def warm_up() -> None:
@@ -107,8 +114,21 @@ def understand(*, conversation: Conversation, text: str) -> Understood:
     if version is None:
         return Understood(None, "", entities)
     predictor = model_cache.predictor(version)
-    probs, embeddings = predictor.classify_and_embed([text])
-    return Understood(predictor.predictions(probs)[0], str(version.version), entities, None if embeddings is None else embeddings[0])
+    probs, embedding = inference_batcher().classify_and_embed(predictor, text)
+    return Understood(predictor.predictions(probs)[0], str(version.version), entities, embedding)
+
+
+_batcher: InferenceBatcher | None = None
+
+
+def inference_batcher() -> InferenceBatcher:
+    """The process's batcher of intent-model passes (``CHATBOT_INFERENCE_MAX_BATCH`` messages per pass at most)."""
+    global _batcher
+    if _batcher is None:
+        with _lock:
+            if _batcher is None:
+                _batcher = InferenceBatcher(settings.CHATBOT_INFERENCE_MAX_BATCH)
+    return _batcher
 
 
 def _bot(conversation: Conversation, answering: Message, text: str, source: str, **extra: Any) -> Message:
@@ -173,12 +193,13 @@ def _not_sure(conversation: Conversation, message: Message, embedding: Any = Non
 
 
 def _faq_answer(conversation: Conversation, message: Message, intent: Intent, embedding: Any = None) -> Message:
-    hits = faq_searcher().search(message.text, k=5, query_embedding=embedding)
+    _, searcher, categories = _faq_index()
+    hits = searcher.search(message.text, k=5, query_embedding=embedding)
     confident = [(a, h) for a, h in hits if h.dense >= settings.CHATBOT_FAQ_ANSWER_SIMILARITY]
     if not confident:
         return _not_sure(conversation, message, embedding)
     # Prefer the article filed under this intent's topic when it is among the confident hits.
-    same_topic = [pair for pair in confident if FaqArticle.objects.filter(pk=pair[0].key, category=intent.name).exists()]
+    same_topic = [pair for pair in confident if categories.get(pair[0].key) == intent.name]
     article, _ = (same_topic or confident)[0]
     lead = f"{intent.response}\n\n" if intent.response else ""
     return _bot(

@@ -25,14 +25,14 @@ def conversation_group(conversation_id: int) -> str:
     return f"chatbot.conversation.{conversation_id}"
 
 
-def _send(group: str, event: dict[str, Any]) -> None:
+def _send(group: str, event: Any, kind: str = "chat.event") -> None:
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "chat.event", "event": event})
+        async_to_sync(layer.group_send)(group, {"type": kind, ("events" if kind == "chat.events" else "event"): event})
     except REDIS_DOWN_ERRORS as exc:
         # Redis is away: the reply is stored and the HTTP answer carries it; sockets catch up when they reconnect.
         # One warning per outage, not one per event.
@@ -49,6 +49,20 @@ def publish(conversation_id: int, event: dict[str, Any], inbox: bool = False) ->
 
     def send() -> None:
         _send(conversation_group(conversation_id), event)
+        if inbox:
+            _send(INBOX_GROUP, {"type": "inbox", "conversation": conversation_id})
+
+    transaction.on_commit(send)
+
+
+def publish_many(conversation_id: int, events: list[dict[str, Any]], inbox: bool = False) -> None:
+    """:func:`publish` for several events in one channel-layer send (a customer message and the bot's answer)."""
+    if len(events) == 1:
+        publish(conversation_id, events[0], inbox=inbox)
+        return
+
+    def send() -> None:
+        _send(conversation_group(conversation_id), events, kind="chat.events")
         if inbox:
             _send(INBOX_GROUP, {"type": "inbox", "conversation": conversation_id})
 

@@ -7,7 +7,10 @@ import hashlib
 import hmac
 import io
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +18,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.chatbot import realtime
@@ -163,15 +166,24 @@ def session_start(
 
 def _rate_limit(key: str, per_minute: int) -> None:
     window = int(time.time() // 60)
-    cache_key = f"chatbot:rate:{key}:{window}"
-    cache.add(cache_key, 0, timeout=70)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, timeout=70)
-        count = 1
+    count = _count(f"chatbot:rate:{key}:{window}", timeout=70)
     if count > per_minute:
         raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
+
+
+def _count(cache_key: str, timeout: int) -> int:
+    """Add one to the counter ``cache_key`` (created with ``timeout``) and return it: one Redis round trip with the
+    platform's Redis cache (``ResilientRedisCache.count``, which also counts in process memory during an outage),
+    else the cache API's add + incr."""
+    count = getattr(cache, "count", None)
+    if count is not None:
+        return count(cache_key, timeout)
+    cache.add(cache_key, 0, timeout=timeout)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, timeout=timeout)
+        return 1
 
 
 def widget_request_allow(*, client: str) -> None:
@@ -190,25 +202,68 @@ def clean_text(text: Any, field: str = "text") -> str:
     return text
 
 
+class Busy(Exception):
+    """The web process already answers ``CHATBOT_REPLIES_IN_FLIGHT`` messages; answered with 503 and Retry-After."""
+
+    def __init__(self, retry_after: int = 2) -> None:
+        super().__init__(f"The chat is very busy right now. Send your message again in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+_in_flight = 0
+_in_flight_lock = threading.Lock()
+
+
+@contextmanager
+def reply_slot() -> Iterator[None]:
+    """Hold one of the process's ``CHATBOT_REPLIES_IN_FLIGHT`` reply slots, or raise :class:`Busy` at once."""
+    global _in_flight
+    with _in_flight_lock:
+        if _in_flight >= settings.CHATBOT_REPLIES_IN_FLIGHT:
+            raise Busy()
+        _in_flight += 1
+    try:
+        yield
+    finally:
+        with _in_flight_lock:
+            _in_flight -= 1
+
+
+def _release_connection() -> None:
+    """Give the database connection back to the pool (PostgreSQL's OPTIONS["pool"]) outside a transaction; without a
+    pool it is kept, since closing would mean connecting again for the next query."""
+    if not connection.in_atomic_block and connection.settings_dict.get("OPTIONS", {}).get("pool"):
+        connection.close()
+
+
 def customer_message_post(*, conversation: Conversation, text: Any) -> list[Message]:
-    """Store the customer's message and, while the bot has the conversation, its reply. Returns both."""
+    """Store the customer's message and, while the bot has the conversation, its reply. Returns both.
+
+    The database connection goes back to the pool while the model reads the message and while the events go out
+    (outside a transaction): concurrent replies then share model passes (apps.chatbot.batching) instead of each
+    holding one of the pool's few connections."""
     text = clean_text(text)
     if conversation.state == ConversationState.CLOSED:
         raise ValidationError({"text": ["This conversation is closed; start a new one."]})
     _rate_limit(f"conversation:{conversation.pk}", settings.CHATBOT_MESSAGES_PER_MINUTE)
     from apps.chatbot import engine
 
-    understanding = engine.understand(conversation=conversation, text=text)
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        message = Message.objects.create(conversation=conversation, sender=Sender.CUSTOMER, text=text, **understanding.message_fields())
-        created = [message]
-        # The bot only speaks while it has the conversation: never once a human was asked for or claimed it.
-        if conversation.state == ConversationState.BOT:
-            created += engine.reply(conversation=conversation, message=message, understanding=understanding)
-        conversation.save(update_fields=["updated_at"])
-        for m in created:
-            realtime.publish(conversation.pk, {"type": "message", "message": message_public(m)}, inbox=conversation.state != ConversationState.BOT)
+    with reply_slot():
+        _release_connection()  # taken again for the transaction below
+        understanding = engine.understand(conversation=conversation, text=text)
+        with transaction.atomic():
+            conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+            message = Message.objects.create(conversation=conversation, sender=Sender.CUSTOMER, text=text, **understanding.message_fields())
+            created = [message]
+            # The bot only speaks while it has the conversation: never once a human was asked for or claimed it.
+            if conversation.state == ConversationState.BOT:
+                created += engine.reply(conversation=conversation, message=message, understanding=understanding)
+            conversation.save(update_fields=["updated_at"])
+            events = [{"type": "message", "message": message_public(m)} for m in created]
+        _release_connection()  # before the channel-layer round trip below
+        # One channel-layer send for the message and its answer (each listener receives them as separate events); at
+        # once here, or when an enclosing transaction commits.
+        realtime.publish_many(conversation.pk, events, inbox=conversation.state != ConversationState.BOT)
     return created
 
 

@@ -175,6 +175,12 @@ MEDIA_URL = "/media/"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
+    # A bounded pool per process (apps.core.redis_pool): redis-py's default opens a connection per busy thread.
+    CACHES["default"]["OPTIONS"] = {
+        "pool_class": "apps.core.redis_pool.SharedConnectionPool",
+        "max_connections": env.int("REDIS_CACHE_MAX_CONNECTIONS", default=20),
+        "timeout": env.float("REDIS_CACHE_POOL_TIMEOUT", default=5.0),
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # While Redis is unreachable the cache answers from process memory (rate limits count per process) and asks Redis
@@ -191,8 +197,14 @@ if REDIS_URL:
     # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' blocking pop: a quiet
     # channel then fails with "Timeout reading" instead of returning empty, so reads get a longer timeout.
     # A 1 s connect timeout: while Redis is down, publishing a chat event is skipped in milliseconds, not seconds.
-    _channel_host = {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 1}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_channel_host]}}}
+    # A capped pool per process (apps.core.redis_pool): the stock layer opens a connection per concurrent send.
+    _channel_host = {
+        "address": REDIS_URL,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 1,
+        "max_connections": env.int("REDIS_CHANNELS_MAX_CONNECTIONS", default=50),
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "apps.core.redis_pool.BoundedRedisChannelLayer", "CONFIG": {"hosts": [_channel_host]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -227,6 +239,14 @@ CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
 # torch intra-op threads of a process that answers chat messages (one message at a time is fastest on one
 # thread, and leaves the other cores to concurrent requests); 0 leaves torch's default.
 CHATBOT_INFERENCE_THREADS = env.int("CHATBOT_INFERENCE_THREADS", default=1)
+# Concurrent replies share one model pass of at most this many messages (apps.chatbot.batching): 8 messages cost
+# ~2 ms each in one pass against ~10 ms alone. 1 turns batching off.
+CHATBOT_INFERENCE_MAX_BATCH = env.int("CHATBOT_INFERENCE_MAX_BATCH", default=16)
+# Chat messages one web process answers at once (HTTP and WebSocket together); past it the widget gets 503 with
+# Retry-After at once instead of a queue that grows until requests time out.
+CHATBOT_REPLIES_IN_FLIGHT = env.int("CHATBOT_REPLIES_IN_FLIGHT", default=128)
+# Threads per web process that answer WebSocket chat messages (HTTP requests each run in their own thread).
+CHATBOT_WEBSOCKET_THREADS = env.int("CHATBOT_WEBSOCKET_THREADS", default=32)
 # Each web process loads the intent model and FAQ index right after it starts (ASGI lifespan), not at the first chat.
 CHATBOT_WARM_UP = env.bool("CHATBOT_WARM_UP", default=True)
 CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", "Recommend something", "Talk to a human"]

@@ -8,7 +8,7 @@ shop's pages; no cookies are involved.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -19,7 +19,8 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsOperator
 from apps.chatbot import selectors, services
 from apps.chatbot.api import serializers as s
-from apps.chatbot.models import Conversation
+from apps.chatbot.models import Conversation, ConversationState
+from apps.core.api.errors import ErrorSerializer
 from apps.core.api.responses import BODY_TOO_LARGE, RATE_LIMITED
 from apps.core.clients import request_client_key
 
@@ -30,6 +31,18 @@ WIDGET_ERRORS = {413: BODY_TOO_LARGE, 429: RATE_LIMITED}
 class ChatSessionInvalid(exceptions.APIException):
     status_code = status.HTTP_401_UNAUTHORIZED
     default_detail = "The chat session is invalid or expired; start a new one."
+
+
+class ChatBusy(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The chat is very busy right now; send the message again shortly."
+
+    def __init__(self, detail: str, wait: int) -> None:
+        super().__init__(detail)
+        self.wait = wait  # DRF's handler turns it into Retry-After
+
+
+CHAT_BUSY = OpenApiResponse(ErrorSerializer, description="This web process answers as many messages as it may at once; retry after Retry-After seconds.")
 
 
 class WidgetView(APIView):
@@ -56,6 +69,8 @@ class WidgetView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, services.RateLimited):
             exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
+        elif isinstance(exc, services.Busy):
+            exc = ChatBusy(str(exc), exc.retry_after)
         elif isinstance(exc, services.SessionInvalid):
             exc = ChatSessionInvalid(str(exc))
         elif isinstance(exc, services.OriginRefused):
@@ -133,7 +148,7 @@ class MessagesApi(WidgetView):
     @extend_schema(
         request=s.MessageInput,
         parameters=[OpenApiParameter("X-Chat-Token", str, OpenApiParameter.HEADER, required=True)],
-        responses={201: s.MessagesOutput, **WIDGET_ERRORS},
+        responses={201: s.MessagesOutput, **WIDGET_ERRORS, 503: CHAT_BUSY},
         tags=["chatbot widget"],
         summary="Send a message; the bot's reply comes back in the response (and over the WebSocket)",
     )
@@ -142,8 +157,9 @@ class MessagesApi(WidgetView):
         data = s.MessageInput(data=request.data)
         data.is_valid(raise_exception=True)
         created = services.customer_message_post(conversation=conversation, text=data.validated_data["text"])
-        conversation.refresh_from_db(fields=["state"])
-        return Response({"state": conversation.state, "messages": [services.message_public(m) for m in created]}, status=status.HTTP_201_CREATED)
+        # The bot answered only if it still has the conversation (an answer never hands it off): no query then.
+        state = ConversationState.BOT if len(created) > 1 else Conversation.objects.values_list("state", flat=True).get(pk=conversation.pk)
+        return Response({"state": state, "messages": [services.message_public(m) for m in created]}, status=status.HTTP_201_CREATED)
 
 
 class FeedbackApi(WidgetView):

@@ -40,7 +40,7 @@ async def _until(communicator: WebsocketCommunicator, predicate, timeout: float 
 
 def test_the_channel_layer_follows_redis_url():
     # Redis carries events between web processes; without it (the no-services fallback) the in-memory layer.
-    expected = "channels_redis.core.RedisChannelLayer" if settings.REDIS_URL else "channels.layers.InMemoryChannelLayer"
+    expected = "apps.core.redis_pool.BoundedRedisChannelLayer" if settings.REDIS_URL else "channels.layers.InMemoryChannelLayer"
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == expected
 
 

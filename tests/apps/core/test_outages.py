@@ -95,6 +95,21 @@ def test_cache_answers_from_process_memory_while_redis_is_down_warns_once_and_go
     assert any("reachable again" in m for m in outage_log), outage_log
 
 
+def test_rate_limit_counter_is_one_redis_counter_then_counts_in_memory_during_an_outage(private):
+    assert [cache.count("hits", 60) for _ in range(3)] == [1, 2, 3]
+    client = redis.Redis.from_url(private.url)
+    assert int(client.get(cache.make_key("hits"))) == 3
+    assert 0 < client.ttl(cache.make_key("hits")) <= 60  # created with the window, not renewed by INCR
+    private.stop()
+    started = time.perf_counter()
+    assert [cache.count("hits", 60) for _ in range(100)] == list(range(1, 101))  # a fresh, local window
+    assert time.perf_counter() - started < 1.0
+    private.start()
+    time.sleep(0.6)
+    assert cache.count("hits", 60) == 1  # back on Redis (restarted empty: a new window)
+    assert int(redis.Redis.from_url(private.url).get(cache.make_key("hits"))) == 1
+
+
 @pytest.mark.django_db
 def test_reads_throttles_chat_limits_and_login_throttle_keep_working_while_the_cache_is_down(private, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "1000/min", "user": "1000/min"}}
