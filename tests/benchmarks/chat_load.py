@@ -86,14 +86,27 @@ def seed(env: dict[str, str], fresh: bool) -> str:
     import django
 
     django.setup()
+    from django.conf import settings
+    from django.db import connection
+
     from apps.chatbot.demo import seed_demo
     from apps.chatbot.families import INTENT_FAMILY
     from apps.mlops import services
     from apps.mlops.models import Trigger
     from apps.mlops.selectors import production_version
+    from ml.artifacts import ArtifactError, open_store
 
     log(seed_demo())
     version = production_version(family=INTENT_FAMILY)
+    if version is not None and not fresh:
+        try:
+            open_store(settings.ARTIFACT_STORE_URI).fetch(version.artifact_uri, version.artifact_sha256)
+        except ArtifactError as exc:  # the database outlived the artifacts (another checkout, a cleaned var/)
+            log(f"the bench database's intent model cannot be read ({exc}): starting the database afresh")
+            connection.close()
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
+            return seed(env, fresh=True)
     if version is None:
         log("training the demo intent model (once per database)…")
         run = services.training_run_start(family=INTENT_FAMILY, trigger=Trigger.CLI, dispatch=False)
@@ -101,8 +114,6 @@ def seed(env: dict[str, str], fresh: bool) -> str:
         version = production_version(family=INTENT_FAMILY)
         if version is None:
             raise RuntimeError(f"intent training ended {run.status}: {run.error[:500]}")
-    from django.db import connection
-
     connection.close()
     if getattr(connection, "pool", None) is not None:
         connection.close_pool()  # this process holds no bench-database connection while it measures
