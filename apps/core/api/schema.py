@@ -39,6 +39,10 @@ _DESCRIPTIONS = {
 }
 
 
+# One character that Python's str.strip() (DRF trims strings) keeps: JSON Schema's \S differs (\x1c-\x1f, \x85).
+_NOT_ONLY_WHITESPACE = "[^\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
+
 def _model_field(field: serializers.Field) -> Any:
     """The model field a serializer field reads, when it reads one directly."""
     parent = getattr(field, "parent", None)
@@ -55,6 +59,16 @@ def _model_field(field: serializers.Field) -> Any:
 class AutoSchema(openapi.AutoSchema):
     def _map_serializer_field(self, field, direction, bypass_extensions=False):  # noqa: ANN001, ANN202
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            # The value is stripped before it is checked: only whitespace is blank, and refused.
+            schema = {**schema, "pattern": _NOT_ONLY_WHITESPACE}
         model_field = _model_field(field)
         if model_field is None or "$ref" in schema or "allOf" in schema:
             return schema

@@ -104,3 +104,15 @@ def test_nested_errors_are_named_by_their_path():
     body = Zone(data={"polygon": [[1, 2], "x"]})
     assert not body.is_valid()
     assert _flatten(body.errors) == {"polygon.1": ['Expected a list of items but got type "str".']}
+
+
+def test_required_strings_say_in_the_schema_that_only_whitespace_is_blank(schema):
+    """DRF strips strings before it checks them: the schema says a required string holds a character that
+    str.strip() keeps, so a schema-valid body (a SKU of one vertical tab) is never refused as blank."""
+    import re
+
+    skus = schema["components"]["schemas"]["SessionRequestRequest"]["properties"]["skus"]["items"]
+    pattern = re.compile(skus["pattern"])
+    assert not pattern.search("\x0b \u3000\x1f") and pattern.search(" sku-1 ")
+    whitespace = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+    assert not pattern.search(whitespace) and all(pattern.search(chr(c)) for c in range(0x110000) if not chr(c).isspace())
