@@ -1,19 +1,15 @@
 """Platform middleware: the Content-Security-Policy header Django 5.2 does not set itself
-(settings.CONTENT_SECURITY_POLICY), and 503 instead of 500 when the database is unavailable."""
+(settings.CONTENT_SECURITY_POLICY). 503 instead of 500 when a store is away: apps.core.outages."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from functools import wraps
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
-from apps.core.database import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, discard_connection, is_connection_error
-
-logger = logging.getLogger(__name__)
 HEADER = "Content-Security-Policy"
 
 
@@ -59,41 +55,3 @@ def content_security_policy(policy: str) -> Callable:
         return wrapped
 
     return decorator
-
-
-class DatabaseUnavailableMiddleware:
-    """A view that lost its database connection, or found the pool exhausted, answers 503 with Retry-After, not 500.
-
-    The REST API gets the same answer from its exception handler (apps.core.api.errors); this covers the pages and
-    the other views: a short page for a browser asking for HTML, the API's JSON error body otherwise. The thread's connection
-    is dropped, so the next request gets a fresh one from the pool.
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):  # noqa: ANN204 - a response, or a coroutine of one under ASGI
-        return self.get_response(request)  # a coroutine under ASGI; the work is in process_exception
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not is_connection_error(exception):
-            return None
-        logger.warning("%s %s: database unavailable (%s: %s); answered 503", request.method, request.path, type(exception).__name__, exception)
-        discard_connection()
-        # A page for a browser navigating (it asks for text/html); JSON for the API and for scripts (fetch, widget).
-        if request.path.startswith("/api/") or "text/html" not in request.headers.get("Accept", ""):
-            response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE, "errors": {}}, status=503)
-        else:
-            response = HttpResponse(
-                "<!doctype html><title>Temporarily unavailable</title><h1>Temporarily unavailable</h1>"
-                f"<p>The database cannot be reached right now. This page will work again in a moment: reload it in {RETRY_AFTER_SECONDS} seconds.</p>",
-                status=503, content_type="text/html; charset=utf-8",
-            )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response

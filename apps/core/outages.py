@@ -18,10 +18,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
+
+from apps.core.database import DATABASE_UNAVAILABLE, discard_connection, is_connection_error
+from apps.core.database import RETRY_AFTER_SECONDS as DATABASE_RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -113,34 +117,36 @@ def redispatch(kind: str, pk: int, send: Callable[[], bool]) -> bool:
 
 
 def service_unavailable_response(request: HttpRequest, detail: str, retry_after: int) -> HttpResponse:
-    """The 503 answer outside DRF: the API's JSON body under /api/ (and for JSON clients), a short page elsewhere."""
-    wants_json = request.path.startswith("/api/") or "application/json" in request.META.get("HTTP_ACCEPT", "")
-    if wants_json:
+    """The 503 answer outside DRF: a short page for a browser navigating (it asks for text/html, or a client that
+    names nothing), the API's JSON body under /api/ and for scripts (fetch, the widget)."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if request.path.startswith("/api/") or (accept and "text/html" not in accept):
         response: HttpResponse = JsonResponse({"detail": detail, "errors": {}}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     else:
         from django.template.loader import render_to_string
 
-        body = render_to_string("core/503.html", {"detail": detail, "retry_after": retry_after}, request=request)
+        # No request context: its processors may need the database that is away.
+        body = render_to_string("core/503.html", {"detail": detail, "retry_after": retry_after, "path": request.get_full_path()})
         response = HttpResponse(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     response["Retry-After"] = str(retry_after)
     return response
 
 
-class ServiceUnavailableMiddleware:
-    """A :class:`ServiceUnavailable`, or a Redis/broker connection error nobody caught, is a 503, never a 500.
+class ServiceUnavailableMiddleware(MiddlewareMixin):
+    """A :class:`ServiceUnavailable`, a lost database connection or an exhausted pool, or a Redis/broker connection
+    error nobody caught, is a 503 with Retry-After, never a 500.
 
-    DRF views answer ServiceUnavailable themselves; this catches it in plain Django views (the dashboard's Retrain
-    button) and catches connection errors that escape any view."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+    DRF views answer these themselves (apps.core.api.errors); this covers the pages and the other views (the
+    dashboard's Retrain button, JSON views of the pages). A broken database connection is dropped, so the next
+    request gets a fresh one from the pool. Innermost in MIDDLEWARE: it sees a view's exception first."""
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, ServiceUnavailable):
             return service_unavailable_response(request, str(exc.detail), int(exc.wait))
+        if is_connection_error(exc):
+            logger.warning("%s %s: database unavailable (%s: %s); answered 503", request.method, request.path, type(exc).__name__, exc)
+            discard_connection()
+            return service_unavailable_response(request, DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS)
         if isinstance(exc, BROKER_DOWN_ERRORS):
             warn_outage("Redis or the broker", exc)
             return service_unavailable_response(request, ServiceUnavailable.default_detail, settings.OUTAGE_RETRY_AFTER_SECONDS)

@@ -67,9 +67,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.api.middleware.ApiNotFoundMiddleware",
-    # A Redis/broker outage answers 503 with Retry-After, never 500 (apps/core/outages.py).
+    # A database, Redis or broker outage answers 503 with Retry-After, never 500 (apps/core/outages.py). Innermost:
+    # it sees a view's exception first.
     "apps.core.outages.ServiceUnavailableMiddleware",
-    "platform_.middleware.DatabaseUnavailableMiddleware",  # innermost: it sees a view's database error first
 ]
 
 # Content-Security-Policy of every page ("off": no header). Scripts only from this server, no inline scripts or

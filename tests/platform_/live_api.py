@@ -83,20 +83,16 @@ def contract_seed() -> dict[str, str]:
 
 
 @contextmanager
-def live_asgi_server(env: dict[str, str] | None = None) -> Iterator[str]:
-    """uvicorn serving platform_.asgi against the test database; yields its base URL. ``env`` overrides variables."""
-    purge_broker()  # tasks the API dispatches stay in the (test) broker: no worker runs them here
-    port = _free_port()
+def uvicorn_server(env: dict[str, str], port: int | None = None, startup_seconds: float = 90) -> Iterator[tuple[str, Path]]:
+    """uvicorn serving platform_.asgi against the test database, with ``env`` on top of this process's environment
+    (``DJANGO_SETTINGS_MODULE`` among it); yields its base URL and its log file once /healthz answers."""
+    port = port or _free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.platform_.live_settings",
         "DATABASE_URL": _test_database_url(),
         "TEST_DATABASE_NAME": connection.settings_dict["NAME"],
         "PYTHONUNBUFFERED": "1",
-        "CHATBOT_SESSIONS_PER_MINUTE": "100000",
-        "CHATBOT_MESSAGES_PER_MINUTE": "100000",
-        "CHATBOT_WARM_UP": "0",
-        **(env or {}),
+        **env,
     }
     log_path = Path(settings.VAR_DIR) / f"uvicorn-{port}.log"
     uvicorn = str(Path(sys.executable).parent / "uvicorn")
@@ -107,7 +103,7 @@ def live_asgi_server(env: dict[str, str] | None = None) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + startup_seconds
         while True:
             try:
                 with urlopen(url + "/healthz?checks=database", timeout=2):
@@ -116,7 +112,24 @@ def live_asgi_server(env: dict[str, str] | None = None) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()[-3000:]}") from None
                 time.sleep(0.3)
-        yield url
+        yield url, log_path
     finally:
         stop_process_group(process)
+
+
+@contextmanager
+def live_asgi_server(env: dict[str, str] | None = None) -> Iterator[str]:
+    """uvicorn serving platform_.asgi against the test database; yields its base URL. ``env`` overrides variables."""
+    purge_broker()  # tasks the API dispatches stay in the (test) broker: no worker runs them here
+    try:
+        server_env = {
+            "DJANGO_SETTINGS_MODULE": "tests.platform_.live_settings",
+            "CHATBOT_SESSIONS_PER_MINUTE": "100000",
+            "CHATBOT_MESSAGES_PER_MINUTE": "100000",
+            "CHATBOT_WARM_UP": "0",
+            **(env or {}),
+        }
+        with uvicorn_server(server_env) as (url, _log):
+            yield url
+    finally:
         purge_broker()

@@ -7,14 +7,6 @@ the reply live. The ORM is used only outside the ``sync_playwright()`` block (se
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from urllib.request import urlopen
-
 import pytest
 from django.core.management import call_command
 
@@ -22,58 +14,18 @@ from apps.chatbot.models import Conversation, ConversationState, Sender
 from tests.apps.chatbot.helpers import demo_site, train_intent_model
 from tests.browser import CHROMIUM_ARGS, csp_violations
 from tests.factories import PASSWORD, UserFactory
-from tests.processes import stop_process_group
-from tests.workers import ROOT, _test_database_url
+from tests.platform_.live_api import uvicorn_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def asgi_server(transactional_db, settings):
     """uvicorn serving platform_.asgi against the test database, as `make run` serves the platform."""
     call_command("collectstatic", "--noinput", verbosity=0)  # operator pages load their scripts through whitenoise
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "platform_.settings.test",
-        "DATABASE_URL": _test_database_url(),
-        "PYTHONUNBUFFERED": "1",
-        "CHATBOT_SESSIONS_PER_MINUTE": "1000",
-    }
-    from django.db import connection
-
-    env["TEST_DATABASE_NAME"] = connection.settings_dict["NAME"]
-    log_path = Path(settings.VAR_DIR) / f"uvicorn-{port}.log"
-    uvicorn = str(Path(sys.executable).parent / "uvicorn")
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [uvicorn, "platform_.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urlopen(url + "/healthz?checks=database", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()[-3000:]}") from None
-                time.sleep(0.3)
+    env = {"DJANGO_SETTINGS_MODULE": "platform_.settings.test", "CHATBOT_SESSIONS_PER_MINUTE": "1000"}
+    with uvicorn_server(env, startup_seconds=60) as (url, _log):
         yield url
-    finally:
-        stop_process_group(process)
 
 
 def test_customer_asks_faq_then_a_human_and_sees_the_operators_reply(asgi_server, chromium, screenshots):

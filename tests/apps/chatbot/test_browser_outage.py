@@ -7,60 +7,24 @@ the socket with backoff; once Redis is back, the socket opens again and the noti
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-from urllib.request import urlopen
-
 import pytest
 from django.core.management import call_command
 
 from tests.apps.chatbot.helpers import demo_site
 from tests.browser import CHROMIUM_ARGS
-from tests.processes import free_port, stop_process_group
-from tests.workers import ROOT, _test_database_url
+from tests.platform_.live_api import uvicorn_server
+from tests.processes import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 
 @pytest.fixture
-def asgi_on_private_redis(transactional_db, settings, private_redis):
+def asgi_on_private_redis(transactional_db, private_redis):
     call_command("collectstatic", "--noinput", verbosity=0)
-    from django.db import connection
 
-    port = free_port(range(18400, 18500))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "platform_.settings.test",
-        "DATABASE_URL": _test_database_url(),
-        "TEST_DATABASE_NAME": connection.settings_dict["NAME"],
-        "REDIS_URL": private_redis.url,
-        "CACHE_OUTAGE_RETRY_SECONDS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log_path = Path(settings.VAR_DIR) / f"uvicorn-outage-{port}.log"
-    uvicorn = str(Path(sys.executable).parent / "uvicorn")
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [uvicorn, "platform_.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urlopen(url + "/healthz?checks=database", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{log_path.read_text()[-3000:]}") from None
-                time.sleep(0.3)
+    env = {"DJANGO_SETTINGS_MODULE": "platform_.settings.test", "REDIS_URL": private_redis.url, "CACHE_OUTAGE_RETRY_SECONDS": "1"}
+    with uvicorn_server(env, port=free_port(range(18400, 18500)), startup_seconds=60) as (url, log_path):
         yield url, private_redis, log_path
-    finally:
-        stop_process_group(process)
 
 
 def test_widget_shows_reconnecting_chats_over_http_and_reconnects_when_redis_is_back(asgi_on_private_redis, chromium):
