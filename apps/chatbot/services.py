@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -35,6 +34,7 @@ from apps.chatbot.models import (
     Sender,
     Site,
 )
+from apps.core.cache import count as cache_count
 from apps.core.errors import DOES_NOT_EXIST
 
 logger = logging.getLogger(__name__)
@@ -166,24 +166,9 @@ def session_start(
 
 def _rate_limit(key: str, per_minute: int) -> None:
     window = int(time.time() // 60)
-    count = _count(f"chatbot:rate:{key}:{window}", timeout=70)
+    count = cache_count(f"chatbot:rate:{key}:{window}", timeout=70)
     if count > per_minute:
         raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
-
-
-def _count(cache_key: str, timeout: int) -> int:
-    """Add one to the counter ``cache_key`` (created with ``timeout``) and return it: one Redis round trip with the
-    platform's Redis cache (``ResilientRedisCache.count``, which also counts in process memory during an outage),
-    else the cache API's add + incr."""
-    count = getattr(cache, "count", None)
-    if count is not None:
-        return count(cache_key, timeout)
-    cache.add(cache_key, 0, timeout=timeout)
-    try:
-        return cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, timeout=timeout)
-        return 1
 
 
 def widget_request_allow(*, client: str) -> None:

@@ -76,15 +76,7 @@ class ResilientRedisCache(RedisCache):
             pipe.incr(redis_key)
             return int(pipe.execute()[1])
 
-        def locally() -> int:
-            self._local.add(key, 0, timeout, version=version)
-            try:
-                return self._local.incr(key, version=version)
-            except ValueError:  # expired between add and incr
-                self._local.set(key, 1, timeout, version=version)
-                return 1
-
-        return self._resilient(on_redis, locally)
+        return self._resilient(on_redis, lambda: add_and_incr(self._local, key, timeout, version=version))
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):  # noqa: ANN001, ANN201
         return self._call("add", key, value, timeout, version=version)
@@ -119,3 +111,22 @@ class ResilientRedisCache(RedisCache):
     def clear(self):  # noqa: ANN201
         self._local.clear()
         return self._call("clear")
+
+
+def add_and_incr(backend: Any, key: str, timeout: int, version: int | None = None) -> int:  # noqa: ANN401
+    """Add one to the counter ``key`` of any cache backend (created with ``timeout`` seconds to live); return it."""
+    backend.add(key, 0, timeout, version=version)
+    try:
+        return backend.incr(key, version=version)
+    except ValueError:  # expired between add and incr
+        backend.set(key, 1, timeout, version=version)
+        return 1
+
+
+def count(key: str, timeout: int) -> int:
+    """Add one to the default cache's counter ``key`` and return it: one Redis round trip with the platform's Redis
+    cache (:meth:`ResilientRedisCache.count`, which counts in process memory during an outage), else add + incr."""
+    from django.core.cache import cache
+
+    backend_count = getattr(cache, "count", None)
+    return backend_count(key, timeout) if backend_count is not None else add_and_incr(cache, key, timeout)
