@@ -44,6 +44,11 @@ def test_widget_shows_reconnecting_chats_over_http_and_reconnects_when_redis_is_
             redis_server.stop()
             expect(panel).to_have_attribute("data-connection", "reconnecting", timeout=15_000)
             expect(shopper.locator("[data-dsc=error]")).to_have_text("Reconnecting…")
+            # HTTP polls keep succeeding meanwhile (every 2 s); they must not clear the notice while the socket is
+            # still down.
+            shopper.wait_for_timeout(2_500)
+            expect(panel).to_have_attribute("data-connection", "reconnecting")
+            expect(shopper.locator("[data-dsc=error]")).to_have_text("Reconnecting…", timeout=100)
             # Chatting goes on over HTTP meanwhile.
             shopper.fill("[data-dsc=input]", "What is your return policy?")
             shopper.press("[data-dsc=input]", "Enter")

@@ -97,7 +97,8 @@
   document.body.appendChild(launcher);
   document.body.appendChild(panel);
 
-  function showError(text) { errorLine.textContent = text || ""; }
+  // Clearing an error puts the "Reconnecting…" notice back while something is still down (see setReconnecting).
+  function showError(text) { errorLine.textContent = text || (down.socket || down.http ? RECONNECTING : ""); }
 
   // While the platform is briefly unavailable (a Redis or database outage: a socket closed with 1013, a 503, no
   // answer at all) the widget says so and retries with a growing, jittered delay instead of showing an error.
@@ -109,8 +110,13 @@
     var wait = Math.max(base, (retryAfterSeconds || 0) * 1000);
     return Math.round(wait * (0.75 + Math.random() * 0.5));
   }
-  function setReconnecting(on) {
-    if (on) {
+  // Two things can be down at once: the live socket (closed with 1013 while the server's channel layer is away) and
+  // plain HTTP (503 or no answer). A successful HTTP call clears only its own reason, so the notice stays while the
+  // socket is still retrying even though the chat carries on over HTTP.
+  var down = { socket: false, http: false };
+  function setReconnecting(on, channel) {
+    down[channel || "http"] = on;
+    if (down.socket || down.http) {
       panel.setAttribute("data-connection", "reconnecting");
       showError(RECONNECTING);
     } else if (panel.getAttribute("data-connection") === "reconnecting") {
@@ -254,7 +260,7 @@
     try { ws = new WebSocket(url); } catch (e) { startPolling(); return; }
     state.ws = ws;
     var opened = false;
-    ws.onopen = function () { opened = true; state.wsOpen = true; panel.setAttribute("data-transport", "websocket"); setReconnecting(false); stopPolling(); catchUp(); };
+    ws.onopen = function () { opened = true; state.wsOpen = true; panel.setAttribute("data-transport", "websocket"); setReconnecting(false, "socket"); stopPolling(); catchUp(); };
     ws.onmessage = function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
@@ -270,7 +276,7 @@
       // server's live channel is down for now; retry with backoff and say so.
       startPolling();
       var unavailable = event && (event.code === 1013 || event.code === 1011 || event.code === 1012);
-      if (unavailable) setReconnecting(true);
+      if (unavailable) setReconnecting(true, "socket");
       var delay = unavailable ? backoffMs(0) : (opened ? 3000 : 15000);
       setTimeout(function () { if (!state.wsOpen && state.convState !== "closed") connect(); }, delay);
     };
