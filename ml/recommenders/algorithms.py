@@ -70,15 +70,35 @@ class Component(ABC):
 
 
 class EASE(Component):
+    """EASE over the whole catalog, or (``head_items``) over the items with the most shoppers only.
+
+    A head model scores the other items with the row's mean head score — neutral once standardised, so in a blend
+    the tail is ranked by the other component — and explains and finds neighbours through that component too.
+    """
+
     kind = "ease"
 
-    def __init__(self, l2: float = 500.0, backend: str = "auto") -> None:
+    def __init__(self, l2: float = 500.0, backend: str = "auto", head_items: int | None = None) -> None:
         self.l2 = float(l2)
         self.backend = _check_backend(backend)
+        self.head_items = head_items
         self.used_backend = ""
-        self.weights: np.ndarray | None = None  # items × items, zero diagonal
+        self.weights: np.ndarray | None = None  # columns × columns, zero diagonal
+        self.columns: np.ndarray | None = None  # the item columns EASE covers (None: all)
+        self.n_items = 0
+
+    @property
+    def is_dense(self) -> bool:
+        return self.columns is None
 
     def fit(self, matrix: sp.csr_matrix, device: DeviceInfo | None = None, tick: Tick = _noop) -> None:
+        self.n_items = matrix.shape[1]
+        if self.head_items is not None and self.head_items < self.n_items:
+            support = np.bincount(matrix.indices, minlength=self.n_items)
+            self.columns = np.sort(np.argsort(-support, kind="stable")[: self.head_items]).astype(np.int64)
+            matrix = matrix[:, self.columns]
+        else:
+            self.columns = None
         gram = (matrix.T @ matrix).toarray().astype(np.float64)
         tick(0.3)
         if _use_torch(self.backend, device):
@@ -86,35 +106,50 @@ class EASE(Component):
 
             self.used_backend = "torch"
             g = torch.from_numpy(gram).to(device.name if device is not None and device.kind == "cuda" else "cpu")
+            del gram
             g.diagonal().add_(self.l2)
             precision = torch.linalg.inv(g)
+            del g
             b = precision / (-torch.diagonal(precision))
+            del precision
             b.fill_diagonal_(0.0)
             self.weights = b.float().cpu().numpy()
         else:
             self.used_backend = "numpy"
             gram[np.diag_indices_from(gram)] += self.l2
             precision = np.linalg.inv(gram)
-            b = precision / (-np.diag(precision))
-            np.fill_diagonal(b, 0.0)
-            self.weights = b.astype(np.float32)
+            del gram
+            precision /= -np.diag(precision)
+            np.fill_diagonal(precision, 0.0)
+            self.weights = precision.astype(np.float32)
         tick(1.0)
 
     def scores(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(rows.astype(np.float32) @ self.weights, dtype=np.float32)
+        if self.columns is None:
+            return np.asarray(rows.astype(np.float32) @ self.weights, dtype=np.float32)
+        head = np.asarray(rows[:, self.columns].astype(np.float32) @ self.weights, dtype=np.float32)
+        out = np.empty((rows.shape[0], self.n_items), dtype=np.float32)
+        out[:] = head.mean(axis=1, keepdims=True)
+        out[:, self.columns] = head
+        return out
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights, "l2": np.float64(self.l2)}
+        state = {"weights": self.weights, "l2": np.float64(self.l2), "n_items": np.int64(self.n_items)}
+        if self.columns is not None:
+            state["columns"] = self.columns
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> EASE:
         model = cls(float(state["l2"]))
         model.weights = state["weights"]
+        model.columns = state.get("columns")
+        model.n_items = int(state["n_items"]) if "n_items" in state else model.weights.shape[0]
         return model
 
     def item_vectors(self) -> np.ndarray | None:
         # Row i of B says which items i predicts: items with similar rows are bought by the same shoppers.
-        return self.weights
+        return self.weights if self.columns is None else None
 
 
 class _Factors(Component):

@@ -6,6 +6,7 @@ serving needs (histories of training users, popularity, item neighbours, text em
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ml import npz
 from ml.recommenders.algorithms import COMPONENTS, EASE, Component, StaticScores
+from ml.recommenders.sizing import block_rows
 
 # Why an item was recommended: from the shopper's own history (known user), from the items of an anonymous
 # session or a new shopper (fold-in), from text similarity (cold start), or because it is popular/trending.
@@ -60,6 +63,37 @@ def top_indices(scores: np.ndarray, n: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+class _IdIndex:
+    """Position of an id in an id array, by binary search (the array's order is kept)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        ordered = ids.size < 2 or bool(np.all(ids[1:] > ids[:-1]))
+        self.order = None if ordered else np.argsort(ids, kind="stable")
+        self.sorted = ids if ordered else ids[self.order]
+
+    def find_many(self, values: Iterable[int]) -> np.ndarray:
+        if isinstance(values, np.ndarray):
+            wanted = values.astype(np.int64, copy=False)
+        else:
+            wanted = np.fromiter((v for v in map(int, values) if _INT64[0] <= v <= _INT64[1]), dtype=np.int64)
+        if self.sorted.size == 0 or wanted.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted, wanted), self.sorted.size - 1)
+        pos = pos[self.sorted[pos] == wanted]
+        return pos if self.order is None else self.order[pos]
+
+    def find(self, value: int) -> int | None:
+        value = int(value)
+        if not _INT64[0] <= value <= _INT64[1]:
+            return None
+        found = self.find_many(np.array([value], dtype=np.int64))
+        return int(found[0]) if found.size else None
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 class RecommenderModel:
     def __init__(
         self,
@@ -80,7 +114,7 @@ class RecommenderModel:
         self.algorithm = algorithm
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
         self.user_ids = np.asarray(user_ids, dtype=np.int64)
-        self.history = history.astype(np.float32).tocsr()
+        self.history = history.astype(np.float32, copy=False).tocsr(copy=False)
         self.components = components
         self.popularity = np.asarray(popularity, dtype=np.float32)
         self.neighbours = neighbours
@@ -89,8 +123,10 @@ class RecommenderModel:
         self.embeddings = embeddings
         self.has_text = has_text if has_text is not None else np.zeros(len(self.item_ids), dtype=bool)
         self.info = info or {}
-        self._item_index = {int(i): c for c, i in enumerate(self.item_ids)}
-        self._user_index = {int(u): r for r, u in enumerate(self.user_ids)}
+        # Id → row/column by binary search over sorted ids: no per-id Python objects (a million users would take
+        # ~100 MB of dict in every serving process).
+        self._items = _IdIndex(self.item_ids)
+        self._users = _IdIndex(self.user_ids)
         self.warm = np.bincount(self.history.indices, minlength=len(self.item_ids)) > 0
         self._explain_vectors = self._make_explain_vectors()
 
@@ -105,10 +141,14 @@ class RecommenderModel:
         return all(isinstance(c, StaticScores) for c, _ in self.components)
 
     def item_col(self, item_id: int) -> int | None:
-        return self._item_index.get(int(item_id))
+        return self._items.find(item_id)
 
     def user_row(self, user_id: int) -> int | None:
-        return self._user_index.get(int(user_id))
+        return self._users.find(user_id)
+
+    def item_cols(self, item_ids: Iterable[int]) -> np.ndarray:
+        """Columns of the item ids the model knows (unknown ids are dropped)."""
+        return self._items.find_many(item_ids)
 
     # --- scoring --------------------------------------------------------------------------------------------
 
@@ -124,8 +164,11 @@ class RecommenderModel:
                 total += weight * zscore_unseen(component.scores(rows, users), seen)
         return total
 
-    def top_n_for_users(self, user_rows: np.ndarray, n: int, batch: int = 1024) -> np.ndarray:
-        """Top-``n`` item columns for training users (seen items excluded), e.g. for evaluation or precompute."""
+    def top_n_for_users(self, user_rows: np.ndarray, n: int, batch: int | None = None) -> np.ndarray:
+        """Top-``n`` item columns for training users (seen items excluded), e.g. for evaluation or precompute.
+
+        Scored in blocks of ``batch`` rows (default: sized so one block of scores stays a few million cells)."""
+        batch = batch or block_rows(self.n_items)
         out = np.zeros((len(user_rows), min(n, self.n_items)), dtype=np.int64)
         for start in range(0, len(user_rows), batch):
             idx = np.asarray(user_rows[start : start + batch])
@@ -187,14 +230,11 @@ class RecommenderModel:
         mask = np.zeros(self.n_items, dtype=bool)
         if exclude_seen:
             mask[cols] = True
-        for item_id in exclude_item_ids or ():
-            col = self.item_col(item_id)
-            if col is not None:
-                mask[col] = True
+        if exclude_item_ids:
+            mask[self.item_cols(exclude_item_ids)] = True
         if allowed_item_ids is not None:
             allowed = np.zeros(self.n_items, dtype=bool)
-            allowed_cols = [c for c in (self.item_col(i) for i in allowed_item_ids) if c is not None]
-            allowed[allowed_cols] = True
+            allowed[self.item_cols(allowed_item_ids)] = True
             mask |= ~allowed
         if allowed_mask is not None:
             if allowed_mask.shape != (self.n_items,):
@@ -212,8 +252,8 @@ class RecommenderModel:
 
     def _make_explain_vectors(self) -> np.ndarray | None:
         for component, _ in self.components:
-            if isinstance(component, EASE):
-                return None  # EASE explains with its own weights (see _because)
+            if isinstance(component, EASE) and component.is_dense:
+                return None  # a dense EASE explains with its own weights (see _because)
             vectors = component.item_vectors()
             if vectors is not None:
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -229,7 +269,7 @@ class RecommenderModel:
             text_cols = cols[self.has_text[cols]]
             sims = self.embeddings[text_cols] @ self.embeddings[top].T
             return [int(self.item_ids[text_cols[k]]) for k in sims.argmax(axis=0)]
-        ease = next((c for c, _ in self.components if isinstance(c, EASE)), None)
+        ease = next((c for c, _ in self.components if isinstance(c, EASE) and c.is_dense), None)
         if ease is not None:
             contributions = weights[:, None] * ease.weights[np.ix_(cols, top)]
         elif self._explain_vectors is not None:
@@ -263,7 +303,7 @@ class RecommenderModel:
         scores[~self.has_text] = -np.inf
         if allowed_item_ids is not None:
             allowed = np.zeros(self.n_items, dtype=bool)
-            allowed[[c for c in (self.item_col(i) for i in allowed_item_ids) if c is not None]] = True
+            allowed[self.item_cols(allowed_item_ids)] = True
             scores[~allowed] = -np.inf
         top = top_indices(scores[None, :], n)[0]
         return [SimilarItem(int(self.item_ids[c]), float(scores[c]), "content") for c in top if np.isfinite(scores[c])]
@@ -298,9 +338,10 @@ class RecommenderModel:
             np.savez(fh, **arrays)
 
     @classmethod
-    def load(cls, path: Path) -> RecommenderModel:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+    def load(cls, path: Path, *, mmap: bool = True) -> RecommenderModel:
+        """Load an artifact; with ``mmap`` its arrays are mapped read-only from the file and shared by every process
+        that serves it (see :mod:`ml.npz`)."""
+        arrays = npz.load(path, mmap=mmap)
         meta = json.loads(str(arrays["meta"]))
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"unsupported recommender artifact format {meta.get('format')!r}")

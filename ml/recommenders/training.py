@@ -21,6 +21,7 @@ from ml.metrics.ranking import ranking_report_arrays
 from ml.recommenders.algorithms import ALS, BACKENDS, BPR, EASE, Component, StaticScores, popularity, trending
 from ml.recommenders.data import Confidence, EventWeights, InteractionMatrix, Interactions, build_matrix, split_per_user
 from ml.recommenders.model import RecommenderModel, top_indices, zscore_unseen
+from ml.recommenders.sizing import MIN_HEAD_ITEMS, STRATEGIES, ScalePlan, block_rows, plan
 
 ALGORITHMS = ("blend", "ease", "als", "bpr", "popularity", "trending")
 MAX_VALIDATION_USERS = 3000
@@ -62,6 +63,13 @@ class RecommenderConfig(TrainConfig):
     validation_fraction: float = 0.25
     k: int = 10
     neighbours: int = 50
+    # How the model fits the catalog (ml.recommenders.sizing): auto, dense (EASE over every item), head (EASE over
+    # the head_items items with the most shoppers, ALS for all) or factors (ALS alone).
+    scale_strategy: str = "auto"
+    dense_item_limit: int = 10000
+    head_items: int = 8000
+    # Held-out users scored to measure the model (a seeded sample above this many).
+    max_eval_users: int = 20000
 
     def validate(self) -> None:
         super().validate()
@@ -83,6 +91,10 @@ class RecommenderConfig(TrainConfig):
             (self.trending_half_life_days > 0, "trending_half_life_days must be > 0"),
             (0 < self.test_fraction < 1 and 0 < self.validation_fraction < 1, "test_fraction and validation_fraction must be in (0, 1)"),
             (1 <= self.k <= 100 and 1 <= self.neighbours <= 500, "k must be 1–100 and neighbours 1–500"),
+            (self.scale_strategy in STRATEGIES, f"scale_strategy must be one of {', '.join(STRATEGIES)}"),
+            (1 <= self.dense_item_limit <= 100_000, "dense_item_limit must be between 1 and 100000"),
+            (MIN_HEAD_ITEMS <= self.head_items <= 100_000, f"head_items must be between {MIN_HEAD_ITEMS} and 100000"),
+            (100 <= self.max_eval_users <= 10_000_000, "max_eval_users must be between 100 and 10000000"),
         ]
         for ok, message in checks:
             if not ok:
@@ -98,6 +110,7 @@ class RecommenderDataset:
     catalog_item_ids: np.ndarray | None = None  # every product, so products nobody touched still get a column
     item_texts: dict[int, str] | None = None  # product id → title + description, for the text embeddings
     now: float | None = None  # reference time for trending; default: the latest event
+    memory_limit: int | None = None  # bytes training may use at its peak (ML_MEMORY_LIMIT); None = no check
 
 
 class NotEnoughData(ValueError):
@@ -107,14 +120,16 @@ class NotEnoughData(ValueError):
 BLEND_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
-def _components(config: RecommenderConfig, matrix: sp.csr_matrix, events: tuple[np.ndarray, np.ndarray, np.ndarray] | None, now: float) -> list[Component]:
+def _components(
+    config: RecommenderConfig, matrix: sp.csr_matrix, events: tuple[np.ndarray, np.ndarray, np.ndarray] | None, now: float, scale: ScalePlan
+) -> list[Component]:
     if config.algorithm == "popularity":
         return [StaticScores(popularity(matrix))]
     if config.algorithm == "trending":
         cols, weights, stamps = events
         return [StaticScores(trending(cols, weights, stamps, matrix.shape[1], half_life_days=config.trending_half_life_days, now=now))]
     confidence = Confidence(config.confidence, config.bm25_k1, config.bm25_b)
-    ease = EASE(config.ease_l2, config.backend)
+    ease = EASE(config.ease_l2, config.backend, head_items=scale.head_items if scale.strategy == "head" else None)
     als = ALS(
         config.als_factors,
         config.als_regularization,
@@ -126,6 +141,8 @@ def _components(config: RecommenderConfig, matrix: sp.csr_matrix, events: tuple[
         config.backend,
     )
     bpr = BPR(config.bpr_factors, config.bpr_learning_rate, config.bpr_regularization, config.bpr_iterations, confidence, config.seed)
+    if config.algorithm in ("blend", "ease") and scale.strategy == "factors":
+        return [als]  # the catalog is too large for any item–item matrix
     return {"blend": [ease, als], "ease": [ease], "als": [als], "bpr": [bpr]}[config.algorithm]
 
 
@@ -159,58 +176,104 @@ class _Events:
         return self.cols[inside], self.weights[inside], self.stamps[inside]
 
 
-def evaluate(model: RecommenderModel, test: sp.csr_matrix, k: int, train_popularity: np.ndarray | None = None) -> dict[str, float]:
-    """Held-out metrics of a model fitted on the complementary training cells (its ``history``)."""
+def _sample(users: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if users.size <= limit:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, limit, replace=False))
+
+
+class _RankingTotals:
+    """Ranking metrics accumulated block by block (each block's means weighted by its users)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.users = 0.0
+
+    def add(self, top: np.ndarray, relevant: np.ndarray, k: int) -> None:
+        if not relevant.any():
+            return
+        report = ranking_report_arrays(top, relevant, k)
+        n = report.pop("users")
+        for key, value in report.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value * n
+        self.users += n
+
+    def report(self) -> dict[str, float]:
+        return {key: value / self.users for key, value in self.sums.items()} if self.users else {}
+
+
+def evaluate(
+    model: RecommenderModel, test: sp.csr_matrix, k: int, train_popularity: np.ndarray | None = None, *, max_users: int | None = None, seed: int = 0
+) -> dict[str, float]:
+    """Held-out metrics of a model fitted on the complementary training cells (its ``history``).
+
+    Scored in blocks of rows (memory bounded by the catalog's size); above ``max_users`` held-out users, a seeded
+    sample of them is scored.
+    """
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     if users.size == 0:
         raise NotEnoughData("no shopper has held-out interactions to evaluate on")
-    top = model.top_n_for_users(users, k)
-    relevant = test[users].toarray() > 0
-    if top.shape[1] < k:  # a catalog smaller than k: pad with an impossible column
-        relevant = np.hstack([relevant, np.zeros((len(users), 1), dtype=bool)])
-        top = np.hstack([top, np.full((len(users), k - top.shape[1]), relevant.shape[1] - 1)])
-    report = ranking_report_arrays(top, relevant, k)
-    shown = np.unique(top[top < model.n_items])
+    users = _sample(users, max_users or users.size, seed)
+    totals, shown_parts, percentile_parts = _RankingTotals(), [], []
     counts = train_popularity if train_popularity is not None else np.bincount(model.history.indices, minlength=model.n_items).astype(np.float64)
     ordered = np.sort(counts)
     below, upto = np.searchsorted(ordered, counts, "left"), np.searchsorted(ordered, counts, "right")
     percentile = (below + 0.5 * (upto - below)) / len(counts)
-    metrics = {key: value for key, value in report.items() if key != "users"}
+    step = block_rows(model.n_items)
+    for start in range(0, users.size, step):
+        block = users[start : start + step]
+        top = model.top_n_for_users(block, k, batch=step)
+        relevant = test[block].toarray() > 0
+        if top.shape[1] < k:  # a catalog smaller than k: pad with an impossible column
+            relevant = np.hstack([relevant, np.zeros((len(block), 1), dtype=bool)])
+            top = np.hstack([top, np.full((len(block), k - top.shape[1]), relevant.shape[1] - 1)])
+        totals.add(top, relevant, k)
+        real = top[top < model.n_items]
+        shown_parts.append(np.unique(real))
+        percentile_parts.append(percentile[real])
+    metrics = totals.report()
+    shown = np.unique(np.concatenate(shown_parts))
     metrics[f"coverage@{k}"] = float(shown.size / model.n_items)
-    metrics[f"popularity_bias@{k}"] = float(percentile[top[top < model.n_items]].mean())
-    metrics["eval_users"] = float(report["users"])
+    metrics[f"popularity_bias@{k}"] = float(np.concatenate(percentile_parts).mean())
+    metrics["eval_users"] = float(totals.users)
     return metrics
 
 
 def _choose_blend_weight(
-    config: RecommenderConfig, train: sp.csr_matrix, device: DeviceInfo | None, progress: ProgressCallback, lo: float, hi: float
+    config: RecommenderConfig, train: sp.csr_matrix, scale: ScalePlan, device: DeviceInfo | None, progress: ProgressCallback, lo: float, hi: float
 ) -> tuple[float, dict[str, float]]:
     """Pick EASE's share in the blend by nDCG@k on a validation split carved from the training cells."""
     fit_part, valid = split_per_user(train, config.validation_fraction, config.seed + 1)
-    components = _components(config, fit_part, None, 0.0)
+    components = _components(config, fit_part, None, 0.0, scale)
     _fit(components, fit_part, device, progress, lo, hi, "choosing blend weights")
     users = np.flatnonzero(np.diff(valid.indptr) > 0)
     if users.size == 0:
         return 0.5, {}
-    if users.size > MAX_VALIDATION_USERS:
-        users = np.sort(np.random.default_rng(config.seed).choice(users, MAX_VALIDATION_USERS, replace=False))
-    rows = fit_part[users]
-    seen = rows.toarray() > 0
-    parts = [zscore_unseen(c.scores(rows, users), seen) for c in components]
-    relevant = valid[users].toarray() > 0
+    users = _sample(users, MAX_VALIDATION_USERS, config.seed)
     k = min(config.k, train.shape[1])
-    scores_by_weight = {}
-    for w in BLEND_GRID:
-        blended = w * parts[0] + (1 - w) * parts[1]
-        blended[seen] = -np.inf
-        scores_by_weight[w] = ranking_report_arrays(top_indices(blended, k), relevant, k)[f"ndcg@{k}"]
+    totals = {w: _RankingTotals() for w in BLEND_GRID}
+    step = block_rows(train.shape[1])
+    for start in range(0, users.size, step):
+        block = users[start : start + step]
+        rows = fit_part[block]
+        seen = rows.toarray() > 0
+        parts = [zscore_unseen(c.scores(rows, block), seen) for c in components]
+        relevant = valid[block].toarray() > 0
+        for w in BLEND_GRID:
+            blended = w * parts[0] + (1 - w) * parts[1]
+            blended[seen] = -np.inf
+            totals[w].add(top_indices(blended, k), relevant, k)
+    scores_by_weight = {w: totals[w].report().get(f"ndcg@{k}", 0.0) for w in BLEND_GRID}
     best = max(BLEND_GRID, key=lambda w: (scores_by_weight[w], -abs(w - 0.5)))
     return best, {f"validation_ndcg@{k}_ease_{w}": v for w, v in scores_by_weight.items()}
 
 
 def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.ndarray | None, has_text: np.ndarray, k: int):  # noqa: ANN202
-    """Top-k similar items per item: collaborative (from the model's item vectors) for items with interactions,
-    text similarity for the rest. Returns (indices, scores, sources) with −1 / −inf padding."""
+    """Top-k similar items per item: collaborative (from the model's item vectors, or a dense EASE's weights) for
+    items with interactions, text similarity for the rest. Returns (indices, scores, sources) with −1 / −inf padding.
+
+    Exact search in blocks of rows, one matrix product and one partial sort per block.
+    """
     n = len(warm)
     k = max(1, min(k, n - 1)) if n > 1 else 1
     neighbours = np.full((n, k), -1, dtype=np.int32)
@@ -218,43 +281,47 @@ def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.nd
     sources = np.zeros(n, dtype=np.int8)
     vectors, ease_weights = None, None
     for component in components:
-        if isinstance(component, EASE):
+        if isinstance(component, EASE) and component.is_dense:
             ease_weights = component.weights
             break
         item_vectors = component.item_vectors()
         if item_vectors is not None:
-            vectors = item_vectors / np.maximum(np.linalg.norm(item_vectors, axis=1, keepdims=True), 1e-12)
+            vectors = (item_vectors / np.maximum(np.linalg.norm(item_vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             break
-    text = embeddings
-    for start in range(0, n, 512):
-        idx = np.arange(start, min(start + 512, n))
+    step = block_rows(n)
+    for start in range(0, n, step):
+        idx = np.arange(start, min(start + step, n))
+        local = np.arange(len(idx))
         cf = None
         if ease_weights is not None:
-            cf = (ease_weights[idx] + ease_weights[:, idx].T) / 2
+            cf = ((ease_weights[idx] + ease_weights[:, idx].T) / 2).astype(np.float32)
         elif vectors is not None:
             cf = vectors[idx] @ vectors.T
         if cf is not None:
-            cf = cf.astype(np.float32)
             cf[:, ~warm] = -np.inf
-            cf[np.arange(len(idx)), idx] = -np.inf
-        ct = None
-        if text is not None:
-            ct = (text[idx] @ text.T).astype(np.float32)
-            ct[:, ~has_text] = -np.inf
-            ct[np.arange(len(idx)), idx] = -np.inf
-        for row, item in enumerate(idx):
-            if cf is not None and warm[item]:
-                s, sources[item] = cf[row], 1
-            elif ct is not None and has_text[item]:
-                s = ct[row]
-            else:
+            cf[local, idx] = -np.inf
+        use_cf = warm[idx] if cf is not None else np.zeros(len(idx), dtype=bool)
+        use_text = ~use_cf & has_text[idx] if embeddings is not None else np.zeros(len(idx), dtype=bool)
+        sources[idx[use_cf]] = 1
+        for mask, make in ((use_cf, lambda rows: cf[rows]), (use_text, lambda rows: _text_scores(embeddings, has_text, idx[rows]))):
+            rows = np.flatnonzero(mask)
+            if rows.size == 0:
                 continue
-            top = top_indices(s[None, :], k)[0]
-            good = np.isfinite(s[top]) & (s[top] > 0)
-            top = top[good]
-            neighbours[item, : len(top)] = top
-            scores[item, : len(top)] = s[top]
+            s = make(rows)
+            top = top_indices(s, k)
+            top_scores = np.take_along_axis(s, top, axis=1)
+            good = np.isfinite(top_scores) & (top_scores > 0)
+            neighbours[idx[rows]] = np.where(good, top, -1)
+            scores[idx[rows]] = np.where(good, top_scores, -np.inf)
+    # Good neighbours first, padding last (top_indices sorted by score, so the padding is already at the end).
     return neighbours, scores, sources
+
+
+def _text_scores(embeddings: np.ndarray, has_text: np.ndarray, items: np.ndarray) -> np.ndarray:
+    s = (embeddings[items] @ embeddings.T).astype(np.float32)
+    s[:, ~has_text] = -np.inf
+    s[np.arange(len(items)), items] = -np.inf
+    return s
 
 
 def _build_model(
@@ -299,12 +366,15 @@ def train(dataset: RecommenderDataset, config: RecommenderConfig, progress: Prog
     if test_cells.nnz == 0:
         raise NotEnoughData("no shopper has two or more interactions: nothing can be held out to measure the model")
 
-    info: dict[str, Any] = {"device": device.description if device else "cpu"}
+    scale = plan(config, users=full.shape[0], items=full.shape[1], cells=full.matrix.nnz, events=len(dataset.interactions), memory_limit=dataset.memory_limit)
+    if dataset.memory_limit is not None:
+        scale.estimate.check(dataset.memory_limit, "Training this recommender")
+    info: dict[str, Any] = {"device": device.description if device else "cpu", "scale": scale.as_dict()}
     blend = [1.0]
-    if config.algorithm == "blend":
+    if config.algorithm == "blend" and scale.strategy != "factors":
         t = time.perf_counter()
         if config.blend_ease_weight is None:
-            w, validation = _choose_blend_weight(config, train_cells, device, progress, 5, 30)
+            w, validation = _choose_blend_weight(config, train_cells, scale, device, progress, 5, 30)
             info["validation"] = validation
         else:
             w = config.blend_ease_weight
@@ -313,16 +383,16 @@ def train(dataset: RecommenderDataset, config: RecommenderConfig, progress: Prog
         timings["choose_blend_seconds"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    components = _components(config, train_cells, events.within(train_cells), now)
+    components = _components(config, train_cells, events.within(train_cells), now, scale)
     _fit(components, train_cells, device, progress, 30, 55, "evaluating on held-out split")
     no_text = np.zeros(full.shape[1], dtype=bool)
     held_out_model = _build_model_light(config, full, train_cells, components, blend, no_text)
-    metrics = evaluate(held_out_model, test_cells, config.k)
+    metrics = evaluate(held_out_model, test_cells, config.k, max_users=config.max_eval_users, seed=config.seed)
     timings["evaluate_seconds"] = time.perf_counter() - t
     progress(58, "evaluating on held-out split", {k: v for k, v in metrics.items() if "@" in k})
 
     t = time.perf_counter()
-    components = _components(config, full.matrix, (events.cols, events.weights, events.stamps), now)
+    components = _components(config, full.matrix, (events.cols, events.weights, events.stamps), now, scale)
     _fit(components, full.matrix, device, progress, 60, 85, "fitting on all interactions")
     timings["final_fit_seconds"] = time.perf_counter() - t
 
