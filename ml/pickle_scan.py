@@ -135,9 +135,7 @@ def check_pickled_file(path: Path, allowed: Callable[[str, str], bool], what: st
         refused = sorted({f"{module}.{name}" for module, name in names if not allowed(module, name)})
         if refused:
             shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
-            raise UnsafeFileError(
-                f"refused: the file's pickle would import and run {shown}, which {what} never needs; nothing was loaded"
-            )
+            raise UnsafeFileError(f"refused: the file's pickle would import and run {shown}, which {what} never needs; nothing was loaded")
 
 
 @functools.cache

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ml.memory import BASE_PROCESS_BYTES, MIB, MemoryEstimate, format_bytes
+from ml.memory import MIB, MemoryEstimate, format_bytes
 
 STRATEGIES = ("auto", "dense", "head", "factors")
 MIN_HEAD_ITEMS = 500
@@ -77,22 +77,29 @@ def _hint(strategy: str, config: Any) -> str:
 def plan(config: Any, *, users: int, items: int, cells: int, events: int, memory_limit: int | None = None) -> ScalePlan:
     """Resolve ``config.scale_strategy`` for a dataset of these sizes under ``memory_limit`` bytes (None: no limit)."""
     sizes = {"users": users, "items": items, "cells": cells, "events": events}
+
+    def make(strategy: str, head_items: int, reason: str) -> ScalePlan:
+        return ScalePlan(strategy, head_items, reason, estimate(config, **sizes, strategy=strategy, head_items=head_items))
+
     if config.algorithm not in ("blend", "ease"):
-        return ScalePlan("factors" if config.algorithm in ("als", "bpr") else "static", 0, f"{config.algorithm} has no item–item matrix", estimate(config, **sizes, strategy="factors", head_items=0))
+        return make("factors" if config.algorithm in ("als", "bpr") else "static", 0, f"{config.algorithm} has no item–item matrix")
     wanted = config.scale_strategy
     head = min(config.head_items, items)
     if wanted == "dense":
-        return ScalePlan("dense", items, "forced by scale_strategy=dense", estimate(config, **sizes, strategy="dense", head_items=items))
+        return make("dense", items, "forced by scale_strategy=dense")
     if wanted == "factors":
-        return ScalePlan("factors", 0, "forced by scale_strategy=factors", estimate(config, **sizes, strategy="factors", head_items=0))
+        return make("factors", 0, "forced by scale_strategy=factors")
     if wanted == "head":
-        return ScalePlan("head", head, f"forced by scale_strategy=head: EASE on the {head} items with the most shoppers", estimate(config, **sizes, strategy="head", head_items=head))
+        return make("head", head, f"forced by scale_strategy=head: EASE on the {head} items with the most shoppers")
 
     limit = memory_limit if memory_limit is not None else math.inf
     dense = estimate(config, **sizes, strategy="dense", head_items=items)
     if items <= config.dense_item_limit and dense.peak_bytes <= limit:
         return ScalePlan("dense", items, f"{items} items ≤ dense_item_limit {config.dense_item_limit}: EASE over the whole catalog", dense)
-    why = f"{items} items > dense_item_limit {config.dense_item_limit}" if items > config.dense_item_limit else f"dense EASE would need {format_bytes(dense.peak_bytes)}, over the limit"
+    if items > config.dense_item_limit:
+        why = f"{items} items > dense_item_limit {config.dense_item_limit}"
+    else:
+        why = f"dense EASE would need {format_bytes(dense.peak_bytes)}, over the limit"
     # The largest head that fits: the EASE block grows with head², everything else does not depend on it.
     while head >= MIN_HEAD_ITEMS:
         candidate = estimate(config, **sizes, strategy="head", head_items=head)
@@ -101,7 +108,3 @@ def plan(config: Any, *, users: int, items: int, cells: int, events: int, memory
         head = int(head * 0.8)
     factors = estimate(config, **sizes, strategy="factors", head_items=0)
     return ScalePlan("factors", 0, f"{why}, and no EASE head of ≥ {MIN_HEAD_ITEMS} items fits: ALS alone", factors)
-
-
-def base_bytes() -> int:
-    return BASE_PROCESS_BYTES

@@ -303,11 +303,11 @@ def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.nd
         use_cf = warm[idx] if cf is not None else np.zeros(len(idx), dtype=bool)
         use_text = ~use_cf & has_text[idx] if embeddings is not None else np.zeros(len(idx), dtype=bool)
         sources[idx[use_cf]] = 1
-        for mask, make in ((use_cf, lambda rows: cf[rows]), (use_text, lambda rows: _text_scores(embeddings, has_text, idx[rows]))):
+        for mask, kind in ((use_cf, "cf"), (use_text, "text")):
             rows = np.flatnonzero(mask)
             if rows.size == 0:
                 continue
-            s = make(rows)
+            s = cf[rows] if kind == "cf" else _text_scores(embeddings, has_text, idx[rows])
             top = top_indices(s, k)
             top_scores = np.take_along_axis(s, top, axis=1)
             good = np.isfinite(top_scores) & (top_scores > 0)

