@@ -25,6 +25,7 @@ from ml.recommenders.sizing import MIN_HEAD_ITEMS, STRATEGIES, ScalePlan, block_
 
 ALGORITHMS = ("blend", "ease", "als", "bpr", "popularity", "trending")
 MAX_VALIDATION_USERS = 3000
+MAX_BLEND_FIT_USERS = 100_000
 
 
 @dataclass
@@ -69,7 +70,7 @@ class RecommenderConfig(TrainConfig):
     dense_item_limit: int = 10000
     head_items: int = 8000
     # Held-out users scored to measure the model (a seeded sample above this many).
-    max_eval_users: int = 20000
+    max_eval_users: int = 10000
 
     def validate(self) -> None:
         super().validate()
@@ -242,7 +243,12 @@ def evaluate(
 def _choose_blend_weight(
     config: RecommenderConfig, train: sp.csr_matrix, scale: ScalePlan, device: DeviceInfo | None, progress: ProgressCallback, lo: float, hi: float
 ) -> tuple[float, dict[str, float]]:
-    """Pick EASE's share in the blend by nDCG@k on a validation split carved from the training cells."""
+    """Pick EASE's share in the blend by nDCG@k on a validation split carved from the training cells.
+
+    Above :data:`MAX_BLEND_FIT_USERS` shoppers the choice is made on a seeded sample of them: one weight does not
+    need a million shoppers, and the fit it takes is the most expensive part of training."""
+    if train.shape[0] > MAX_BLEND_FIT_USERS:
+        train = train[_sample(np.arange(train.shape[0]), MAX_BLEND_FIT_USERS, config.seed + 2)]
     fit_part, valid = split_per_user(train, config.validation_fraction, config.seed + 1)
     components = _components(config, fit_part, None, 0.0, scale)
     _fit(components, fit_part, device, progress, lo, hi, "choosing blend weights")
@@ -288,7 +294,7 @@ def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.nd
         if item_vectors is not None:
             vectors = (item_vectors / np.maximum(np.linalg.norm(item_vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             break
-    step = block_rows(n)
+    step = 4 * block_rows(n)  # wider blocks than scoring: one matrix product per block is the cost here
     for start in range(0, n, step):
         idx = np.arange(start, min(start + step, n))
         local = np.arange(len(idx))

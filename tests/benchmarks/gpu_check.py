@@ -40,8 +40,11 @@ def check_device() -> str:
     try:
         return select_device().description
     except DeviceUnavailable as exc:
-        print(f"gpu-check: {exc} (ML_DEVICE={os.environ.get('ML_DEVICE', '')!r}). Run it on a host with a CUDA GPU "
-              "and a CUDA build of torch, or set ML_DEVICE=cpu to try the script.", file=sys.stderr)
+        print(
+            f"gpu-check: {exc} (ML_DEVICE={os.environ.get('ML_DEVICE', '')!r}). Run it on a host with a CUDA GPU "
+            "and a CUDA build of torch, or set ML_DEVICE=cpu to try the script.",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 
@@ -89,10 +92,12 @@ Demo family trained through `mlops.train_run` (Celery `apply()`, in-process) wit
 unreported warm-up run on the same device. Wall time includes data generation, storing the artifact and
 registering the version.
 
-{_report.table(
-    ["device (as recorded on the run)", "wall s", "run s", "train s", "accuracy"],
-    [[r["device"], r["wall_s"], r["run_s"], r["train_seconds"] if r["train_seconds"] is not None else "n/a", r["accuracy"]] for r in runs],
-)}
+{
+        _report.table(
+            ["device (as recorded on the run)", "wall s", "run s", "train s", "accuracy"],
+            [[r["device"], r["wall_s"], r["run_s"], r["train_seconds"] if r["train_seconds"] is not None else "n/a", r["accuracy"]] for r in runs],
+        )
+    }
 """
     _report.write_section("gpu_check", body)
 
@@ -106,16 +111,18 @@ def main() -> int:
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="downstream-gpu-check-") as tmp:
-        os.environ.update({
-            "DJANGO_SETTINGS_MODULE": "platform_.settings.local",
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'gpu-check.sqlite3'}",
-            "DOWNSTREAM_VAR_DIR": tmp,
-            "CELERY_BROKER_URL": "filesystem://",
-            "CELERY_RESULT_BACKEND": "",
-            "REDIS_URL": "",
-            "LOG_LEVEL": "WARNING",
-        })
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "platform_.settings.local",
+                "DJANGO_DEBUG": "false",
+                "DATABASE_URL": f"sqlite:///{Path(tmp) / 'gpu-check.sqlite3'}",
+                "DOWNSTREAM_VAR_DIR": tmp,
+                "CELERY_BROKER_URL": "filesystem://",
+                "CELERY_RESULT_BACKEND": "",
+                "REDIS_URL": "",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
         sys.path.insert(0, str(_report.ROOT))
         device = check_device()
         log(f"ML_DEVICE={os.environ.get('ML_DEVICE', '')!r} -> {device}; config {config}")

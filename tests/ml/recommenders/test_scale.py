@@ -1,0 +1,145 @@
+"""Recommenders at scale: the size strategy, memory budgets, memory-mapped artifacts, id lookups (no Django)."""
+
+import zipfile
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from ml import npz
+from ml.memory import GIB, MIB, MemoryBudgetExceeded, MemoryEstimate, parse_memory_limit
+from ml.recommenders import RecommenderConfig, RecommenderDataset, RecommenderModel, train
+from ml.recommenders.algorithms import EASE
+from ml.recommenders.model import _IdIndex
+from ml.recommenders.sizing import plan
+from tests.ml.recommenders.test_recommenders import FAST, catalog, clustered, group_of
+
+
+def test_plan_picks_dense_head_or_factors_by_catalog_size_and_memory():
+    config = RecommenderConfig(content=False)
+    small = plan(config, users=10_000, items=5_000, cells=400_000, events=500_000, memory_limit=16 * GIB)
+    assert (small.strategy, small.head_items) == ("dense", 5_000)
+    big = plan(config, users=1_000_000, items=200_000, cells=18_000_000, events=20_000_000, memory_limit=16 * GIB)
+    assert (big.strategy, big.head_items) == ("head", config.head_items)
+    assert big.estimate.peak_bytes < 16 * GIB
+    # A tight budget shrinks the head until it fits, then gives up on EASE.
+    tight = plan(config, users=100_000, items=50_000, cells=4_000_000, events=5_000_000, memory_limit=3 * GIB)
+    assert tight.strategy == "head" and tight.head_items < config.head_items and tight.estimate.peak_bytes <= 3 * GIB
+    tiny = plan(config, users=100_000, items=50_000, cells=4_000_000, events=5_000_000, memory_limit=1500 * MIB)
+    assert tiny.strategy == "factors"
+    # A catalog below the item limit whose dense fit does not fit the budget is not trained dense.
+    assert plan(config, users=10_000, items=9_000, cells=400_000, events=500_000, memory_limit=2 * GIB).strategy != "dense"
+    # A config forces it; ALS alone has no item matrix.
+    forced = RecommenderConfig(content=False, scale_strategy="factors")
+    assert plan(forced, users=10, items=10, cells=20, events=20).strategy == "factors"
+    assert plan(RecommenderConfig(algorithm="als"), users=10, items=10, cells=20, events=20).strategy == "factors"
+    # Dense memory grows with items², factors memory linearly.
+    d1 = plan(RecommenderConfig(scale_strategy="dense", content=False), users=1000, items=2000, cells=10_000, events=10_000).estimate.peak_bytes
+    d2 = plan(RecommenderConfig(scale_strategy="dense", content=False), users=1000, items=4000, cells=10_000, events=10_000).estimate.peak_bytes
+    assert d2 - d1 > 3 * (d1 - plan(RecommenderConfig(scale_strategy="dense", content=False), users=1000, items=1000, cells=10_000, events=10_000).estimate.peak_bytes)
+
+
+@pytest.mark.parametrize(("strategy", "components"), [("head", ["ease", "als"]), ("factors", ["als"])])
+def test_forced_strategies_train_learn_the_groups_and_are_recorded(strategy, components, tmp_path):
+    config = RecommenderConfig(**FAST, scale_strategy=strategy, head_items=500)
+    result = train(RecommenderDataset(clustered(), catalog_item_ids=catalog()), config)
+    assert result.details["scale"]["strategy"] == strategy
+    assert [c.kind for c, _ in result.model.components] == components
+    recs = result.model.recommend(user_id=1000, n=3)
+    assert sum(group_of(r.item_id) == 0 for r in recs) >= 2
+    assert result.metrics["ndcg@10"] > 0.3
+    path = tmp_path / "model.npz"
+    result.save(path)
+    loaded = RecommenderModel.load(path)
+    assert [r.item_id for r in loaded.recommend(user_id=1000, n=5)] == [r.item_id for r in result.model.recommend(user_id=1000, n=5)]
+    assert loaded.similar_items(100, 3) == result.model.similar_items(100, 3)
+
+
+def test_head_ease_covers_the_most_supported_items_and_scores_the_tail_neutrally():
+    rng = np.random.default_rng(0)
+    matrix = sp.random(200, 40, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    matrix.data[:] = 1.0
+    # Make items 0..4 the most popular.
+    extra = sp.csr_matrix((np.ones(200 * 5, dtype=np.float32), (np.repeat(np.arange(200), 5), np.tile(np.arange(5), 200))), shape=(200, 40))
+    matrix = ((matrix + extra) > 0).astype(np.float32).tocsr()
+    ease = EASE(10.0, head_items=8)
+    ease.fit(matrix)
+    assert not ease.is_dense and set(range(5)) <= set(ease.columns.tolist()) and len(ease.columns) == 8
+    rows = matrix[rng.choice(200, 3, replace=False)]
+    scores = ease.scores(rows)
+    assert scores.shape == (3, 40)
+    tail = np.setdiff1d(np.arange(40), ease.columns)
+    head_scores = scores[:, ease.columns]
+    assert np.allclose(scores[:, tail], head_scores.mean(axis=1, keepdims=True))
+    restored = EASE.from_state(ease.state())
+    assert np.allclose(restored.scores(rows), scores) and restored.item_vectors() is None
+
+
+def test_memory_limit_refuses_before_training():
+    config = RecommenderConfig(**FAST, scale_strategy="dense")
+    with pytest.raises(MemoryBudgetExceeded, match="ML_MEMORY_LIMIT"):
+        train(RecommenderDataset(clustered(), catalog_item_ids=catalog(), memory_limit=100 * MIB), config)
+    estimate = MemoryEstimate({"a": 3 * GIB, "b": GIB}, hint="Lower it.")
+    with pytest.raises(MemoryBudgetExceeded, match=r"about 4\.\d GB .*a 3\.0 GB.*limit of 2\.0 GB.*Lower it\."):
+        estimate.check(2 * GIB)
+    estimate.check(5 * GIB)
+
+
+def test_parse_memory_limit():
+    host = 16 * GIB
+    assert parse_memory_limit("", host) == int(host * 0.7)
+    assert parse_memory_limit(None, host) == int(host * 0.7)
+    assert parse_memory_limit("50%", host) == 8 * GIB
+    assert parse_memory_limit("12G", host) == 12 * GIB
+    assert parse_memory_limit("512MiB", host) == 512 * MIB
+    assert parse_memory_limit("2000000000", host) == 2_000_000_000
+    for bad in ("lots", "0%", "150%", "-1G", "10k"):
+        with pytest.raises(ValueError, match="ML_MEMORY_LIMIT"):
+            parse_memory_limit(bad, host)
+
+
+def test_artifact_arrays_are_memory_mapped_read_only_and_equal(tmp_path):
+    result = train(RecommenderDataset(clustered(), catalog_item_ids=catalog()), RecommenderConfig(**FAST))
+    path = tmp_path / "model.npz"
+    result.save(path)
+    arrays = npz.load(path)
+    copies = npz.load(path, mmap=False)
+    assert arrays.keys() == copies.keys()
+    for key, value in arrays.items():
+        assert np.array_equal(value, copies[key])
+        if value.ndim and value.size:
+            assert not value.flags.writeable and not value.flags.owndata, key
+    model = RecommenderModel.load(path)
+    assert not model.history.data.flags.writeable
+    assert model.recommend(user_id=1000, n=5) == result.model.recommend(user_id=1000, n=5)
+
+
+def test_npz_reader_refuses_objects_and_other_members(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, ok=np.arange(3), bad=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="Python objects|pickle"):
+        npz.load(path)
+    other = tmp_path / "other.npz"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("payload.pkl", b"x")
+    with pytest.raises(ValueError, match="not a .npy member"):
+        npz.load(other)
+    compressed = tmp_path / "compressed.npz"
+    np.savez_compressed(compressed, a=np.arange(10))
+    assert np.array_equal(npz.load(compressed)["a"], np.arange(10))  # read, not mapped
+
+
+def test_id_index_sorted_and_unsorted():
+    for ids in (np.array([3, 7, 11, 20]), np.array([20, 3, 11, 7])):
+        index = _IdIndex(ids)
+        for pos, value in enumerate(ids):
+            assert index.find(int(value)) == pos
+        assert index.find(4) is None and index.find(2**70) is None and index.find(-1) is None
+        assert sorted(ids[index.find_many([7, 99, 20, 2**64])].tolist()) == [7, 20]
+    assert _IdIndex(np.array([], dtype=np.int64)).find(1) is None
+
+
+def test_evaluation_samples_users_above_the_limit():
+    config = RecommenderConfig(**FAST, max_eval_users=100)
+    result = train(RecommenderDataset(clustered(), catalog_item_ids=catalog()), config)
+    assert result.metrics["eval_users"] <= 100
