@@ -73,11 +73,6 @@ class CatalogSnapshot:
                 self._masks[key] = mask
         return mask
 
-    def allowed_ids(self, in_stock: bool, category: str | None) -> set[int] | None:
-        if not in_stock and not category:
-            return None
-        return {p.id for p in self.by_id.values() if (not in_stock or p.in_stock) and (not category or p.category == category)}
-
 
 class CatalogCache:
     def __init__(self) -> None:

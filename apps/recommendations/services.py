@@ -410,11 +410,12 @@ def similar_items(*, sku: str, n: int = 10, in_stock: bool = False, category: st
         raise UnknownProduct(f"No product with SKU {sku!r}.")
     version, variant, test = _choose_version(MAIN_FAMILY, None)
     predictor = _predictor(version)
-    allowed = catalog_cache.get().allowed_ids(in_stock, category)
-    similar = predictor.similar_items(product.id, n, allowed)
+    # The filter as a flag per model column, cached per version and filter: no per-product work per request.
+    allowed = catalog_cache.get().allowed_mask(version.pk, predictor.model.item_ids, in_stock, category)
+    similar = predictor.similar_items(product.id, n, allowed_mask=allowed)
     if not similar:
         texts = commerce.catalog_texts(product_ids=[product.id])
-        similar = predictor.similar_to_text(texts[0][1] if texts else product.title, n + 1, allowed)
+        similar = predictor.similar_to_text(texts[0][1] if texts else product.title, n + 1, allowed_mask=allowed)
         similar = [s for s in similar if s.item_id != product.id][:n]
     recs = [Recommendation(item_id=s.item_id, score=s.score, source=s.source) for s in similar]
     result = _finish(ListKind.SIMILAR, version, variant, None, recs, {}, "", "", [], record)

@@ -278,7 +278,9 @@ class RecommenderModel:
             return [None] * len(top)
         return [int(self.item_ids[cols[k]]) for k in contributions.argmax(axis=0)]
 
-    def similar_items(self, item_id: int, n: int = 10, allowed_item_ids: set[int] | None = None) -> list[SimilarItem]:
+    def similar_items(self, item_id: int, n: int = 10, allowed_item_ids: set[int] | None = None, allowed_mask: np.ndarray | None = None) -> list[SimilarItem]:
+        """The item's precomputed neighbours, best first; ``allowed_item_ids`` / ``allowed_mask`` (one flag per item column,
+        as for :meth:`recommend`) keep only some."""
         col = self.item_col(item_id)
         if col is None:
             return []
@@ -288,14 +290,16 @@ class RecommenderModel:
             if other < 0 or not np.isfinite(score):
                 break
             other_id = int(self.item_ids[other])
-            if allowed_item_ids is not None and other_id not in allowed_item_ids:
+            if (allowed_item_ids is not None and other_id not in allowed_item_ids) or (allowed_mask is not None and not allowed_mask[other]):
                 continue
             out.append(SimilarItem(other_id, float(score), source))
             if len(out) >= n:
                 break
         return out
 
-    def similar_to_embedding(self, vector: np.ndarray, n: int = 10, allowed_item_ids: set[int] | None = None) -> list[SimilarItem]:
+    def similar_to_embedding(
+        self, vector: np.ndarray, n: int = 10, allowed_item_ids: set[int] | None = None, allowed_mask: np.ndarray | None = None
+    ) -> list[SimilarItem]:
         """Items whose text is closest to ``vector`` (a product the model has never seen, embedded on the fly)."""
         if self.embeddings is None:
             return []
@@ -305,6 +309,8 @@ class RecommenderModel:
             allowed = np.zeros(self.n_items, dtype=bool)
             allowed[self.item_cols(allowed_item_ids)] = True
             scores[~allowed] = -np.inf
+        if allowed_mask is not None:
+            scores[~allowed_mask] = -np.inf
         top = top_indices(scores[None, :], n)[0]
         return [SimilarItem(int(self.item_ids[c]), float(scores[c]), "content") for c in top if np.isfinite(scores[c])]
 

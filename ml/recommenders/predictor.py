@@ -41,16 +41,16 @@ class RecommenderPredictor(Predictor):
     def recommend(self, **request: Any) -> list[Recommendation]:
         return self.model.recommend(**request)
 
-    def similar_items(self, item_id: int, n: int = 10, allowed_item_ids: set[int] | None = None) -> list[SimilarItem]:
-        return self.model.similar_items(item_id, n, allowed_item_ids)
+    def similar_items(self, item_id: int, n: int = 10, allowed_item_ids: set[int] | None = None, allowed_mask: np.ndarray | None = None) -> list[SimilarItem]:
+        return self.model.similar_items(item_id, n, allowed_item_ids, allowed_mask)
 
-    def similar_to_text(self, text: str, n: int = 10, allowed_item_ids: set[int] | None = None) -> list[SimilarItem]:
+    def similar_to_text(self, text: str, n: int = 10, allowed_item_ids: set[int] | None = None, allowed_mask: np.ndarray | None = None) -> list[SimilarItem]:
         """Neighbours of a product the model has never seen, by its text (loads the MiniLM encoder on first use)."""
         if self.model.embeddings is None or not text.strip():
             return []
         from ml.recommenders.content import embed_texts
 
-        return self.model.similar_to_embedding(embed_texts([text], self.device)[0], n, allowed_item_ids)
+        return self.model.similar_to_embedding(embed_texts([text], self.device)[0], n, allowed_item_ids, allowed_mask)
 
     def top_n_for_users(self, user_ids: Sequence[int], n: int) -> dict[int, list[tuple[int, float]]]:
         """Batch top-``n`` (item id, score) for training users, e.g. a nightly precompute; unknown ids are skipped."""

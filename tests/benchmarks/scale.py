@@ -92,8 +92,12 @@ print(json.dumps({
 # --- loading a shop into PostgreSQL -------------------------------------------------------------------------
 
 
-def _binary_copy(columns: list[tuple[str, np.ndarray, str]]) -> bytes:
-    """One PostgreSQL binary COPY payload of fixed-width non-null columns (name, values, big-endian dtype)."""
+_COPY_HEADER, _COPY_TRAILER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8, b"\xff\xff"
+
+
+def _binary_copy(columns: list[tuple[str, np.ndarray, str]], *, first: bool = True, last: bool = True) -> bytes:
+    """Rows of a PostgreSQL binary COPY of fixed-width non-null columns (name, values, big-endian dtype); the
+    stream's header goes before the ``first`` chunk and its trailer after the ``last``."""
     n = len(columns[0][1])
     fields = [("count", ">i2")]
     for name, _, dtype in columns:
@@ -103,7 +107,7 @@ def _binary_copy(columns: list[tuple[str, np.ndarray, str]]) -> bytes:
     for name, values, dtype in columns:
         rows[f"{name}_len"] = np.dtype(dtype).itemsize
         rows[name] = values
-    return b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rows.tobytes() + b"\xff\xff"
+    return (_COPY_HEADER if first else b"") + rows.tobytes() + (_COPY_TRAILER if last else b"")
 
 
 def load_shop(shop: _synthetic_shop.Shop) -> float:
@@ -153,7 +157,9 @@ def load_shop(shop: _synthetic_shop.Shop) -> float:
                             ("product", shop.item_index[sl] + 1, ">i8"),
                             ("kind", shop.type_code[sl], ">i2"),
                             ("at", shop.timestamp[sl], ">f8"),
-                        ]
+                        ],
+                        first=s == 0,
+                        last=s + step >= len(shop),
                     )
                 )
         kinds = " ".join(f"WHEN {code} THEN '{name}'" for code, name in enumerate(_synthetic_shop.TYPE_CODES))
