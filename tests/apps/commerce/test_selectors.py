@@ -154,3 +154,21 @@ def test_customer_ids_active_since_in_chunks():
     EventFactory(customer=None, session_id="s", occurred_at=t0.replace(day=5))
     chunks = list(selectors.customer_ids_active_since(since=t0.replace(day=2), chunk_size=1))
     assert chunks == [[new.pk], [newer.pk]]
+
+
+def test_log_columns_grow_past_the_count_and_drop_an_unused_tail():
+    # Events ingested between the count and the read grow the columns; deleted ones leave the tail unused.
+    def block(start: int, n: int) -> tuple:
+        ids = np.arange(start, start + n)
+        return ids, ids + 100, (ids % 4).astype(np.int8), ids * 0.5, ids * 10.0
+
+    grown = selectors._LogColumns(2)
+    grown.add(*block(0, 3))
+    grown.add(*block(3, 4))
+    log = grown.log()
+    assert log.customer_ids.tolist() == list(range(7)) and log.product_ids.tolist() == list(range(100, 107))
+    assert log.types.dtype == np.int8 and log.timestamps.tolist() == [k * 10.0 for k in range(7)]
+    roomy = selectors._LogColumns(10)
+    roomy.add(*block(0, 3))
+    assert len(roomy.log()) == 3 and roomy.log().values.tolist() == [0.0, 0.5, 1.0]
+    assert len(selectors._LogColumns(0).log()) == 0
