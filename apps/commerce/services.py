@@ -656,8 +656,14 @@ def event_prune(
         qs = qs.filter(customer_id__isnull=True)
     if dry_run:
         return qs.count()
-    deleted = 0
-    while ids := list(qs.order_by("occurred_at").values_list("id", flat=True)[:batch_size]):
+    deleted, floor = 0, None
+    while True:
+        # Oldest first, and never below the last batch's newest: each batch starts where the previous one ended
+        # instead of stepping over the index entries of the rows already deleted (dead until the next VACUUM).
+        page = qs if floor is None else qs.filter(occurred_at__gte=floor)
+        rows = list(page.order_by("occurred_at").values_list("id", "occurred_at")[:batch_size])
+        if not rows:
+            return deleted
         # Nothing references an event and no signal listens: one DELETE … WHERE id IN (…), committed on its own.
-        deleted += Event.objects.filter(id__in=ids).delete()[0]
-    return deleted
+        deleted += Event.objects.filter(id__in=[pk for pk, _ in rows]).delete()[0]
+        floor = rows[-1][1]
