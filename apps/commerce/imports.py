@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +30,36 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be read (missing, wrong columns)."""
 
 
+# Row errors kept for the report: a file of millions of bad rows must not keep millions of messages.
+MAX_KEPT_ERRORS = 1000
+
+
 @dataclass
 class ImportReport:
-    """Counts per kind of row, plus row errors as {"line": n, "errors": {field: [msg]}}."""
+    """Counts per kind of row, plus row errors as {"line": n, "errors": {field: [msg]}} (the first
+    :data:`MAX_KEPT_ERRORS`; ``rejected`` counts them all)."""
 
     counts: dict[str, services.BulkResult] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+
+    def reject(self, line: int, kind: str, errors: dict[str, list[str]]) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append({"line": line, "kind": kind, "errors": errors})
 
     def add(self, kind: str, result: services.BulkResult, lines: list[int]) -> None:
         total = self.counts.setdefault(kind, services.BulkResult())
         total.created += result.created
         total.updated += result.updated
         total.duplicates += result.duplicates
-        self.errors.extend({"line": lines[e["index"]], "kind": kind, "errors": e["errors"]} for e in result.errors)
+        for error in result.errors:
+            self.reject(lines[error["index"]], kind, error["errors"])
 
     def summary_lines(self, max_errors: int = 20) -> list[str]:
         out = [f"{kind}: {r.created} created, {r.updated} updated, {r.duplicates} duplicates" for kind, r in self.counts.items()]
-        out.append(f"{len(self.errors)} rows rejected" + (f" (first {max_errors}):" if len(self.errors) > max_errors else ":" if self.errors else ""))
+        shown = min(len(self.errors), max_errors)
+        out.append(f"{self.rejected} rows rejected" + (f" (first {shown}):" if self.rejected > shown else ":" if self.errors else ""))
         for error in sorted(self.errors, key=lambda e: e["line"])[:max_errors]:
             reasons = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error["errors"].items())
             out.append(f"  line {error['line']} ({error['kind']}): {reasons}")
@@ -93,7 +107,7 @@ def import_catalog_csv(path: Path) -> ImportReport:
                 try:
                     row["attributes"] = json.loads(raw["attributes"])
                 except json.JSONDecodeError as exc:
-                    report.errors.append({"line": line, "kind": "products", "errors": {"attributes": [f"Not valid JSON: {exc.msg}."]}})
+                    report.reject(line, "products", {"attributes": [f"Not valid JSON: {exc.msg}."]})
                     continue
             yield line, row
 
@@ -132,14 +146,13 @@ def import_interactions_csv(path: Path, *, create_missing_products: bool = False
     An unknown ``item`` rejects the row unless ``create_missing_products``: then a placeholder product (title
     "Item <sku>") is created for it first, to be completed by a later catalog import."""
     report = ImportReport()
-    parsed: list[tuple[int, dict]] = []
-    for line, raw in _csv_rows(path, INTERACTION_COLUMNS):
-        if raw["event"] not in INTERACTION_EVENTS:
-            reason = f"Unknown event {raw['event']!r}; one of {', '.join(INTERACTION_EVENTS)}."
-            report.errors.append({"line": line, "kind": "events", "errors": {"event": [reason]}})
-            continue
-        parsed.append(
-            (
+
+    def events() -> Iterator[tuple[int, dict]]:
+        for line, raw in _csv_rows(path, INTERACTION_COLUMNS):
+            if raw["event"] not in INTERACTION_EVENTS:
+                report.reject(line, "events", {"event": [f"Unknown event {raw['event']!r}; one of {', '.join(INTERACTION_EVENTS)}."]})
+                continue
+            yield (
                 line,
                 {
                     "event_id": interaction_event_id(raw["user"], raw["item"], raw["event"], raw["weight"], raw["timestamp"]),
@@ -150,14 +163,19 @@ def import_interactions_csv(path: Path, *, create_missing_products: bool = False
                     "occurred_at": _iso_timestamp(raw["timestamp"]),
                 },
             )
-        )
-    if create_missing_products:
-        skus = list(dict.fromkeys(row["sku"] for _, row in parsed if row["sku"]))
-        known = selectors.products_by_skus(skus=skus)
-        missing = [(0, {"sku": sku, "title": f"Item {sku}"}) for sku in skus if sku not in known]
-        if missing:
-            _in_batches(report, "products", missing, services.product_upsert_many)
-    _in_batches(report, "events", parsed, services.event_ingest_many)
+
+    def with_products(rows: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
+        """Each batch's missing products are created just before the batch's events are stored."""
+        while batch := list(islice(rows, BATCH)):
+            skus = list(dict.fromkeys(row["sku"] for _, row in batch if row["sku"]))
+            known = selectors.products_by_skus(skus=skus)
+            missing = [(0, {"sku": sku, "title": f"Item {sku}"}) for sku in skus if sku not in known]
+            if missing:
+                _in_batches(report, "products", missing, services.product_upsert_many)
+            yield from batch
+
+    # A stream, BATCH rows at a time: a file of 20 M events is never held in memory.
+    _in_batches(report, "events", with_products(events()) if create_missing_products else events(), services.event_ingest_many)
     return report
 
 
@@ -204,7 +222,7 @@ def import_movielens(directory: Path) -> ImportReport:
         for number, line in _read_lines(directory / "u.item"):
             parts = line.split("|")
             if len(parts) < 5 + len(genres):
-                report.errors.append({"line": number, "kind": "products", "errors": {"u.item": [f"Expected {5 + len(genres)} fields, got {len(parts)}."]}})
+                report.reject(number, "products", {"u.item": [f"Expected {5 + len(genres)} fields, got {len(parts)}."]})
                 continue
             item, title, released, _, url = parts[:5]
             names = [g for g, flag in zip(genres, parts[5 : 5 + len(genres)], strict=True) if flag.strip() == "1"]
@@ -219,7 +237,7 @@ def import_movielens(directory: Path) -> ImportReport:
     for number, line in _read_lines(directory / "u.data"):
         parts = line.split()
         if len(parts) != 4:
-            report.errors.append({"line": number, "kind": "events", "errors": {"u.data": [f"Expected user, item, rating, timestamp; got {line!r}."]}})
+            report.reject(number, "events", {"u.data": [f"Expected user, item, rating, timestamp; got {line!r}."]})
             continue
         ratings.append((number, *parts))
 

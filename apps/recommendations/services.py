@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -456,16 +456,21 @@ def ab_test_stop(*, family: str = MAIN_FAMILY) -> int:
 # --- batch precompute -------------------------------------------------------------------------------------
 
 
-def active_customer_ids(*, days: int) -> list[int]:
-    log = commerce.interaction_log(since=timezone.now() - timedelta(days=days))
-    return [int(c) for c in np.unique(log.customer_ids)]
+# Customers scored and written per batch: one matrix product per batch, one INSERT … ON CONFLICT per batch.
+PRECOMPUTE_BATCH = 1000
+
+
+def active_customer_ids(*, days: int, chunk_size: int | None = None) -> Iterator[list[int]]:
+    """Ids of the customers with an event (feedback aside) in the last ``days``, :data:`PRECOMPUTE_BATCH` at a time."""
+    return commerce.customer_ids_active_since(since=timezone.now() - timedelta(days=days), chunk_size=chunk_size or PRECOMPUTE_BATCH)
 
 
 def precompute_for_version(*, version_id: int, n: int | None = None, days: int | None = None) -> int:
     """Store top-N for every customer active in the last ``days`` under ``version_id``; returns how many.
 
-    Idempotent: a rerun overwrites the rows. Rows of the family's other versions are deleted (they would never
-    be served again).
+    Streams: customers are read, scored and written :data:`PRECOMPUTE_BATCH` at a time, so memory does not
+    grow with the customer base. Idempotent: a rerun overwrites the rows. Rows of the family's other versions
+    are deleted once every batch is written (they would never be served again).
     """
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
@@ -473,23 +478,22 @@ def precompute_for_version(*, version_id: int, n: int | None = None, days: int |
     n = n or settings.RECOMMENDATIONS_PRECOMPUTE_N
     days = days or settings.RECOMMENDATIONS_ACTIVE_DAYS
     predictor = _predictor(version)
-    rows = []
-    for customer_id in active_customer_ids(days=days):
-        if predictor.model.user_row(customer_id) is None:
-            continue
-        recs = predictor.recommend(user_id=customer_id, n=n)
-        rows.append(
+    stored = 0
+    for customer_ids in active_customer_ids(days=days):
+        lists = predictor.recommend_for_users(customer_ids, n)
+        rows = [
             PrecomputedRecommendations(
                 model_version=version, customer_id=customer_id, items=[[r.item_id, round(r.score, 6), r.because_item_id, r.source] for r in recs]
             )
-        )
-    with transaction.atomic():
-        PrecomputedRecommendations.objects.filter(model_version__family=version.family).exclude(model_version=version).delete()
+            for customer_id, recs in lists.items()
+        ]
         PrecomputedRecommendations.objects.bulk_create(
-            rows, batch_size=1000, update_conflicts=True, unique_fields=["model_version", "customer_id"], update_fields=["items", "computed_at"]
+            rows, batch_size=PRECOMPUTE_BATCH, update_conflicts=True, unique_fields=["model_version", "customer_id"], update_fields=["items", "computed_at"]
         )
-    logger.info("precomputed top-%s for %s customers under %s", n, len(rows), _label(version))
-    return len(rows)
+        stored += len(rows)
+    PrecomputedRecommendations.objects.filter(model_version__family=version.family).exclude(model_version=version).delete()
+    logger.info("precomputed top-%s for %s customers under %s", n, stored, _label(version))
+    return stored
 
 
 def precompute_production_if_stale() -> int | None:

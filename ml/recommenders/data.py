@@ -12,14 +12,32 @@ import numpy as np
 import scipy.sparse as sp
 
 EVENT_TYPES = ("view", "add_to_cart", "purchase", "rating")
+# ``Interactions.types`` holds int8 codes: the index into EVENT_TYPES, or OTHER_TYPE for any other kind of event
+# (recommendation feedback, say), which weighs nothing. One byte per event instead of a Python string.
+OTHER_TYPE = -1
+
+
+def event_type_codes(types: np.ndarray | list[str] | tuple[str, ...]) -> np.ndarray:
+    """Names → int8 codes (:data:`OTHER_TYPE` for names outside :data:`EVENT_TYPES`); codes pass through."""
+    array = np.asarray(types)
+    if array.dtype.kind in "iu":
+        codes = array.astype(np.int8)
+        codes[(array < 0) | (array >= len(EVENT_TYPES))] = OTHER_TYPE
+        return codes
+    array = array.astype(str)
+    codes = np.full(array.shape, OTHER_TYPE, dtype=np.int8)
+    for code, name in enumerate(EVENT_TYPES):
+        codes[array == name] = code
+    return codes
 
 
 @dataclass(frozen=True)
 class Interactions:
     """One row per event: who (user id), what (item id), which kind, an optional value, and when (epoch s).
 
-    Ids are the application's integer ids (customer and product primary keys); ``values`` is NaN where an event
-    has none (a rating's stars, a purchase's quantity otherwise).
+    Ids are the application's integer ids (customer and product primary keys); ``types`` are int8 codes into
+    :data:`EVENT_TYPES` (-1: any other type) — an array of names is accepted and converted; ``values`` is NaN
+    where an event has none (a rating's stars, a purchase's quantity otherwise).
     """
 
     user_ids: np.ndarray
@@ -29,6 +47,8 @@ class Interactions:
     timestamps: np.ndarray
 
     def __post_init__(self) -> None:
+        if np.asarray(self.types).dtype != np.int8:
+            object.__setattr__(self, "types", event_type_codes(self.types))
         n = len(self.user_ids)
         for name in ("item_ids", "types", "values", "timestamps"):
             if len(getattr(self, name)) != n:
@@ -39,25 +59,41 @@ class Interactions:
 
     @classmethod
     def from_log(cls, log: object) -> Interactions:
-        """From any object with the five arrays under the names the shop's interaction log uses."""
+        """From any object with the five arrays under the names the shop's interaction log uses.
+
+        The log's ``types`` are either names or integer codes into its own ``type_names`` tuple; either way they
+        are mapped onto :data:`EVENT_TYPES` here.
+        """
+        types = np.asarray(log.types)
+        names = getattr(log, "type_names", None)
+        if types.dtype.kind in "iu" and names is not None:
+            # Translate the log's codes through a small lookup table (one entry per name, plus -1 → OTHER_TYPE).
+            table = np.append(event_type_codes(np.array(names, dtype=str)), np.int8(OTHER_TYPE))
+            codes = table[np.where((types >= 0) & (types < len(names)), types, -1)]
+        else:
+            codes = event_type_codes(types)
         return cls(
             user_ids=np.asarray(log.customer_ids, dtype=np.int64),
             item_ids=np.asarray(log.product_ids, dtype=np.int64),
-            types=np.asarray(log.types, dtype=object).astype(str),
+            types=codes,
             values=np.asarray(log.values, dtype=np.float64),
             timestamps=np.asarray(log.timestamps, dtype=np.float64),
         )
 
     def describe(self) -> dict[str, object]:
-        types, counts = np.unique(self.types, return_counts=True) if len(self) else ([], [])
+        codes, counts = np.unique(self.types, return_counts=True) if len(self) else ([], [])
         return {
             "events": len(self),
             "users": int(len(np.unique(self.user_ids))),
             "items": int(len(np.unique(self.item_ids))),
-            "by_type": {str(t): int(c) for t, c in zip(types, counts, strict=True)},
+            "by_type": {self.type_name(int(t)): int(c) for t, c in zip(codes, counts, strict=True)},
             "first_event_ts": float(self.timestamps.min()) if len(self) else None,
             "last_event_ts": float(self.timestamps.max()) if len(self) else None,
         }
+
+    @staticmethod
+    def type_name(code: int) -> str:
+        return EVENT_TYPES[code] if 0 <= code < len(EVENT_TYPES) else "other"
 
 
 @dataclass(frozen=True)
@@ -71,10 +107,12 @@ class EventWeights:
     rating_scale: float = 0.2  # rating r weighs rating_offset + rating_scale * r (5 stars → 1.5, 1 star → 0.7)
 
     def of(self, types: np.ndarray, values: np.ndarray) -> np.ndarray:
-        weights = np.zeros(len(types), dtype=np.float64)
+        """Weight per event from its type codes (see :func:`event_type_codes`; names are converted) and values."""
+        codes = event_type_codes(types)
+        weights = np.zeros(len(codes), dtype=np.float64)
         for name in ("view", "add_to_cart", "purchase"):
-            weights[types == name] = getattr(self, name)
-        rating = types == "rating"
+            weights[codes == EVENT_TYPES.index(name)] = getattr(self, name)
+        rating = codes == EVENT_TYPES.index("rating")
         stars = np.nan_to_num(values[rating], nan=3.0)
         weights[rating] = self.rating_offset + self.rating_scale * stars
         return np.maximum(weights, 0.0)

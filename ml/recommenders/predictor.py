@@ -68,6 +68,42 @@ class RecommenderPredictor(Predictor):
                 out[uid] = [(int(self.model.item_ids[c]), float(scores[k, c])) for c in top[k] if np.isfinite(scores[k, c])]
         return out
 
+    def recommend_for_users(self, user_ids: Sequence[int], n: int, batch: int = 512) -> dict[int, list[Recommendation]]:
+        """``recommend(user_id=u, n=n)`` for many training users, scored ``batch`` rows at a time; unknown ids are skipped.
+
+        The same items, scores, sources and "because" items as one call per user: users on the collaborative
+        path share one matrix product per batch; the rare others (a static model, a history of cold items only)
+        take the single-user path.
+        """
+        model = self.model
+        out: dict[int, list[Recommendation]] = {}
+        pending: list[tuple[int, int]] = []
+        for uid in user_ids:
+            row = model.user_row(uid)
+            if row is None:
+                continue
+            cols = model.history.indices[model.history.indptr[row] : model.history.indptr[row + 1]]
+            if model.is_static or not (cols.size and model.warm[cols].any()):
+                out[int(uid)] = model.recommend(user_id=int(uid), n=n)
+            else:
+                pending.append((int(uid), row))
+        for start in range(0, len(pending), batch):
+            chunk = pending[start : start + batch]
+            idx = np.array([r for _, r in chunk])
+            history = model.history[idx]
+            scores = model.score_rows(history, idx).astype(np.float32, copy=True)
+            scores[history.nonzero()] = -np.inf
+            top = top_indices(scores, n)
+            for k, (uid, _) in enumerate(chunk):
+                row = history[k]
+                cols = top[k][: max(min(n, model.n_items - row.nnz), 0)]
+                because = model._because(row, cols, "personal")
+                out[uid] = [
+                    Recommendation(item_id=int(model.item_ids[c]), score=float(scores[k, c]), source="personal", because_item_id=b)
+                    for c, b in zip(cols, because, strict=True)
+                ]
+        return out
+
     def predict_batch(self, items: Sequence[Any]) -> list[Any]:
         """Each item is a request dict for :meth:`recommend` (``user_id``, ``history``, ``n``, filters)."""
         return [self.recommend(**dict(item)) for item in items]

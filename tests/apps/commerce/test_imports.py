@@ -71,6 +71,30 @@ def test_import_interactions_csv(tmp_path):
     assert Product.objects.get(sku="B").title == "Item B" and Event.objects.count() == 4
 
 
+def test_import_interactions_csv_streams_in_batches_and_keeps_the_first_errors(tmp_path, monkeypatch):
+    from apps.commerce import imports, services
+
+    ProductFactory(sku="A")
+    lines = ["user,item,event,weight,timestamp"]
+    for k in range(9):  # rows 2..10: a new product every third row, a bad event type every fourth
+        lines.append(f"u{k},{'A' if k % 3 else f'N{k}'},{'wish' if k % 4 == 3 else 'view'},,2026-03-01T10:0{k}:00Z")
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(imports, "BATCH", 2)
+    monkeypatch.setattr(imports, "MAX_KEPT_ERRORS", 1)
+    calls = []
+    ingest = services.event_ingest_many
+    monkeypatch.setattr(services, "event_ingest_many", lambda *, rows: calls.append(len(rows)) or ingest(rows=rows))
+
+    report = imports.import_interactions_csv(path, create_missing_products=True)
+    assert calls == [2, 2, 2, 1]  # never more than a batch in memory
+    assert report.counts["events"].created == 7 and report.counts["products"].created == 2  # N3 is on a rejected row
+    assert report.rejected == 2 and [e["line"] for e in report.errors] == [5]
+    assert "2 rows rejected (first 1):" in report.summary_lines()
+    # Every event found its product: the batch's products were created before its events.
+    assert Event.objects.count() == 7 and set(Product.objects.values_list("sku", flat=True)) == {"A", "N0", "N6"}
+
+
 def test_import_movielens(tmp_path):
     (tmp_path / "u.item").write_bytes(
         "1|Toy Story (1995)|01-Jan-1995||http://imdb/1|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from apps.commerce import selectors
-from apps.commerce.models import EventType
+from apps.commerce.models import Event, EventType
 from tests.apps.commerce.factories import CustomerFactory, EventFactory, OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,11 +50,12 @@ def test_interaction_log_columns():
     assert len(log) == 2
     assert log.customer_ids.dtype == np.int64 and log.product_ids.dtype == np.int64 and log.values.dtype == np.float64
     assert log.customer_ids.tolist() == [c1.pk, c2.pk] and log.product_ids.tolist() == [p.pk, p.pk]
-    assert log.types.tolist() == ["view", "rating"]
+    assert log.types.dtype == np.int8 and log.type_labels().tolist() == ["view", "rating"]
+    assert [log.type_names[t] for t in log.types] == ["view", "rating"]
     assert math.isnan(log.values[0]) and log.values[1] == 4.5
     assert log.timestamps.tolist() == [t0.timestamp(), t0.timestamp() + 3600]
 
-    assert selectors.interaction_log(types=["impression"]).types.tolist() == ["impression"]
+    assert selectors.interaction_log(types=["impression"]).type_labels().tolist() == ["impression"]
     assert len(selectors.interaction_log(since=t0.replace(hour=12, minute=30))) == 1
     empty = selectors.interaction_log(types=["purchase"])
     assert len(empty) == 0 and empty.customer_ids.dtype == np.int64
@@ -90,3 +91,84 @@ def test_catalog_selectors():
     assert [p.sku for p in selectors.product_list(category="tea")] == ["B1"]
     ids = {p.pk for p in selectors.product_list()}
     assert set(selectors.products_by_ids(ids=ids)) == ids
+
+
+def _same_log(a: selectors.InteractionLog, b: selectors.InteractionLog) -> None:
+    for name in ("customer_ids", "product_ids", "types", "values", "timestamps"):
+        left, right = getattr(a, name), getattr(b, name)
+        assert left.dtype == right.dtype, name
+        np.testing.assert_array_equal(left, right, err_msg=name)
+
+
+def test_interaction_log_binary_copy_matches_the_orm_in_small_blocks(monkeypatch):
+    customers, products = CustomerFactory.create_batch(3), ProductFactory.create_batch(4)
+    kinds = [EventType.VIEW, EventType.ADD_TO_CART, EventType.PURCHASE, EventType.RATING, EventType.CLICK]
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    for k in range(60):
+        kind = kinds[k % len(kinds)]
+        value = 1.0 + k % 5 if kind in (EventType.RATING, EventType.PURCHASE) else None
+        # Same timestamp for pairs: the id breaks the tie, on both paths.
+        EventFactory(customer=customers[k % 3], product=products[k % 4], type=kind, value=value, occurred_at=t0.replace(minute=k // 2))
+    # A type stored outside EventType (e.g. by an old import) is code -1, never an error.
+    odd = EventFactory(customer=customers[0], product=products[0], occurred_at=t0.replace(hour=2))
+    Event.objects.filter(pk=odd.pk).update(type="wishlist")
+
+    # A few rows per block, so rows and the header are split across blocks.
+    monkeypatch.setattr(selectors, "_COPY_BLOCK", 3 * selectors._COPY_ROW.itemsize + 5)
+    monkeypatch.setattr(selectors, "_ITERATOR_CHUNK", 7)
+    log = selectors.interaction_log()
+    assert len(log) == 49 and log.types.dtype == np.int8
+    assert log.types[-1] == -1 and log.type_labels()[-1] == "" and "click" not in log.type_labels().tolist()
+    assert np.all(np.diff(log.timestamps) >= 0)
+    _same_log(log, selectors._interaction_log_iterated(None, list(map(str, selectors.FEEDBACK_TYPES)), exclude=True))
+
+    since = t0.replace(minute=20)
+    for types in (["rating", "purchase"], ["click"], []):
+        copied = selectors.interaction_log(since=since, types=types)
+        _same_log(copied, selectors._interaction_log_iterated(since, types, exclude=False))
+        assert set(copied.type_labels().tolist()) == set(types) and (copied.timestamps >= since.timestamp()).all()
+    ratings = selectors.interaction_log(types=["rating"])
+    assert len(ratings) == 12 and not np.isnan(ratings.values).any()
+    assert np.isnan(selectors.interaction_log(types=["view"]).values).all()
+
+
+def test_interaction_log_types_map_onto_the_recommender_codes():
+    from ml.recommenders.data import EVENT_TYPES, Interactions
+
+    c, p = CustomerFactory(), ProductFactory()
+    for kind in (EventType.RATING, EventType.CLICK, EventType.VIEW):
+        EventFactory(customer=c, product=p, type=kind, value=4.0 if kind == EventType.RATING else None)
+    interactions = Interactions.from_log(selectors.interaction_log(types=["rating", "click", "view"]))
+    assert interactions.types.dtype == np.int8
+    assert interactions.types.tolist() == [EVENT_TYPES.index("rating"), -1, EVENT_TYPES.index("view")]
+    assert interactions.describe()["by_type"] == {"other": 1, "view": 1, "rating": 1}
+
+
+def test_customer_ids_active_since_in_chunks():
+    old, new, newer, anon_only = CustomerFactory.create_batch(4)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    EventFactory(customer=old, occurred_at=t0.replace(day=1))
+    for customer in (new, newer, new):
+        EventFactory(customer=customer, occurred_at=t0.replace(day=5))
+    EventFactory(customer=anon_only, type=EventType.IMPRESSION, recommendation_id="r", occurred_at=t0.replace(day=5))
+    EventFactory(customer=None, session_id="s", occurred_at=t0.replace(day=5))
+    chunks = list(selectors.customer_ids_active_since(since=t0.replace(day=2), chunk_size=1))
+    assert chunks == [[new.pk], [newer.pk]]
+
+
+def test_log_columns_grow_past_the_count_and_drop_an_unused_tail():
+    # Events ingested between the count and the read grow the columns; deleted ones leave the tail unused.
+    def block(start: int, n: int) -> tuple:
+        ids = np.arange(start, start + n)
+        return ids, ids + 100, (ids % 4).astype(np.int8), ids * 0.5, ids * 10.0
+
+    grown = selectors._LogColumns(2)
+    grown.add(*block(0, 3))
+    grown.add(*block(3, 4))
+    log = grown.log()
+    assert log.customer_ids.tolist() == list(range(7)) and log.product_ids.tolist() == list(range(100, 107))
+    assert log.types.dtype == np.int8 and log.timestamps.tolist() == [k * 10.0 for k in range(7)]
+    roomy = selectors._LogColumns(10)
+    roomy.add(*block(0, 3))
+    assert len(roomy.log()) == 3 and roomy.log().values.tolist() == [0.0, 0.5, 1.0]
+    assert len(selectors._LogColumns(0).log()) == 0

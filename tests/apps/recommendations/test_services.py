@@ -112,6 +112,44 @@ def test_precomputed_lists_are_served_and_a_promotion_switches_versions(trained)
     assert not PrecomputedRecommendations.objects.filter(model_version=version).exists()
 
 
+@pytest.mark.parametrize("family", ["blend", "popularity"])
+def test_precompute_streams_in_batches_and_stores_what_recommend_gives(trained, monkeypatch, family):
+    version = trained[family]
+    monkeypatch.setattr(services, "PRECOMPUTE_BATCH", 7)  # 60 active customers: nine batches, the last one short
+    batches = []
+    original = services.RecommenderPredictor.recommend_for_users
+
+    def spy(self, user_ids, n, batch=512):
+        batches.append(len(user_ids))
+        return original(self, user_ids, n, batch=3)  # several matrix products per batch too
+
+    monkeypatch.setattr(services.RecommenderPredictor, "recommend_for_users", spy)
+    assert services.precompute_for_version(version_id=version.pk, n=6, days=100_000) == 60
+    assert batches == [7] * 8 + [4]
+    predictor = services._predictor(version)
+    for row in PrecomputedRecommendations.objects.filter(model_version=version):
+        expected = [[r.item_id, round(r.score, 6), r.because_item_id, r.source] for r in predictor.recommend(user_id=row.customer_id, n=6)]
+        assert [[i, b, s] for i, _, b, s in row.items] == [[i, b, s] for i, _, b, s in expected]
+        assert [score for _, score, _, _ in row.items] == pytest.approx([score for _, score, _, _ in expected], abs=1e-5)
+    sources = {s for row in PrecomputedRecommendations.objects.filter(model_version=version) for _, _, _, s in row.items}
+    assert sources == ({"personal"} if family == "blend" else {"popular"})
+
+
+def test_active_customers_leave_out_old_events_and_feedback(trained):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.commerce.models import Event, EventType
+
+    assert list(services.active_customer_ids(days=1)) == []  # the shop's events are older than a day
+    event = Event.objects.filter(customer__isnull=False).order_by("id").first()
+    Event.objects.filter(pk=event.pk).update(occurred_at=timezone.now() - timedelta(hours=1))
+    impression = Event.objects.filter(customer__isnull=False).exclude(customer=event.customer).order_by("id").first()
+    Event.objects.filter(pk=impression.pk).update(occurred_at=timezone.now(), type=EventType.IMPRESSION)
+    assert list(services.active_customer_ids(days=1)) == [[event.customer_id]]
+
+
 def test_precompute_command(trained):
     from io import StringIO
 
