@@ -11,6 +11,7 @@ import numpy as np
 from ml.core import Predictor
 from ml.device import DeviceInfo
 from ml.recommenders.model import Recommendation, RecommenderModel, SimilarItem, top_indices
+from ml.recommenders.sizing import block_rows
 
 
 class RecommenderPredictor(Predictor):
@@ -52,23 +53,7 @@ class RecommenderPredictor(Predictor):
 
         return self.model.similar_to_embedding(embed_texts([text], self.device)[0], n, allowed_item_ids, allowed_mask)
 
-    def top_n_for_users(self, user_ids: Sequence[int], n: int) -> dict[int, list[tuple[int, float]]]:
-        """Batch top-``n`` (item id, score) for training users, e.g. a nightly precompute; unknown ids are skipped."""
-        rows = [(uid, self.model.user_row(uid)) for uid in user_ids]
-        known = [(uid, r) for uid, r in rows if r is not None]
-        out: dict[int, list[tuple[int, float]]] = {}
-        for start in range(0, len(known), 512):
-            chunk = known[start : start + 512]
-            idx = np.array([r for _, r in chunk])
-            history = self.model.history[idx]
-            scores = self.model.score_rows(history, idx)
-            scores[history.nonzero()] = -np.inf
-            top = top_indices(scores, n)
-            for k, (uid, _) in enumerate(chunk):
-                out[uid] = [(int(self.model.item_ids[c]), float(scores[k, c])) for c in top[k] if np.isfinite(scores[k, c])]
-        return out
-
-    def recommend_for_users(self, user_ids: Sequence[int], n: int, batch: int = 512) -> dict[int, list[Recommendation]]:
+    def recommend_for_users(self, user_ids: Sequence[int], n: int, batch: int | None = None) -> dict[int, list[Recommendation]]:
         """``recommend(user_id=u, n=n)`` for many training users, scored ``batch`` rows at a time; unknown ids are skipped.
 
         The same items, scores, sources and "because" items as one call per user: users on the collaborative
@@ -76,6 +61,7 @@ class RecommenderPredictor(Predictor):
         take the single-user path.
         """
         model = self.model
+        batch = batch or block_rows(model.n_items)  # one block of dense scores stays a few million cells
         out: dict[int, list[Recommendation]] = {}
         pending: list[tuple[int, int]] = []
         for uid in user_ids:
