@@ -8,6 +8,7 @@ the training part only (never from the held-out part). The artifact is then fitt
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,12 +275,15 @@ def _choose_blend_weight(
     return best, {f"validation_ndcg@{k}_ease_{w}": v for w, v in scores_by_weight.items()}
 
 
+# Above this many candidate items, neighbours come from an approximate (HNSW) index instead of an exact search:
+# exact all-pairs search costs items² (about 20 min of one core per 200k items), HNSW about items · log(items).
+EXACT_NEIGHBOUR_ITEMS = 20_000
+
+
 def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.ndarray | None, has_text: np.ndarray, k: int):  # noqa: ANN202
     """Top-k similar items per item: collaborative (from the model's item vectors, or a dense EASE's weights) for
-    items with interactions, text similarity for the rest. Returns (indices, scores, sources) with −1 / −inf padding.
-
-    Exact search in blocks of rows, one matrix product and one partial sort per block.
-    """
+    items with interactions, text similarity for the rest. Returns (indices, scores, sources, method) with −1 / −inf
+    padding after the good neighbours (positive similarity only)."""
     n = len(warm)
     k = max(1, min(k, n - 1)) if n > 1 else 1
     neighbours = np.full((n, k), -1, dtype=np.int32)
@@ -294,40 +298,70 @@ def _neighbours(components: list[Component], warm: np.ndarray, embeddings: np.nd
         if item_vectors is not None:
             vectors = (item_vectors / np.maximum(np.linalg.norm(item_vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             break
-    step = 4 * block_rows(n)  # wider blocks than scoring: one matrix product per block is the cost here
-    for start in range(0, n, step):
-        idx = np.arange(start, min(start + step, n))
-        local = np.arange(len(idx))
-        cf = None
+    methods = []
+    collaborative = ease_weights is not None or vectors is not None
+    if collaborative:
+        items = np.flatnonzero(warm)
         if ease_weights is not None:
-            cf = ((ease_weights[idx] + ease_weights[:, idx].T) / 2).astype(np.float32)
-        elif vectors is not None:
-            cf = vectors[idx] @ vectors.T
-        if cf is not None:
-            cf[:, ~warm] = -np.inf
-            cf[local, idx] = -np.inf
-        use_cf = warm[idx] if cf is not None else np.zeros(len(idx), dtype=bool)
-        use_text = ~use_cf & has_text[idx] if embeddings is not None else np.zeros(len(idx), dtype=bool)
-        sources[idx[use_cf]] = 1
-        for mask, kind in ((use_cf, "cf"), (use_text, "text")):
-            rows = np.flatnonzero(mask)
-            if rows.size == 0:
-                continue
-            s = cf[rows] if kind == "cf" else _text_scores(embeddings, has_text, idx[rows])
-            top = top_indices(s, k)
-            top_scores = np.take_along_axis(s, top, axis=1)
-            good = np.isfinite(top_scores) & (top_scores > 0)
-            neighbours[idx[rows]] = np.where(good, top, -1)
-            scores[idx[rows]] = np.where(good, top_scores, -np.inf)
-    # Good neighbours first, padding last (top_indices sorted by score, so the padding is already at the end).
-    return neighbours, scores, sources
+            found, found_scores = _exact_knn(lambda q: (ease_weights[q] + ease_weights[:, q].T) / 2, warm, items, k)
+            methods.append("exact (EASE weights)")
+        else:
+            found, found_scores, method = _knn(vectors, warm, items, k)
+            methods.append(method)
+        neighbours[items], scores[items], sources[items] = found, found_scores, 1
+    if embeddings is not None:
+        items = np.flatnonzero(has_text & ~warm if collaborative else has_text)
+        if items.size:
+            found, found_scores, method = _knn(embeddings, has_text, items, k)
+            neighbours[items], scores[items] = found, found_scores
+            methods.append(f"text: {method}")
+    return neighbours, scores, sources, ", ".join(methods) or "none"
 
 
-def _text_scores(embeddings: np.ndarray, has_text: np.ndarray, items: np.ndarray) -> np.ndarray:
-    s = (embeddings[items] @ embeddings.T).astype(np.float32)
-    s[:, ~has_text] = -np.inf
-    s[np.arange(len(items)), items] = -np.inf
-    return s
+def _knn(vectors: np.ndarray, candidates: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The ``k`` candidates with the largest inner product to each query item (itself excluded), exact for small
+    catalogs and from a faiss HNSW graph above :data:`EXACT_NEIGHBOUR_ITEMS` candidates."""
+    if int(candidates.sum()) <= EXACT_NEIGHBOUR_ITEMS:
+        found, found_scores = _exact_knn(lambda q: vectors[q] @ vectors.T, candidates, queries, k)
+        return found, found_scores, "exact"
+    import faiss
+
+    pool = np.flatnonzero(candidates)
+    index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 80
+    index.add(np.ascontiguousarray(vectors[pool], dtype=np.float32))
+    index.hnsw.efSearch = max(128, 2 * (k + 1))
+    found = np.full((len(queries), k), -1, dtype=np.int32)
+    found_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    for start in range(0, len(queries), 50_000):
+        q = queries[start : start + 50_000]
+        sims, positions = index.search(np.ascontiguousarray(vectors[q], dtype=np.float32), k + 1)
+        items = np.where(positions >= 0, pool[np.maximum(positions, 0)], -1)
+        good = (positions >= 0) & (items != q[:, None]) & (sims > 0)
+        order = np.argsort(~good, axis=1, kind="stable")[:, :k]  # good ones first, in the index's best-first order
+        good = np.take_along_axis(good, order, axis=1)
+        found[start : start + len(q)] = np.where(good, np.take_along_axis(items, order, axis=1), -1)
+        found_scores[start : start + len(q)] = np.where(good, np.take_along_axis(sims, order, axis=1), -np.inf)
+    return found, found_scores, "approximate (faiss HNSW)"
+
+
+def _exact_knn(similarities: Callable[[np.ndarray], np.ndarray], candidates: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` in blocks of query rows: one similarity block and one partial sort per block."""
+    n = len(candidates)
+    found = np.full((len(queries), k), -1, dtype=np.int32)
+    found_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    step = 4 * block_rows(n)  # wider blocks than scoring: one matrix product per block is the cost here
+    for start in range(0, len(queries), step):
+        q = queries[start : start + step]
+        s = np.asarray(similarities(q), dtype=np.float32)
+        s[:, ~candidates] = -np.inf
+        s[np.arange(len(q)), q] = -np.inf
+        top = top_indices(s, k)
+        top_scores = np.take_along_axis(s, top, axis=1)
+        good = np.isfinite(top_scores) & (top_scores > 0)  # best first, so the good ones are a prefix
+        found[start : start + len(q)] = np.where(good, top, -1)
+        found_scores[start : start + len(q)] = np.where(good, top_scores, -np.inf)
+    return found, found_scores
 
 
 def _build_model(
@@ -340,7 +374,7 @@ def _build_model(
     info: dict[str, Any],
 ) -> RecommenderModel:
     warm = np.bincount(matrix.matrix.indices, minlength=matrix.shape[1]) > 0
-    neighbours, scores, sources = _neighbours(components, warm, embeddings, has_text, config.neighbours)
+    neighbours, scores, sources, info["neighbour_search"] = _neighbours(components, warm, embeddings, has_text, config.neighbours)
     return RecommenderModel(
         algorithm=config.algorithm,
         item_ids=matrix.item_ids,

@@ -143,3 +143,23 @@ def test_evaluation_samples_users_above_the_limit():
     config = RecommenderConfig(**FAST, max_eval_users=100)
     result = train(RecommenderDataset(clustered(), catalog_item_ids=catalog()), config)
     assert result.metrics["eval_users"] <= 100
+
+
+def test_approximate_neighbours_match_exact_search(monkeypatch):
+    from ml.recommenders import training
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(20, 16)).astype(np.float32)
+    vectors = centers[rng.integers(0, 20, 3000)] + 0.3 * rng.normal(size=(3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    candidates = rng.random(3000) < 0.9
+    queries = np.flatnonzero(candidates)[:300]
+    exact, exact_scores, method = training._knn(vectors, candidates, queries, 10)
+    assert method == "exact"
+    monkeypatch.setattr(training, "EXACT_NEIGHBOUR_ITEMS", 100)
+    approx, approx_scores, method = training._knn(vectors, candidates, queries, 10)
+    assert "HNSW" in method
+    assert not (approx == queries[:, None]).any() and candidates[approx[approx >= 0]].all()
+    overlap = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert overlap > 0.9
+    assert np.allclose(np.sort(approx_scores, axis=1), np.sort(exact_scores, axis=1), atol=0.05)
