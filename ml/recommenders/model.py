@@ -340,8 +340,7 @@ class RecommenderModel:
                     arrays[f"c{k}__{key}"] = np.asarray(value)
         meta = {"format": FORMAT_VERSION, "algorithm": self.algorithm, "components": kinds, "weights": weights, "info": self.info}
         arrays["meta"] = np.array(json.dumps(meta))
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        npz.save(path, arrays)
 
     @classmethod
     def load(cls, path: Path, *, mmap: bool = True) -> RecommenderModel:
