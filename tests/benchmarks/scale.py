@@ -89,6 +89,43 @@ print(json.dumps({
 )
 
 
+# What one serving process adds by loading the model and answering requests, apart from the code and the catalog
+# it imports and caches anyway: the product's own serving code (the per-process model cache, the services).
+_MODEL_MEMORY = (
+    _CHILD_PRELUDE
+    + """
+from apps.mlops.serving import model_cache
+from apps.recommendations import services
+from apps.recommendations.catalog import catalog_cache
+from apps.recommendations.families import MAIN_FAMILY
+import ml.recommenders, ml.recommenders.content  # noqa: F401  everything a request imports
+customers, skus = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+def status():
+    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "RssAnon", "RssFile")}
+try:
+    services.similar_items(sku="no-such-sku", n=10)
+except services.UnknownProduct:
+    pass
+catalog_cache.get()
+base = status()
+started = time.perf_counter()
+model_cache.predictor(model_cache.production(MAIN_FAMILY))
+load_ms = (time.perf_counter() - started) * 1000
+loaded = status()
+for customer, sku in zip(customers, skus):
+    services.recommendations_for(customer_external_id=customer, n=10)
+    services.similar_items(sku=sku, n=10, record=False)
+after = status()
+print(json.dumps({
+    "load_ms": load_ms,
+    "private_mb_after_load": loaded["RssAnon"] - base["RssAnon"], "mapped_mb_after_load": loaded["RssFile"] - base["RssFile"],
+    "private_mb": after["RssAnon"] - base["RssAnon"], "mapped_mb": after["RssFile"] - base["RssFile"], "requests": len(customers),
+}))
+"""
+)
+
+
 # --- loading a shop into PostgreSQL -------------------------------------------------------------------------
 
 
@@ -179,37 +216,18 @@ def load_shop(shop: _synthetic_shop.Shop) -> float:
 # --- measured in child processes ----------------------------------------------------------------------------
 
 
-def child(script: str, env: dict[str, str], timeout: float) -> dict:
+def child(script: str, env: dict[str, str], timeout: float, args: tuple[str, ...] = ()) -> dict:
     """Run ``script`` in a fresh Python with ``env``; its last stdout line is JSON. An OOM kill is reported, not hidden."""
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         killed = proc.returncode < 0
         raise RuntimeError(f"child {'killed by signal ' + str(-proc.returncode) if killed else 'exited ' + str(proc.returncode)}:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _memory(pids: list[int]) -> dict[int, dict[str, float]]:
-    """Per process, from /proc/<pid>/status: RSS, its anonymous part (private heap: what the process itself holds)
-    and its file-backed part (memory-mapped artifact pages: the page cache, shared by every process mapping them)."""
-    out = {}
-    for pid in pids:
-        fields = {}
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile"):
-                fields[key] = int(value.split()[0]) / 1024  # kB → MB (MiB)
-        out[pid] = {"rss_mb": fields.get("VmRSS", 0.0), "private_mb": fields.get("RssAnon", 0.0), "mapped_mb": fields.get("RssFile", 0.0)}
-    return out
-
-
-def _workers(master_pid: int) -> list[int]:
-    import psutil
-
-    return [p.pid for p in psutil.Process(master_pid).children(recursive=False)]
-
-
 def serve(env: dict[str, str], secret: str, shop: _synthetic_shop.Shop, seed: int) -> dict:
-    """Model memory per worker process, then one client's latency for recommendations and similar items."""
+    """One client's latency for recommendations and similar items against gunicorn, then the memory one serving
+    process adds for the model (in a fresh process running the same serving code)."""
     import httpx
 
     rng = random.Random(seed)
@@ -222,20 +240,6 @@ def serve(env: dict[str, str], secret: str, shop: _synthetic_shop.Shop, seed: in
         _server.start_gunicorn(env, SERVER_ARGS, request_timeout=120, start_timeout=START_TIMEOUT) as (base, _),
         httpx.Client(base_url=base, headers=headers, timeout=HTTP_TIMEOUT) as http,
     ):
-        import psutil
-
-        port = base.rsplit(":", 1)[1]
-        master = next(p for p in psutil.Process().children() if "gunicorn" in " ".join(p.cmdline()) and f"127.0.0.1:{port}" in p.cmdline())
-        workers = _workers(master.pid)
-        for _ in range(5 * len(workers)):  # an unknown SKU is a 404 before any model loads: the code is imported, no model
-            httpx.get(f"{base}/api/v1/recommendations/items/no-such-sku/similar/", headers=headers, timeout=HTTP_TIMEOUT)
-        # The first request to each worker after this loads the model: fresh connections (a kept-alive one stays
-        # with one worker), enough of them that every worker gets some.
-        before = _memory(workers)
-        for _ in range(10 * len(workers)):
-            with httpx.Client(base_url=base, headers=headers, timeout=HTTP_TIMEOUT) as fresh:
-                fresh.get(f"/api/v1/recommendations/users/{customers[0]}/?n=10").raise_for_status()
-                fresh.get(f"/api/v1/recommendations/items/{skus[0]}/similar/?n=10").raise_for_status()
 
         def timed(path_of, n: int) -> dict:
             samples, errors = [], 0
@@ -251,9 +255,8 @@ def serve(env: dict[str, str], secret: str, shop: _synthetic_shop.Shop, seed: in
 
         recs = timed(lambda k: f"/api/v1/recommendations/users/{customers[k % len(customers)]}/?n=10", REQUESTS)
         similar = timed(lambda k: f"/api/v1/recommendations/items/{skus[k % len(skus)]}/similar/?n=10", REQUESTS)
-        after = _memory(workers)  # after the timed requests: every page they needed has been touched
-    added = {key: max(after[p][key] - before[p][key] for p in workers) for key in ("rss_mb", "private_mb", "mapped_mb")}
-    return {"recommend_ms": recs, "similar_ms": similar, "model_memory_per_process": {k: round(v, 1) for k, v in added.items()}, "workers": len(workers)}
+    memory = child(_MODEL_MEMORY, env, timeout=1800, args=(json.dumps(customers[:REQUESTS]), json.dumps(skus[:REQUESTS])))
+    return {"recommend_ms": recs, "similar_ms": similar, "model_memory_per_process": {k: round(v, 1) for k, v in memory.items()}}
 
 
 def ingest(env: dict[str, str], secret: str, shop: _synthetic_shop.Shop, seed: int) -> dict:
@@ -430,9 +433,10 @@ Command: `{result["command"]}` ({result["runtime_s"]} s). 1-minute load average 
 Seeded synthetic shops (`tests/benchmarks/_synthetic_shop.py`: power-law item popularity and shopper activity, favourite
 categories), loaded into PostgreSQL; `recommendations.blend` trained through the task code in a fresh process with the
 default config (text embeddings off); served by `{SERVER}` with production settings, one client, {REQUESTS} requests each.
-"Model memory per web process" is what the busiest worker gained from loading the model and answering the requests:
-private (anonymous memory, `RssAnon`: what each added process adds) and mapped (`RssFile`: artifact pages mapped from
-the file, one copy in the page cache shared by every process that serves the model).
+"Model memory per web process": what a process running the serving code gains by loading the production model and
+answering {REQUESTS} recommendation and {REQUESTS} similar-item requests, after importing the code and caching the
+catalog: private (anonymous memory, `RssAnon`: what each added process adds) and mapped (`RssFile`: artifact pages
+mapped from the file, one copy in the page cache shared by every process that serves the model).
 
 {table}
 {extra}
