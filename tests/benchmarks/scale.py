@@ -108,6 +108,8 @@ try:
 except services.UnknownProduct:
     pass
 catalog_cache.get()
+from ml.device import select_device
+select_device()  # imports torch, as loading any model does: code every serving process holds anyway (the chatbot needs it)
 base = status()
 started = time.perf_counter()
 model_cache.predictor(model_cache.production(MAIN_FAMILY))
