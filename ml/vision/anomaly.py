@@ -43,6 +43,7 @@ from ml.vision.backbone import (
     BACKBONE_PARAMETERS,
     BACKBONES,
     DEFAULT_BACKBONE,
+    LIBRARIES_BYTES,
     backbone_digest,
     check_weights,
     encoded_bytes,
@@ -598,6 +599,7 @@ def memory_estimate(config: AnomalyConfig, dataset: AnomalyDataset) -> MemoryEst
         "scorer fit": scorer,
         "backbone pass": pass_bytes(config.backbone, config.batch_size, config.image_height, config.image_width, config.blocks, config.input_padding),
         "backbone weights": BACKBONE_PARAMETERS[config.backbone] * 4,
+        "libraries": LIBRARIES_BYTES,
         # Heatmaps at the backbone's input size for every calibration and validation image, and the validation ones at
         # each image's own size for the pixel AUROC.
         "heatmaps": (len(dataset.calibration_good) + len(dataset.validation)) * config.image_height * config.image_width * 4 + validation_pixels * 4 * 2,

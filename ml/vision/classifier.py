@@ -24,6 +24,7 @@ from ml.vision.backbone import (
     BACKBONE_PARAMETERS,
     BACKBONES,
     DEFAULT_BACKBONE,
+    LIBRARIES_BYTES,
     POOLINGS,
     backbone_digest,
     check_weights,
@@ -161,6 +162,7 @@ def memory_estimate(config: ClassifierConfig, dataset: ClassifierDataset) -> Mem
         "logistic regression": rows * len(dataset.classes) * 8 * 4 + len(dataset.classes) * width * 8 * 22,
         "backbone pass": pass_bytes(config.backbone, config.batch_size, config.image_height, config.image_width, config.blocks, config.input_padding),
         "backbone weights": BACKBONE_PARAMETERS[config.backbone] * 4,
+        "libraries": LIBRARIES_BYTES,
     }
     return MemoryEstimate(parts, hint="Lower image_height/image_width or batch_size, turn off flip_augment, or raise ML_MEMORY_LIMIT.")
 
