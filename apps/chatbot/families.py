@@ -6,7 +6,7 @@ from typing import Any
 
 from apps.mlops.families import ModelFamily, register_family
 from apps.mlops.inputs import PredictInput, TextInputField
-from ml.nlp.intent import IntentConfig, IntentDataset, IntentPredictor, train
+from ml.nlp.intent import IntentConfig, IntentDataset, IntentPredictor, memory_estimate, train
 
 INTENT_FAMILY = "chatbot.intent"
 
@@ -40,5 +40,6 @@ register_family(
             description="Each input is a customer message (text, at most 2000 characters).",
             example="where is my order?",
         ),
+        memory_estimate=memory_estimate,
     )
 )

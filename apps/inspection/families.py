@@ -122,6 +122,7 @@ def register() -> None:
                 "whole-image Gaussian; a segmentation head trained on synthetic defects); score, heatmap, calibrated threshold."
             ),
             predict_input=_ANOMALY_INPUT,
+            memory_estimate=vision.anomaly_memory_estimate,
         )
     )
     register_family(
@@ -136,5 +137,6 @@ def register() -> None:
             primary_metric="accuracy",
             description="Linear head on pooled EfficientNet-Lite0 (or supplied ResNet) features; learns OK plus every reviewed or imported defect type.",
             predict_input=_DEFECT_TYPE_INPUT,
+            memory_estimate=vision.classifier_memory_estimate,
         )
     )

@@ -38,5 +38,6 @@ register_family(
         primary_metric="accuracy",
         description="A small torch MLP on generated spirals; proves train → register → promote → serve end to end.",
         predict_input=POINT_INPUT,
+        memory_estimate=demo.memory_estimate,
     )
 )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml.core import Predictor, ProgressCallback, TrainConfig, TrainedModel
 from ml.device import DeviceInfo
+from ml.memory import MemoryEstimate
 
 if TYPE_CHECKING:
     from apps.mlops.inputs import PredictInput
@@ -35,6 +36,10 @@ class ModelFamily:
     train_at_bootstrap: bool = True
     # What POST /api/v1/models/families/<name>/predict/ takes per item (typed data, never a path or URL).
     predict_input: PredictInput | None = None
+    # Predicted peak memory of ``train`` on the prepared data (config, dataset → estimate): checked against
+    # ML_MEMORY_LIMIT before training starts, so a run too large for the worker fails with a clear message instead of
+    # being killed by the kernel. None: not checked.
+    memory_estimate: Callable[[TrainConfig, Any], MemoryEstimate] | None = None
 
     def beats(self, candidate: float | None, production: float | None) -> bool:
         if candidate is None:

@@ -41,6 +41,7 @@ from apps.mlops.selectors import production_version
 from ml.artifacts import open_store
 from ml.core import ConfigError, TrainingCancelled
 from ml.device import select_device, training_cpu_threads
+from ml.memory import MemoryBudgetExceeded, MemoryEstimate
 
 logger = logging.getLogger(__name__)
 
@@ -299,10 +300,19 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
         config = spec.config_class.from_dict(run.config)
         progress(0, "loading data")
         dataset, snapshot = _run_write(lambda: spec.prepare(config, run), f"data of run {run.pk}")  # reads: safe to repeat
+        estimate = spec.memory_estimate(config, dataset) if spec.memory_estimate is not None else None
+        if estimate is not None:
+            # On the run and its version: what the run was predicted to need beside what the worker allows.
+            snapshot = {**snapshot, "memory": _memory_snapshot(estimate)}
         _run_write(lambda: TrainingRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot), f"data snapshot of run {run.pk}")
+        if estimate is not None:
+            estimate.check(settings.ML_MEMORY_LIMIT_BYTES, f"Training {spec.name}")
         trained = spec.train(dataset, config, progress, device)
         progress(97, "storing artifact")
         stored = _store_artifact(spec, run, trained)
+        # How the trainer fitted the data's size (details["scale"], e.g. a recommender's dense / head / factors plan)
+        # stays with the version's data snapshot, where the API and the Models page show it.
+        version_snapshot = {**snapshot, "scale": trained.details["scale"]} if isinstance(trained.details.get("scale"), dict) else snapshot
 
         def register() -> None:
             # One transaction: whoever sees the run succeeded also sees its version and the promotion decision. Retried
@@ -310,7 +320,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
             # finished and the repeat rolls back, so no second version is registered.
             with transaction.atomic():
                 version = _create_version(
-                    spec=spec, stored=stored, metrics=trained.metrics, config=run.config, data_snapshot=snapshot, device=device.description[:200],
+                    spec=spec, stored=stored, metrics=trained.metrics, config=run.config, data_snapshot=version_snapshot, device=device.description[:200],
                     training_run=run, created_by=run.triggered_by, created_via=run.trigger,
                 )
                 finished = _finish(run, RunStatus.SUCCEEDED, metrics=trained.metrics, details=trained.details, metric_history=progress.history)
@@ -327,6 +337,11 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
             _run_write(
                 lambda: _finish(run, RunStatus.CANCELLED, error="Cancelled while running.", metric_history=progress.history), f"cancellation of run {run.pk}"
             )
+    except MemoryBudgetExceeded as exc:
+        # Refused before it allocated: the message says what it needs and what to change; a traceback adds nothing.
+        refusal = str(exc)
+        logger.warning("training run %s refused: %s", run.pk, refusal)
+        _run_write(lambda: _finish(run, RunStatus.FAILED, error=refusal, metric_history=progress.history), f"failure of run {run.pk}")
     except BaseException as exc:
         logger.exception("training run %s failed", run.pk)
         error = f"{_describe_error(exc)}\n\n{traceback.format_exc(limit=20)}"
@@ -337,6 +352,10 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     finally:
         heartbeat.stopped.set()
     return _run_write(lambda: TrainingRun.objects.get(pk=run.pk), f"run {run.pk}")
+
+
+def _memory_snapshot(estimate: MemoryEstimate) -> dict[str, Any]:
+    return {"predicted_peak_bytes": estimate.peak_bytes, "limit_bytes": settings.ML_MEMORY_LIMIT_BYTES, "parts": dict(estimate.parts)}
 
 
 def _store_artifact(spec: ModelFamily, run: TrainingRun, trained: Any):  # noqa: ANN202

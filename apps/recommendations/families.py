@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from rest_framework import serializers
 
 from apps.commerce import selectors as commerce
 from apps.mlops.families import ModelFamily, register_family
 from apps.mlops.inputs import PredictInput
+from ml.memory import MemoryEstimate
 from ml.recommenders import Interactions, RecommenderConfig, RecommenderDataset, RecommenderPredictor, train
+from ml.recommenders.sizing import plan
 
 MAIN_FAMILY = "recommendations.blend"
 ALS_FAMILY = "recommendations.als"
@@ -49,7 +52,18 @@ def prepare(config: RecommenderConfig, run: Any) -> tuple[RecommenderDataset, di
     catalog_ids = np.array(list(commerce.product_list().values_list("id", flat=True)), dtype=np.int64)
     texts = dict(commerce.catalog_texts()) if config.content else None
     snapshot = {"source": "apps.commerce interaction_log", **interactions.describe(), "catalog_products": int(len(catalog_ids))}
-    return RecommenderDataset(interactions, catalog_item_ids=catalog_ids, item_texts=texts), snapshot
+    dataset = RecommenderDataset(interactions, catalog_item_ids=catalog_ids, item_texts=texts, memory_limit=settings.ML_MEMORY_LIMIT_BYTES)
+    return dataset, snapshot
+
+
+def memory_estimate(config: RecommenderConfig, dataset: RecommenderDataset) -> MemoryEstimate:
+    """The scale plan's estimate before the matrix is built: every event counted as its own (user, item) cell (an
+    upper bound; ``train`` plans again on the exact matrix, and may pick a cheaper strategy within the same limit)."""
+    interactions = dataset.interactions
+    items = np.union1d(interactions.item_ids, dataset.catalog_item_ids if dataset.catalog_item_ids is not None else np.zeros(0, np.int64))
+    events = len(interactions)
+    users = len(np.unique(interactions.user_ids))
+    return plan(config, users=users, items=len(items), cells=events, events=events, memory_limit=dataset.memory_limit).estimate
 
 
 _ID = {"min_value": 1, "max_value": 2**63 - 1}
@@ -102,6 +116,7 @@ def _family(name: str, title: str, config_class: type[RecommenderConfig], descri
             higher_is_better=True,
             description=description,
             predict_input=PREDICT_INPUT,
+            memory_estimate=memory_estimate,
         )
     )
 

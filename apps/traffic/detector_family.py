@@ -46,5 +46,6 @@ register_family(
             "YOLO data.yaml of labelled frames (config.dataset). Without a production version jobs use background subtraction + EfficientNet-Lite0."
         ),
         predict_input=FRAME_INPUT,
+        memory_estimate=yolo.memory_estimate,
     )
 )

@@ -5,6 +5,6 @@ before any product exists. Products follow the same shape in their own ``ml/<fam
 """
 
 from ml.demo.data import DemoDataset, make_dataset
-from ml.demo.model import CLASS_NAMES, DemoConfig, DemoPredictor, train
+from ml.demo.model import CLASS_NAMES, DemoConfig, DemoPredictor, memory_estimate, train
 
-__all__ = ("CLASS_NAMES", "DemoConfig", "DemoDataset", "DemoPredictor", "make_dataset", "train")
+__all__ = ("CLASS_NAMES", "DemoConfig", "DemoDataset", "DemoPredictor", "make_dataset", "memory_estimate", "train")

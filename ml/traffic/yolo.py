@@ -8,6 +8,7 @@ them with :class:`YoloPredictor` — weights only, never unpickling code (see :m
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ import numpy as np
 
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel
 from ml.device import DeviceInfo
+from ml.memory import MIB, MemoryEstimate
 from ml.pickle_scan import UnsafeFileError
 from ml.traffic.checkpoints import build_model, check_detector_file, load_detector
 from ml.traffic.detection import Detection, YoloDetector
@@ -66,6 +68,47 @@ def prepare_dataset(config: YoloTrainConfig) -> tuple[YoloDataset, dict[str, Any
         if counts[split] == 0:
             raise ConfigError(f"no images under {folder}")
     return YoloDataset(path, counts), {"source": str(path), "images": counts, "classes": spec.get("names")}
+
+
+# Per model scale of YOLO11 (n, s, m, l, x): parameters, and the activations autograd keeps for one 640x640 image in
+# float32 (measured here by summing the tensors saved for backward, ultralytics 8.3, train mode).
+YOLO_SCALES = {
+    "n": (2_624_080, 223 * MIB),
+    "s": (9_458_752, 436 * MIB),
+    "m": (20_114_688, 926 * MIB),
+    "l": (25_372_160, 1189 * MIB),
+    "x": (56_966_176, 1853 * MIB),
+}
+_SCALE_IN_NAME = re.compile(r"yolo[a-z]*\d+([nsmlx])", re.IGNORECASE)
+
+
+def model_scale(model: str) -> str:
+    """The YOLO scale letter a model yaml or weights file is named with (``yolo11s.pt``: s); else the scale whose size
+    is nearest a weights file's (ultralytics stores float16: 2 bytes a parameter); ``m`` when neither tells."""
+    match = _SCALE_IN_NAME.search(Path(model).name)
+    if match:
+        return match.group(1).lower()
+    try:
+        params = Path(model).stat().st_size // 2
+    except OSError:
+        return "m"
+    return min(YOLO_SCALES, key=lambda k: abs(YOLO_SCALES[k][0] - params))
+
+
+def memory_estimate(config: YoloTrainConfig, dataset: YoloDataset) -> MemoryEstimate:
+    """Predicted peak memory of :func:`train` on the CPU (with ``amp`` on a GPU the activations take half, in device memory)."""
+    params, activations_640 = YOLO_SCALES[model_scale(config.model)]
+    train_images = dataset.images.get("train", 0)
+    parts = {
+        # Weights, gradients, the optimiser's two moments and the EMA copy ultralytics keeps.
+        "model and optimiser": params * 4 * 5,
+        # Saved activations grow with the image area; a quarter more for the gradients flowing back through them.
+        "training batch": int(config.batch * activations_640 * (config.imgsz / 640) ** 2 * 1.25),
+        # Mosaic augmentation keeps up to min(images, 8 x batch, 1000) recent images, resized to imgsz (3 bytes a pixel).
+        "mosaic buffer": min(train_images, config.batch * 8, 1000) * config.imgsz * config.imgsz * 3,
+        "ultralytics": 300 * MIB,
+    }
+    return MemoryEstimate(parts, hint="Lower batch or imgsz, use a smaller model scale, or raise ML_MEMORY_LIMIT on a larger worker.")
 
 
 def train(dataset: YoloDataset, config: YoloTrainConfig, progress: ProgressCallback, device: DeviceInfo) -> TrainedModel:

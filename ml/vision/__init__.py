@@ -8,9 +8,11 @@
 """
 
 from ml.vision.anomaly import AnomalyConfig, AnomalyDataset, AnomalyPredictor
+from ml.vision.anomaly import memory_estimate as anomaly_memory_estimate
 from ml.vision.anomaly import train as train_anomaly
 from ml.vision.backbone import ImageError
 from ml.vision.classifier import ClassifierConfig, ClassifierDataset, ClassifierPredictor
+from ml.vision.classifier import memory_estimate as classifier_memory_estimate
 from ml.vision.classifier import train as train_classifier
 
 __all__ = (
@@ -21,6 +23,8 @@ __all__ = (
     "ClassifierDataset",
     "ClassifierPredictor",
     "ImageError",
+    "anomaly_memory_estimate",
+    "classifier_memory_estimate",
     "train_anomaly",
     "train_classifier",
 )

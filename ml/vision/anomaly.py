@@ -36,15 +36,22 @@ import numpy as np
 
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, set_seed
 from ml.device import DeviceInfo, select_device
+from ml.memory import MemoryEstimate
 from ml.metrics import f1_at_threshold, pixel_roc_auc, roc_auc, threshold_curve, threshold_for_false_reject_rate
 from ml.vision import segmentation
 from ml.vision.backbone import (
+    BACKBONE_PARAMETERS,
+    BACKBONES,
     DEFAULT_BACKBONE,
+    LIBRARIES_BYTES,
     backbone_digest,
     check_weights,
+    encoded_bytes,
     feature_groups,
+    image_pixels,
     input_spec,
     load_backbone,
+    pass_bytes,
     pooled_embedding,
     tap_stride,
     to_gray_array,
@@ -563,6 +570,52 @@ def fit(train_good: Sequence[Any], config: AnomalyConfig, device: str = "cpu", p
     if progress is not None:
         progress(1.0)
     return PatchScorer(scorer.method, state)
+
+
+def memory_estimate(config: AnomalyConfig, dataset: AnomalyDataset) -> MemoryEstimate:
+    """Predicted peak memory of :func:`train` (on the CPU), from the images' sizes (read from their headers) and the
+    config: the memory bank's patch features grow with good images × patches × channels and dominate."""
+    taps = BACKBONES[config.backbone].taps
+    stride = min(taps[b][1] for b in config.blocks)
+    channels = sum(taps[b][0] for b in config.blocks)
+    patches = max(1, config.image_height // stride) * max(1, config.image_width // stride)  # per image (keep_aspect: at most)
+    n_bank, n_held = (len(ids) for ids in position_split(len(dataset.train_good), config))
+    items = [*dataset.train_good, *dataset.calibration_good, *dataset.validation]
+    pixels = [image_pixels(item) for item in items]
+    validation_pixels = sum(pixels[len(items) - len(dataset.validation) :])
+    bank_rows = n_bank * patches
+    if config.method == "patchcore":
+        candidates = min(bank_rows, config.coreset_candidates)
+        scorer = candidates * (channels + min(channels, config.projection_dim) + 2) * 4
+    else:
+        scorer = bank_rows * channels * 8 * 2 + channels * channels * 8 * 3  # float64 copy, centred copy, covariance + inverse
+    parts = {
+        "encoded images": encoded_bytes(items) + encoded_bytes([m for m in dataset.validation_masks if m is not None]),
+        # Every list of images is decoded at once (grey, 1 byte a pixel); validation masks too; the largest image once
+        # more in colour while it is converted.
+        "decoded images": sum(pixels) + validation_pixels + 4 * max(pixels, default=0),
+        # Patch rows of every memory-bank image (float32), as per-batch chunks and once concatenated.
+        "memory-bank patch features": bank_rows * channels * 4 * 2,
+        "scorer fit": scorer,
+        "backbone pass": pass_bytes(config.backbone, config.batch_size, config.image_height, config.image_width, config.blocks, config.input_padding),
+        "backbone weights": BACKBONE_PARAMETERS[config.backbone] * 4,
+        "libraries": LIBRARIES_BYTES,
+        # Heatmaps at the backbone's input size for every calibration and validation image, and the validation ones at
+        # each image's own size for the pixel AUROC.
+        "heatmaps": (len(dataset.calibration_good) + len(dataset.validation)) * config.image_height * config.image_width * 4 + validation_pixels * 4 * 2,
+    }
+    if config.global_weight > 0:
+        pooled = 2 * sum(taps[b][0] for b in config.global_blocks)
+        parts["whole-image Gaussian"] = (n_bank + n_held) * pooled * 8 * 2 + pooled * pooled * 8 * 4
+    if config.head_weight > 0 and n_held:
+        per_part = config.synthetic_variants + 1
+        samples = min(n_bank, max(1, config.head_samples // per_part)) * per_part
+        mean_pixels = sum(pixels[: n_bank + n_held]) // max(1, n_bank + n_held)
+        # float16 patch features and a float32 target grid per sample, and each (image, float32 defect mask) pair.
+        parts["segmentation head samples"] = samples * (patches * (channels * 2 + 4) + mean_pixels * 5)
+    return MemoryEstimate(
+        parts, hint="Lower image_height/image_width, coreset_candidates or head_samples, train on fewer good images, or raise ML_MEMORY_LIMIT."
+    )
 
 
 def train(dataset: AnomalyDataset, config: AnomalyConfig, progress: ProgressCallback, device: DeviceInfo | None = None) -> TrainedModel:

@@ -18,15 +18,22 @@ import numpy as np
 
 from ml.core import ConfigError, Predictor, ProgressCallback, TrainConfig, TrainedModel, load_torch_state, set_seed
 from ml.device import DeviceInfo, select_device
+from ml.memory import MemoryEstimate
 from ml.metrics import accuracy, confusion_matrix, macro_f1
 from ml.vision.backbone import (
+    BACKBONE_PARAMETERS,
+    BACKBONES,
     DEFAULT_BACKBONE,
+    LIBRARIES_BYTES,
     POOLINGS,
     backbone_digest,
     check_weights,
+    encoded_bytes,
     feature_groups,
+    image_pixels,
     input_spec,
     load_backbone,
+    pass_bytes,
     pooled_embedding,
     to_gray_array,
     validate_backbone,
@@ -135,6 +142,29 @@ class LinearHead:
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
+
+
+def memory_estimate(config: ClassifierConfig, dataset: ClassifierDataset) -> MemoryEstimate:
+    """Predicted peak memory of :func:`train` (on the CPU), from the images' sizes (read from their headers) and the config."""
+    taps = BACKBONES[config.backbone].taps
+    width = len(config.pooling) * sum(taps[b][0] for b in config.blocks)
+    rows = len(dataset.train_items) * (3 if config.flip_augment else 1)
+    items = [*dataset.train_items, *dataset.validation_items]
+    pixels = [image_pixels(item) for item in items]
+    parts = {
+        "encoded images": encoded_bytes(items),
+        # Training images are decoded at once (grey, 1 byte a pixel), then the validation ones; the largest image once
+        # more in colour while it is converted.
+        "decoded images": sum(pixels) + 4 * max(pixels, default=0),
+        # Pooled features (float32), their standardised float64 copy inside scikit-learn, and the validation rows.
+        "pooled features": (rows * (4 + 4 + 8) + len(dataset.validation_items) * 4) * width,
+        # L-BFGS keeps per-row probabilities and gradients, and ten past steps of the coefficients.
+        "logistic regression": rows * len(dataset.classes) * 8 * 4 + len(dataset.classes) * width * 8 * 22,
+        "backbone pass": pass_bytes(config.backbone, config.batch_size, config.image_height, config.image_width, config.blocks, config.input_padding),
+        "backbone weights": BACKBONE_PARAMETERS[config.backbone] * 4,
+        "libraries": LIBRARIES_BYTES,
+    }
+    return MemoryEstimate(parts, hint="Lower image_height/image_width or batch_size, turn off flip_augment, or raise ML_MEMORY_LIMIT.")
 
 
 def train(dataset: ClassifierDataset, config: ClassifierConfig, progress: ProgressCallback, device: DeviceInfo | None = None) -> TrainedModel:

@@ -8,6 +8,7 @@ import environ
 
 from ml import offline
 from platform_.queues import Queue
+from platform_.settings.checks import memory_limit_bytes
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -324,6 +325,10 @@ ML_TRAINING_SOFT_TIME_LIMIT = env.int("ML_TRAINING_SOFT_TIME_LIMIT", default=360
 # torch intra-op threads of a training run; 0: OMP_NUM_THREADS when set, else every core of the process.
 ML_TRAINING_CPU_THREADS = env.int("ML_TRAINING_CPU_THREADS", default=0)
 ML_TRAINING_TIME_LIMIT = env.int("ML_TRAINING_TIME_LIMIT", default=3900)
+# The most memory a training run may be predicted to need at its peak (ml.memory): bytes, a size (12G, 512MiB) or a
+# share of the host (70%); empty: 70 % of the host's memory, or of the container's limit. A larger run fails at once
+# with what it needs, instead of being killed by the kernel halfway.
+ML_MEMORY_LIMIT_BYTES = memory_limit_bytes(env.str("ML_MEMORY_LIMIT", default=""))
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message (acks_late) returns to the queue after this long; keep it longer than any
     # task may run so a slow training is never delivered twice while it still runs.

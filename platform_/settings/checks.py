@@ -1,8 +1,10 @@
-"""Start-up checks of settings values that production refuses to run without."""
+"""Start-up checks of settings values: a value a process cannot run with stops it with what to do."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+
+from ml.memory import parse_memory_limit
 
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE_CHARACTERS = 5
@@ -31,3 +33,11 @@ def require_strong_secret_key(value: str) -> str:
             '`python -c "import secrets; print(secrets.token_urlsafe(64))"` and set DJANGO_SECRET_KEY.'
         )
     return value
+
+
+def memory_limit_bytes(value: str) -> int:
+    """``ML_MEMORY_LIMIT`` in bytes (empty: 70 % of the host or container); a value that cannot be read stops the process."""
+    try:
+        return parse_memory_limit(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{exc}. It caps the predicted peak memory of a training run; leave it empty for 70 % of this machine's memory.") from None

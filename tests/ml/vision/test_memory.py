@@ -1,0 +1,61 @@
+"""The inspection trainers' predicted peak memory, from image headers and the config."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml.memory import MIB, MemoryBudgetExceeded
+from ml.vision import AnomalyConfig, AnomalyDataset, ClassifierConfig, ClassifierDataset, anomaly_memory_estimate, classifier_memory_estimate
+from ml.vision.backbone import image_pixels
+
+
+def _png(height: int, width: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((height, width), np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_image_pixels_reads_the_header_and_tolerates_garbage(tmp_path):
+    path = tmp_path / "part.png"
+    path.write_bytes(_png(300, 200))
+    assert image_pixels(_png(300, 200)) == image_pixels(path) == image_pixels(np.zeros((300, 200))) == 60_000
+    assert image_pixels(b"not an image") == 0 and image_pixels(object()) == 0
+
+
+def _anomaly(n: int, side: int = 256) -> AnomalyDataset:
+    image = _png(side, side)
+    return AnomalyDataset(
+        train_good=[image] * n, calibration_good=[image] * 4, validation=[image] * 8, validation_labels=[0, 1] * 4, validation_masks=[None] * 8
+    )
+
+
+def test_the_anomaly_estimate_grows_with_good_images_and_resolution():
+    small, large = anomaly_memory_estimate(AnomalyConfig(), _anomaly(40)), anomaly_memory_estimate(AnomalyConfig(), _anomaly(400))
+    assert large.parts["memory-bank patch features"] == pytest.approx(10 * small.parts["memory-bank patch features"], rel=0.05)
+    assert large.peak_bytes > small.peak_bytes
+    sharper = anomaly_memory_estimate(AnomalyConfig(image_height=512, image_width=512), _anomaly(40))
+    assert sharper.parts["memory-bank patch features"] == pytest.approx(4 * small.parts["memory-bank patch features"])
+    bigger_photos = anomaly_memory_estimate(AnomalyConfig(), _anomaly(40, side=1024))
+    assert bigger_photos.parts["decoded images"] > 10 * small.parts["decoded images"]
+    # Without the segmentation head (or the whole-image Gaussian) those parts are not counted.
+    lean = anomaly_memory_estimate(AnomalyConfig(head_weight=0, global_weight=0), _anomaly(40))
+    assert "segmentation head samples" not in lean.parts and "whole-image Gaussian" not in lean.parts
+
+
+def test_the_classifier_estimate_grows_with_images():
+    image = _png(256, 256)
+    dataset = lambda n: ClassifierDataset(classes=["ok", "scratch"], train_items=[image] * n, train_labels=[0, 1] * (n // 2))  # noqa: E731
+    small, large = classifier_memory_estimate(ClassifierConfig(), dataset(20)), classifier_memory_estimate(ClassifierConfig(), dataset(2000))
+    assert large.parts["pooled features"] == 100 * small.parts["pooled features"] and large.peak_bytes > small.peak_bytes
+    no_flips = classifier_memory_estimate(ClassifierConfig(flip_augment=False), dataset(2000))
+    assert no_flips.parts["pooled features"] < large.parts["pooled features"]
+
+
+def test_a_small_limit_refuses_both():
+    with pytest.raises(MemoryBudgetExceeded, match="image_height/image_width"):
+        anomaly_memory_estimate(AnomalyConfig(), _anomaly(40)).check(128 * MIB, "Training inspection.anomaly")
+    dataset = ClassifierDataset(classes=["ok", "dent"], train_items=[_png(64, 64)] * 4, train_labels=[0, 1, 0, 1])
+    with pytest.raises(MemoryBudgetExceeded, match="flip_augment"):
+        classifier_memory_estimate(ClassifierConfig(), dataset).check(128 * MIB, "Training inspection.defect_type")
