@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 GIB = 1024**3
 MIB = 1024**2
 # What a training process holds before it reads any data: the interpreter, NumPy/SciPy/torch and the app.
-BASE_PROCESS_BYTES = 600 * MIB
+BASE_PROCESS_BYTES = 800 * MIB
 DEFAULT_LIMIT_FRACTION = 0.70
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": MIB, "g": GIB, "t": 1024 * GIB}
