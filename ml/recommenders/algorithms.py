@@ -64,6 +64,11 @@ class Component(ABC):
     def from_state(cls, state: dict[str, np.ndarray]) -> Component:
         """Rebuild a fitted component."""
 
+    def score_parts(self, row: sp.csr_matrix, users: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray, float]:
+        """One history row's scores as ``(columns, values, fill)``: ``values`` over those item columns (None: every
+        item) and ``fill`` for every other item, so a partial model need not write a whole catalog of scores."""
+        return None, self.scores(row, users)[0], 0.0
+
     def item_vectors(self) -> np.ndarray | None:
         """Per-item embedding whose cosine similarity means 'liked by the same shoppers', if the model has one."""
         return None
@@ -133,6 +138,12 @@ class EASE(Component):
         out[:, self.columns] = head
         return out
 
+    def score_parts(self, row: sp.csr_matrix, users: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray, float]:
+        if self.columns is None:
+            return None, self.scores(row, users)[0], 0.0
+        head = np.asarray(row[:, self.columns].astype(np.float32) @ self.weights, dtype=np.float32)[0]
+        return self.columns, head, float(head.mean()) if head.size else 0.0
+
     def state(self) -> dict[str, np.ndarray]:
         state = {"weights": self.weights, "l2": np.float64(self.l2), "n_items": np.int64(self.n_items)}
         if self.columns is not None:
@@ -164,18 +175,31 @@ class _Factors(Component):
         self.item_factors: np.ndarray | None = None  # items × (members · factors)
         self.members = 1
         self._gram_cache: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
     def _weighted(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         return (self.confidence.transform(rows) * self.alpha).tocsr()
 
-    def scores(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    def user_vectors(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        """One vector per row: the training user's factors when known, else folded in from the row's history."""
         known = np.zeros(rows.shape[0], dtype=bool) if users is None or self.user_factors is None else np.asarray(users) >= 0
         user_vectors = np.zeros((rows.shape[0], self.item_factors.shape[1]), dtype=np.float32)
         if known.any():
             user_vectors[known] = self.user_factors[np.asarray(users)[known]]
         if not known.all():
             user_vectors[~known] = self.fold_in(rows[np.flatnonzero(~known)])
-        return (user_vectors @ self.item_factors.T).astype(np.float32)
+        return user_vectors
+
+    def scores(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(self.user_vectors(rows, users) @ self.item_factors.T, dtype=np.float32)
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Σ item vectors and Σ v vᵀ over every item (float64, computed once per loaded model): the sum and sum of
+        squares of a user's scores over the whole catalog are u·s and uᵀ G u, without scoring every item."""
+        if self._moments is None:
+            items = np.asarray(self.item_factors, dtype=np.float64)
+            self._moments = (items.sum(axis=0), items.T @ items)
+        return self._moments
 
     def fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
         """Least-squares user vectors for histories the model has not seen (as implicit's recalculate_user)."""
@@ -274,7 +298,7 @@ class ALS(_Factors):
             users.append(u)
             items.append(i)
         self.used_backend = "torch" if use_torch else "implicit"
-        self._gram_cache = None
+        self._gram_cache = self._moments = None
         self.user_factors = np.hstack(users).astype(np.float32)
         self.item_factors = np.hstack(items).astype(np.float32)
 
@@ -342,7 +366,7 @@ class BPR(_Factors):
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
         self.factors = self.item_factors.shape[1]
-        self._gram_cache = None
+        self._gram_cache = self._moments = None
         tick(1.0)
 
     def state(self) -> dict[str, np.ndarray]:

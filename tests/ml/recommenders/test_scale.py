@@ -180,3 +180,85 @@ def test_saved_arrays_are_aligned_and_readable_by_numpy(tmp_path):
     other = tmp_path / "b.npz"
     np.savez(other, **arrays)
     assert all(np.array_equal(v, arrays[k]) for k, v in npz.load(other).items())
+
+
+@pytest.mark.parametrize("strategy", ["head", "dense"])
+def test_one_row_scoring_equals_the_batch_blend(strategy):
+    """Serving scores one shopper from sums (no catalog-wide temporaries per step): the same numbers as the batch path."""
+    config = RecommenderConfig(**FAST, scale_strategy=strategy, head_items=500)
+    model = train(RecommenderDataset(clustered(), catalog_item_ids=catalog()), config).model
+    assert len(model.components) == 2
+    ids = [int(i) for i in model.item_ids[:10]]
+    for user_id, history in [(1000, {}), (1001, {ids[3]: 2.0, 10**30: 1.0}), (None, {ids[7]: 1.0, ids[9]: 0.0})]:
+        row, user_row = model._row(user_id, history)
+        fast = model._score_one(row, user_row)
+        batch = model.score_rows(row, np.array([user_row]))[0]
+        assert np.allclose(fast, batch, rtol=1e-4, atol=1e-4)
+        recs = model.recommend(user_id=user_id, history=history, n=10)
+        seen = set(model.item_ids[row.indices].tolist())
+        assert len(recs) == 10 and not seen & {r.item_id for r in recs}
+        expected = np.where(np.isin(model.item_ids, list(seen)), -np.inf, batch)
+        assert [r.item_id for r in recs] == [int(model.item_ids[c]) for c in np.argsort(-expected, kind="stable")[:10]]
+    # A zero weight is not a touch; an unknown id is ignored.
+    row, _ = model._row(None, {int(model.item_ids[9]): 0.0, -5: 1.0})
+    assert row.nnz == 0
+
+
+def _head_blend(matrix: sp.csr_matrix, ease_weight: float) -> RecommenderModel:
+    from ml.recommenders.algorithms import ALS
+    from ml.recommenders.data import Confidence
+
+    components = []
+    if ease_weight:
+        ease = EASE(10.0, head_items=12)
+        ease.fit(matrix)
+        components.append((ease, ease_weight))
+    als = ALS(factors=8, regularization=1.0, iterations=5, alpha=1.0, confidence=Confidence("none"))
+    als.fit(matrix)
+    components.append((als, 1.0 - ease_weight))
+    n_users, n_items = matrix.shape
+    return RecommenderModel(
+        algorithm="blend" if ease_weight else "als",
+        item_ids=np.arange(1, n_items + 1) * 10,
+        user_ids=np.arange(1, n_users + 1),
+        history=matrix,
+        components=components,
+        popularity=np.asarray(matrix.sum(axis=0)).ravel(),
+        neighbours=np.full((n_items, 1), -1),
+        neighbour_scores=np.zeros((n_items, 1), dtype=np.float32),
+        neighbour_sources=np.ones(n_items, dtype=np.int8),
+    )
+
+
+@pytest.mark.parametrize("ease_weight", [0.6, 0.0])
+def test_walking_a_large_catalog_returns_what_scoring_every_item_does(monkeypatch, ease_weight):
+    """On a large catalog one shopper's list comes from the EASE head plus the factor model's items in order of
+    falling norm, stopping at a bound: the same items and scores as scoring the whole catalog."""
+    import ml.recommenders.model as model_module
+
+    monkeypatch.setattr(model_module, "PRUNE_MIN_ITEMS", 0)
+    monkeypatch.setattr(model_module, "PRUNE_BLOCK", 4)
+    matrix = sp.random(300, 80, density=0.08, random_state=3, format="csr", dtype=np.float32)
+    matrix.data[:] = 1.0
+    model = _head_blend(matrix, ease_weight)
+    plan = model._pruned
+    assert plan is not None and plan is not False and plan.tail.size == 80 - plan.head.size
+    rng = np.random.default_rng(0)
+    allowed = rng.random(80) > 0.3
+    cases = [
+        {"user_id": 5},
+        {"user_id": 17, "exclude_item_ids": {30, 40, 50}},
+        {"user_id": None, "history": {200: 1.0, 410: 2.0}},  # a session: folded in
+        {"user_id": 42, "allowed_mask": allowed},
+        {"user_id": 42, "allowed_item_ids": {10, 20, 30, 400, 410, 420}, "n": 10},  # fewer allowed than n
+    ]
+    for case in cases:
+        request = {"n": 7, **case}
+        walked = model.recommend(**request)
+        model._pruned = False
+        scored = model.recommend(**request)
+        model._pruned = plan
+        assert [r.item_id for r in walked] == [r.item_id for r in scored]
+        assert np.allclose([r.score for r in walked], [r.score for r in scored], rtol=1e-4, atol=1e-4)
+        assert {r.source for r in walked} <= {"personal", "session"} and walked
+    assert len(model.recommend(user_id=42, allowed_item_ids={10, 20, 30, 400, 410, 420}, n=10)) <= 6
