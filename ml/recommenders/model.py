@@ -424,7 +424,8 @@ class RecommenderModel:
         start, step = 0, PRUNE_BLOCK
         while start < plan.tail.size:
             threshold = pool_scores[-1] if pool_scores.size >= n else -np.inf
-            if bound * plan.tail_norms[start] + offset < threshold:
+            reach = bound * plan.tail_norms[start] + offset
+            if reach + 1e-5 * (abs(reach) + 1e-6) < threshold:  # with room for float32 rounding of the scores
                 break
             cols = plan.tail[start : start + step]
             values = (items[cols] @ u) * np.float32(scale) + np.float32(offset)
