@@ -52,6 +52,10 @@ def test_the_anomaly_estimate_is_bounded_in_good_images_and_grows_with_resolutio
     # Without the segmentation head (or the whole-image Gaussian) those parts are not counted.
     lean = anomaly_memory_estimate(AnomalyConfig(head_weight=0, global_weight=0), _anomaly(40))
     assert "segmentation head samples" not in lean.parts and "whole-image Gaussian" not in lean.parts
+    # Masks on the validation images: the pixel AUROC ranks every one of their pixels.
+    masked = _anomaly(40)
+    masked.validation_masks = [_png(256, 256)] * 4 + [None] * 4
+    assert anomaly_memory_estimate(AnomalyConfig(), masked).parts["pixel AUROC"] == 4 * 256 * 256 * 80 and "pixel AUROC" not in small.parts
     gaussian = anomaly_memory_estimate(AnomalyConfig(method="gaussian"), _anomaly(4000))
     assert gaussian.parts["memory-bank patch features"] < 200 * MIB
 
