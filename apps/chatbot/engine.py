@@ -71,7 +71,9 @@ def faq_searcher() -> FaqSearcher:
 
 
 def _faq_index() -> tuple[tuple, FaqSearcher, dict[int, str]]:
-    """The FAQ searcher and each active article's category, rebuilt when the active articles change (one query)."""
+    """The FAQ searcher and each active article's category, rebuilt when the active articles change (one query).
+
+    A rebuild encodes only the questions the current index lacks (an edited or added article), not all of them."""
     global _faq
     active = FaqArticle.objects.filter(is_active=True)
     stamp = active.aggregate(n=Count("id"), latest=Max("updated_at"))
@@ -80,7 +82,8 @@ def _faq_index() -> tuple[tuple, FaqSearcher, dict[int, str]]:
         if _faq is None or _faq[0] != key:
             rows = list(active.order_by("id"))
             articles = [FaqArticleText(a.pk, a.question, a.answer) for a in rows]
-            _faq = (key, FaqSearcher(articles, _pretrained_encoder()), {a.pk: a.category for a in rows})
+            searcher = FaqSearcher(articles, _pretrained_encoder(), previous=_faq[1] if _faq is not None else None)
+            _faq = (key, searcher, {a.pk: a.category for a in rows})
         return _faq
 
 

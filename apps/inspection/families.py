@@ -29,6 +29,11 @@ def _read(field: Any) -> bytes:
         return fh.read()
 
 
+def _lazy(field: Any) -> vision.LazyImage:
+    """A stored image read only when the trainer decodes it (one batch at a time), not all at once up front."""
+    return vision.LazyImage(partial(_read, field), field.name)
+
+
 def _labelled(split: str):  # noqa: ANN202
     return InspectionImage.objects.filter(split=split).exclude(label="").order_by("pk")
 
@@ -43,11 +48,11 @@ def prepare_anomaly(config: vision.AnomalyConfig, run: Any) -> tuple[vision.Anom
             "validation split (need 1); import labelled images or review results first"
         )
     dataset = vision.AnomalyDataset(
-        train_good=[_read(i.file) for i in train_good],
-        calibration_good=[_read(i.file) for i in calibration],
-        validation=[_read(i.file) for i in validation],
+        train_good=[_lazy(i.file) for i in train_good],
+        calibration_good=[_lazy(i.file) for i in calibration],
+        validation=[_lazy(i.file) for i in validation],
         validation_labels=[int(i.label != OK_LABEL) for i in validation],
-        validation_masks=[_read(i.mask) if i.mask else None for i in validation],
+        validation_masks=[_lazy(i.mask) if i.mask else None for i in validation],
     )
     snapshot = {
         **dataset.describe(),
@@ -69,9 +74,9 @@ def prepare_defect_type(config: vision.ClassifierConfig, run: Any) -> tuple[visi
     validation = [i for i in validation if i.label in index]
     dataset = vision.ClassifierDataset(
         classes=classes,
-        train_items=[_read(i.file) for i in train],
+        train_items=[_lazy(i.file) for i in train],
         train_labels=[index[i.label] for i in train],
-        validation_items=[_read(i.file) for i in validation],
+        validation_items=[_lazy(i.file) for i in validation],
         validation_labels=[index[i.label] for i in validation],
     )
     return dataset, {**dataset.describe(), "train_image_ids": [i.pk for i in train][:5000], "validation_image_ids": [i.pk for i in validation][:5000]}

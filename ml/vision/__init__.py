@@ -10,7 +10,7 @@
 from ml.vision.anomaly import AnomalyConfig, AnomalyDataset, AnomalyPredictor
 from ml.vision.anomaly import memory_estimate as anomaly_memory_estimate
 from ml.vision.anomaly import train as train_anomaly
-from ml.vision.backbone import ImageError
+from ml.vision.backbone import ImageError, LazyImage
 from ml.vision.classifier import ClassifierConfig, ClassifierDataset, ClassifierPredictor
 from ml.vision.classifier import memory_estimate as classifier_memory_estimate
 from ml.vision.classifier import train as train_classifier
@@ -23,6 +23,7 @@ __all__ = (
     "ClassifierDataset",
     "ClassifierPredictor",
     "ImageError",
+    "LazyImage",
     "anomaly_memory_estimate",
     "classifier_memory_estimate",
     "train_anomaly",

@@ -12,9 +12,10 @@ changed file is caught before it changes results. Networks are loaded lazily, on
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,8 +218,20 @@ def fold_batch_norms(model: Any) -> Any:
     return model
 
 
+@dataclass(frozen=True)
+class LazyImage:
+    """An image whose encoded bytes are read only when it is decoded: ``read`` returns them (a stored file's content).
+
+    A training set of thousands of images holds these instead of their bytes; the trainers decode one batch at a
+    time, so neither the encoded nor the decoded images of the whole set are in memory at once.
+    """
+
+    read: Callable[[], bytes]
+    name: str = ""
+
+
 def to_gray_array(item: Any) -> np.ndarray:
-    """A 2-D uint8 array from a path, bytes, a PIL image or an array (colour is converted to grey)."""
+    """A 2-D uint8 array from a path, bytes, a :class:`LazyImage`, a PIL image or an array (colour is converted to grey)."""
     from PIL import Image
 
     if isinstance(item, np.ndarray):
@@ -228,19 +241,20 @@ def to_gray_array(item: Any) -> np.ndarray:
         if arr.ndim != 2:
             raise ImageError(f"expected a 2-D or 3-D image array, got shape {item.shape}")
         return np.clip(arr, 0, 255).astype(np.uint8)
+    where = f" {item.name}" if isinstance(item, LazyImage) and item.name else ""
     try:
+        if isinstance(item, LazyImage):
+            item = item.read()
         if isinstance(item, str | Path):
             with Image.open(item) as img:
                 return np.asarray(img.convert("L"))
         if isinstance(item, bytes | bytearray):
-            import io
-
             with Image.open(io.BytesIO(item)) as img:
                 return np.asarray(img.convert("L"))
         if isinstance(item, Image.Image):
             return np.asarray(item.convert("L"))
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"cannot read image: {exc}") from exc
+        raise ImageError(f"cannot read image{where}: {exc}") from exc
     raise ImageError(f"cannot read an image from {type(item).__name__}")
 
 
@@ -254,9 +268,9 @@ def image_pixels(item: Any) -> int:
     if isinstance(item, Image.Image):
         return item.width * item.height
     try:
+        if isinstance(item, LazyImage):
+            item = item.read()
         if isinstance(item, bytes | bytearray):
-            import io
-
             item = io.BytesIO(item)
         elif not isinstance(item, str | Path):
             return 0
@@ -267,7 +281,7 @@ def image_pixels(item: Any) -> int:
 
 
 def encoded_bytes(items: Sequence[Any]) -> int:
-    """Bytes the encoded images of ``items`` hold in memory (files on disk hold none)."""
+    """Bytes the encoded images of ``items`` hold in memory (files on disk and :class:`LazyImage` hold none)."""
     return sum(len(item) for item in items if isinstance(item, bytes | bytearray))
 
 

@@ -97,20 +97,22 @@ def pool_groups(groups: list[tuple[list[int], dict[int, Any]]], blocks: Sequence
     return np.stack(rows) if n else np.zeros((0, 0), np.float32)
 
 
-def embed(images: Sequence[np.ndarray], config: ClassifierConfig, device: str, flips: bool = False) -> np.ndarray:
-    """Pooled backbone features, (n, d); with ``flips`` also of the two flipped copies, (3n, d) in that order."""
+def embed(items: Sequence[Any], config: ClassifierConfig, device: str, flips: bool = False) -> np.ndarray:
+    """Pooled backbone features, (n, d), of anything :func:`to_gray_array` reads, decoded one batch at a time; with
+    ``flips`` also of the two flipped copies, (3n, d): all originals, then all left-right, then all upside-down."""
     backbone = load_backbone(device, config.backbone, config.backbone_weights)
     blocks = sorted(config.blocks)
-    out = []
     variants = [lambda a: a]
     if flips:
         variants += [lambda a: a[:, ::-1], lambda a: a[::-1, :]]
-    for variant in variants:
-        for start in range(0, len(images), config.batch_size):
-            chunk = [np.ascontiguousarray(variant(a)) for a in images[start : start + config.batch_size]]
+    out: list[list[np.ndarray]] = [[] for _ in variants]
+    for start in range(0, len(items), config.batch_size):
+        arrays = [to_gray_array(i) for i in items[start : start + config.batch_size]]
+        for rows, variant in zip(out, variants, strict=True):
+            chunk = [np.ascontiguousarray(variant(a)) for a in arrays]
             groups = feature_groups(backbone, chunk, blocks=blocks, device=device, **input_spec(config))
-            out.append(pool_groups(groups, blocks, len(chunk), config.pooling))
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+            rows.append(pool_groups(groups, blocks, len(chunk), config.pooling))
+    return np.concatenate([row for rows in out for row in rows]) if len(items) else np.zeros((0, 0), np.float32)
 
 
 class LinearHead:
@@ -153,9 +155,9 @@ def memory_estimate(config: ClassifierConfig, dataset: ClassifierDataset) -> Mem
     pixels = [image_pixels(item) for item in items]
     parts = {
         "encoded images": encoded_bytes(items),
-        # Training images are decoded at once (grey, 1 byte a pixel), then the validation ones; the largest image once
-        # more in colour while it is converted.
-        "decoded images": sum(pixels) + 4 * max(pixels, default=0),
+        # One batch decoded at a time (grey, 1 byte a pixel) with its two flipped copies; the largest image once more in
+        # colour while it is converted.
+        "decoded images": config.batch_size * 3 * max(pixels, default=0) + 4 * max(pixels, default=0),
         # Pooled features (float32), their standardised float64 copy inside scikit-learn, and the validation rows.
         "pooled features": (rows * (4 + 4 + 8) + len(dataset.validation_items) * 4) * width,
         # L-BFGS keeps per-row probabilities and gradients, and ten past steps of the coefficients.
@@ -179,15 +181,14 @@ def train(dataset: ClassifierDataset, config: ClassifierConfig, progress: Progre
         raise ValueError("the defect-type classifier needs labelled examples of at least 2 classes")
     started = time.perf_counter()
     progress(2, "extracting features")
-    arrays = [to_gray_array(i) for i in dataset.train_items]
-    x = embed(arrays, config, device.name, flips=config.flip_augment)
-    y = np.tile(np.asarray(dataset.train_labels, dtype=np.int64), len(x) // max(1, len(arrays)))
+    x = embed(dataset.train_items, config, device.name, flips=config.flip_augment)
+    y = np.tile(np.asarray(dataset.train_labels, dtype=np.int64), len(x) // max(1, len(dataset.train_items)))
     progress(60, "fitting head")
     head = LinearHead.fit(x, y, n_classes, config)
     metrics: dict[str, float] = {}
     if dataset.validation_items:
         progress(75, "evaluating")
-        xv = embed([to_gray_array(i) for i in dataset.validation_items], config, device.name)
+        xv = embed(dataset.validation_items, config, device.name)
         predicted = head.probabilities(xv).argmax(axis=1)
         truth = np.asarray(dataset.validation_labels, dtype=np.int64)
         metrics["accuracy"] = accuracy(truth, predicted)
@@ -233,7 +234,7 @@ class ClassifierPredictor(Predictor):
     def predict_batch(self, items: Sequence[Any]) -> list[dict[str, Any]]:
         if len(items) == 0:
             return []
-        return self._results(self.head.probabilities(embed([to_gray_array(i) for i in items], self.config, self.device)))
+        return self._results(self.head.probabilities(embed(items, self.config, self.device)))
 
     def _results(self, probs: np.ndarray) -> list[dict[str, Any]]:
         return [

@@ -6,6 +6,7 @@ inside the functions that need them.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -107,6 +108,16 @@ def flush_redis(urls: Iterable[str]) -> None:
 
 
 # --- subprocesses ---------------------------------------------------------------------------------------
+
+
+def json_child(script: str, env: dict[str, str], timeout: float, args: tuple[str, ...] = ()) -> dict:
+    """Run ``script`` in a fresh Python with ``env`` (over this process's environment) from the repository root; its
+    last stdout line is JSON. An OOM kill is reported, not hidden."""
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        killed = proc.returncode < 0
+        raise RuntimeError(f"child {'killed by signal ' + str(-proc.returncode) if killed else 'exited ' + str(proc.returncode)}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def free_port() -> int:

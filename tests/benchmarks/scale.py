@@ -30,16 +30,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import _report
+import _scale_products
 import _server
 import _synthetic_shop
 import numpy as np
@@ -218,15 +217,6 @@ def load_shop(shop: _synthetic_shop.Shop) -> float:
 # --- measured in child processes ----------------------------------------------------------------------------
 
 
-def child(script: str, env: dict[str, str], timeout: float, args: tuple[str, ...] = ()) -> dict:
-    """Run ``script`` in a fresh Python with ``env``; its last stdout line is JSON. An OOM kill is reported, not hidden."""
-    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        killed = proc.returncode < 0
-        raise RuntimeError(f"child {'killed by signal ' + str(-proc.returncode) if killed else 'exited ' + str(proc.returncode)}:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def serve(env: dict[str, str], secret: str, shop: _synthetic_shop.Shop, seed: int) -> dict:
     """One client's latency for recommendations and similar items against gunicorn, then the memory one serving
     process adds for the model (in a fresh process running the same serving code)."""
@@ -257,7 +247,7 @@ def serve(env: dict[str, str], secret: str, shop: _synthetic_shop.Shop, seed: in
 
         recs = timed(lambda k: f"/api/v1/recommendations/users/{customers[k % len(customers)]}/?n=10", REQUESTS)
         similar = timed(lambda k: f"/api/v1/recommendations/items/{skus[k % len(skus)]}/similar/?n=10", REQUESTS)
-    memory = child(_MODEL_MEMORY, env, timeout=1800, args=(json.dumps(customers[:REQUESTS]), json.dumps(skus[:REQUESTS])))
+    memory = _server.json_child(_MODEL_MEMORY, env, timeout=1800, args=(json.dumps(customers[:REQUESTS]), json.dumps(skus[:REQUESTS])))
     return {"recommend_ms": recs, "similar_ms": similar, "model_memory_per_process": {k: round(v, 1) for k, v in memory.items()}}
 
 
@@ -320,12 +310,12 @@ def run_size(size: str, data: Path, seed: int) -> dict:
     secrets = tokens()
     connections.close_all()
 
-    read = child(_READ_LOG, ENV, timeout=3600)
+    read = _server.json_child(_READ_LOG, ENV, timeout=3600)
     result["read_log_seconds"] = round(read["seconds"], 2)
     result["read_log_peak_rss_gb"] = round(read["peak_rss_gb"], 2)
     log(f"{size}: read {read['events']} events in {read['seconds']:.1f} s, peak RSS {read['peak_rss_gb']:.2f} GB")
 
-    trained = child(_TRAIN, ENV, timeout=7200)
+    trained = _server.json_child(_TRAIN, ENV, timeout=7200)
     if trained["status"] != "succeeded":
         raise RuntimeError(f"{size}: training {trained['status']}: {trained['error']}")
     metrics = trained["metrics"]
@@ -357,21 +347,11 @@ def run_size(size: str, data: Path, seed: int) -> dict:
     return result
 
 
-def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
-    """Slope of log y against log x (1 = linear growth, 0 = flat); None with fewer than two usable points."""
-    points = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if x and y and x > 0 and y > 0]
-    if len(points) < 2:
-        return None
-    mx, my = statistics.fmean(p[0] for p in points), statistics.fmean(p[1] for p in points)
-    den = sum((p[0] - mx) ** 2 for p in points)
-    return round(sum((p[0] - mx) * (p[1] - my) for p in points) / den, 2) if den else None
-
-
 def slopes(by_size: dict[str, dict]) -> dict[str, float | None]:
     done = [by_size[s] for s in ("S", "M", "L") if s in by_size and "error" not in by_size[s]]
     xs = [r["events"] for r in done]
     keys = ("train_seconds", "peak_rss_gb", "artifact_mb", "read_log_seconds", "serving_p95_ms", "similar_p95_ms")
-    return {key: loglog_slope(xs, [r[key] for r in done]) for key in keys} if len(done) >= 2 else {}
+    return {key: _scale_products.loglog_slope(xs, [r[key] for r in done]) for key in keys} if len(done) >= 2 else {}
 
 
 def write_docs(result: dict, args: argparse.Namespace) -> None:
@@ -427,7 +407,7 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
     checks = result.get("targets", {})
     products = ""
     if result.get("products"):
-        products = "\n### Chatbot and inspection\n\n```json\n" + json.dumps(result["products"], indent=1)[:6000] + "\n```\n"
+        products = "\n### Chatbot and inspection\n\n" + _scale_products.markdown(result["products"])
     body = f"""Measured {result["date"]} on {result["machine"]}.
 Command: `{result["command"]}` ({result["runtime_s"]} s). 1-minute load average {result["load_average_1m"]["start"]} at the start,
 {result["load_average_1m"]["end"]} at the end.
@@ -481,8 +461,6 @@ def main() -> int:
             log(f"{size}: FAILED {exc}")
             result[size] = {"error": str(exc)[:2000]}
     if args.products:
-        import _scale_products
-
         result["products"] = {
             "chatbot": _scale_products.chatbot_scale([(1_000, 50), (10_000, 500)], args.data, args.seed),
             "inspection": _scale_products.inspection_scale([500, 5_000], args.data, args.seed),

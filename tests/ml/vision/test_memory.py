@@ -8,7 +8,7 @@ from PIL import Image
 
 from ml.memory import MIB, MemoryBudgetExceeded
 from ml.vision import AnomalyConfig, AnomalyDataset, ClassifierConfig, ClassifierDataset, anomaly_memory_estimate, classifier_memory_estimate
-from ml.vision.backbone import image_pixels
+from ml.vision.backbone import LazyImage, encoded_bytes, image_pixels
 
 
 def _png(height: int, width: int) -> bytes:
@@ -22,6 +22,8 @@ def test_image_pixels_reads_the_header_and_tolerates_garbage(tmp_path):
     path.write_bytes(_png(300, 200))
     assert image_pixels(_png(300, 200)) == image_pixels(path) == image_pixels(np.zeros((300, 200))) == 60_000
     assert image_pixels(b"not an image") == 0 and image_pixels(object()) == 0
+    lazy = LazyImage(path.read_bytes, "part.png")
+    assert image_pixels(lazy) == 60_000 and encoded_bytes([lazy, _png(10, 10)]) == len(_png(10, 10))  # a lazy image holds no bytes
 
 
 def _anomaly(n: int, side: int = 256) -> AnomalyDataset:
@@ -31,17 +33,31 @@ def _anomaly(n: int, side: int = 256) -> AnomalyDataset:
     )
 
 
-def test_the_anomaly_estimate_grows_with_good_images_and_resolution():
-    small, large = anomaly_memory_estimate(AnomalyConfig(), _anomaly(40)), anomaly_memory_estimate(AnomalyConfig(), _anomaly(400))
-    assert large.parts["memory-bank patch features"] == pytest.approx(10 * small.parts["memory-bank patch features"], rel=0.05)
-    assert large.peak_bytes > small.peak_bytes
-    sharper = anomaly_memory_estimate(AnomalyConfig(image_height=512, image_width=512), _anomaly(40))
-    assert sharper.parts["memory-bank patch features"] == pytest.approx(4 * small.parts["memory-bank patch features"])
+def test_the_anomaly_estimate_is_bounded_in_good_images_and_grows_with_resolution():
+    # Training streams the good images a batch at a time into a sample of at most coreset_candidates patch rows.
+    small, large = anomaly_memory_estimate(AnomalyConfig(), _anomaly(400)), anomaly_memory_estimate(AnomalyConfig(), _anomaly(4000))
+    assert large.parts["memory-bank patch features"] == small.parts["memory-bank patch features"] < 200 * MIB
+    assert large.parts["scorer fit"] == small.parts["scorer fit"] and large.parts["decoded images"] == small.parts["decoded images"]
+    assert large.parts["segmentation head samples"] == small.parts["segmentation head samples"]  # capped by head_samples
+    # Only a few kB per good image remain (whole-image features, per-position score maps; bytes given in memory).
+    assert 0 < large.peak_bytes - small.peak_bytes < 3600 * 20_000
+    # Below the sample's cap the bank part follows the patches: 4x the pixels, 4x the rows.
+    roomy = dict(coreset_candidates=10**6)
+    base = anomaly_memory_estimate(AnomalyConfig(**roomy), _anomaly(40))
+    sharper = anomaly_memory_estimate(AnomalyConfig(image_height=512, image_width=512, **roomy), _anomaly(40))
+    assert sharper.parts["memory-bank patch features"] == pytest.approx(4 * base.parts["memory-bank patch features"])
+    assert anomaly_memory_estimate(AnomalyConfig(image_height=512, image_width=512), _anomaly(40)).peak_bytes > small.peak_bytes
     bigger_photos = anomaly_memory_estimate(AnomalyConfig(), _anomaly(40, side=1024))
-    assert bigger_photos.parts["decoded images"] > 10 * small.parts["decoded images"]
+    assert bigger_photos.parts["decoded images"] > 10 * base.parts["decoded images"]
     # Without the segmentation head (or the whole-image Gaussian) those parts are not counted.
     lean = anomaly_memory_estimate(AnomalyConfig(head_weight=0, global_weight=0), _anomaly(40))
     assert "segmentation head samples" not in lean.parts and "whole-image Gaussian" not in lean.parts
+    # Masks on the validation images: the pixel AUROC ranks every one of their pixels.
+    masked = _anomaly(40)
+    masked.validation_masks = [_png(256, 256)] * 4 + [None] * 4
+    assert anomaly_memory_estimate(AnomalyConfig(), masked).parts["pixel AUROC"] == 4 * 256 * 256 * 80 and "pixel AUROC" not in small.parts
+    gaussian = anomaly_memory_estimate(AnomalyConfig(method="gaussian"), _anomaly(4000))
+    assert gaussian.parts["memory-bank patch features"] < 200 * MIB
 
 
 def test_the_classifier_estimate_grows_with_images():
