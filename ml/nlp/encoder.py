@@ -149,3 +149,16 @@ class ReusedEmbeddings:
         self.rows: dict[Any, int] = {}
         for i, key in enumerate(keys):
             self.rows.setdefault(key, i)
+
+    @classmethod
+    def given(cls, encoder: Any, keys: Sequence[Any], embeddings: np.ndarray) -> ReusedEmbeddings:
+        """Embeddings computed elsewhere (stored with the items, or random ones for a timing), one row per key,
+        which a later build with this one as ``previous`` reuses like encoded ones."""
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if embeddings.shape != (len(keys), encoder.dim):
+            raise ValueError(f"embeddings must have shape ({len(keys)}, {encoder.dim}), not {embeddings.shape}")
+        built = cls(encoder, [], [])
+        built.embeddings = embeddings
+        for i, key in enumerate(keys):
+            built.rows.setdefault(key, i)
+        return built
