@@ -349,10 +349,11 @@ class CatalogVocabulary:
     attribute keys and their values (strings, booleans, list elements such as sizes), the currencies.
 
     ``encoder`` (optional) lets the parser map synonyms to categories ("raincoat" → "rain jackets"); embeddings of
-    message word groups are cached (bounded) since shoppers repeat themselves.
+    message word groups are cached (bounded) since shoppers repeat themselves; category names embedded by
+    ``previous`` (same encoder) are reused.
     """
 
-    def __init__(self, index: _Index, encoder: Any = None) -> None:
+    def __init__(self, index: _Index, encoder: Any = None, previous: CatalogVocabulary | None = None) -> None:
         self._index = index
         self.categories = list(index.category_names.values())
         self.currencies = list(index.currencies)
@@ -369,20 +370,24 @@ class CatalogVocabulary:
                 heads.setdefault(stems[-1], []).append(name)
                 self._category_words.update(stems)
         self._category_heads = {head: names[0] for head, names in heads.items() if len(names) == 1}
-        self._value_phrases: dict[tuple[str, ...], list[tuple[str, str, int]]] = {}
+        self._value_phrases: dict[tuple[str, ...], list[tuple[str, str, int, str]]] = {}
         for key, values in index.value_rows.items():
             if key in self.boolean_keys:
                 continue
             for value, rows in values.items():
                 stems = _stems(value)
                 if 0 < len(stems) <= MAX_PHRASE_TOKENS:
-                    self._value_phrases.setdefault(stems, []).append((key, index.value_display[key][value], len(rows)))
+                    self._value_phrases.setdefault(stems, []).append((key, index.value_display[key][value], len(rows), value))
         for candidates in self._value_phrases.values():
             candidates.sort(key=lambda c: -c[2])  # a value under several keys: the key where it is most common
         self._boolean_phrases = {_stems(key.replace("_", " ").replace("-", " ")): key for key in self.boolean_keys if _stems(key)}
         self._key_stems = {key: set(_stems(key.replace("_", " "))) for key in self.attribute_keys}
         self.encoder = encoder
-        self._category_embeddings = encoder.encode(self.categories) if encoder is not None and self.categories else None
+        self._category_embeddings = None
+        if encoder is not None:
+            reused = previous._embedded_categories if previous is not None else None
+            self._embedded_categories = ReusedEmbeddings(encoder, self.categories, self.categories, reused)
+            self._category_embeddings = self._embedded_categories.embeddings if self.categories else None
         self._phrase_cache: dict[str, np.ndarray] = {}
         known_currencies = {c.lower(): c for c in self.currencies if re.fullmatch(r"[A-Z]{3}", c)}
         self._currency_words = {**_CURRENCY_WORDS, **known_currencies}
@@ -400,6 +405,16 @@ class CatalogVocabulary:
         if category and rows is None:
             return None
         return self._index.price_thirds(rows)
+
+    def occurs_in(self, key: str, value: str, category: str | None) -> bool:
+        """Whether some product of ``category`` (any product for None) has ``value`` under ``key``."""
+        rows = self._index.value_rows.get(key, {}).get(value)
+        if rows is None:
+            return False
+        if category is None:
+            return True
+        members = self._index.category_rows.get(category.lower())
+        return members is not None and bool(np.isin(rows, members, assume_unique=True).any())
 
     def embed_phrases(self, phrases: list[str]) -> np.ndarray:
         missing = [p for p in dict.fromkeys(phrases) if p not in self._phrase_cache]
@@ -524,7 +539,9 @@ def _needs_cue(value_stems: tuple[str, ...]) -> bool:
     return len(value_stems) == 1 and (value_stems[0].isdigit() or len(value_stems[0]) <= 3)
 
 
-def _match_attributes(tokens: _Tokens, vocabulary: CatalogVocabulary) -> dict[str, object]:
+def _match_attributes(tokens: _Tokens, vocabulary: CatalogVocabulary, category: str | None) -> dict[str, object]:
+    """Attribute values of the catalog named in the message; with a category, only values its products have
+    ("green tea" is no colour filter in a shop whose green things are jackets)."""
     found: dict[str, object] = {}
     n = len(tokens.stems)
     for stems, key in vocabulary._boolean_phrases.items():
@@ -553,7 +570,7 @@ def _match_attributes(tokens: _Tokens, vocabulary: CatalogVocabulary) -> dict[st
                     continue
             if cue is not None:  # "size 42": prefer a key about sizes
                 candidates = sorted(candidates, key=lambda c: "size" not in c[0])
-            key, display, _ = next((c for c in candidates if c[0] not in found), (None, None, 0))
+            key, display = next(((c[0], c[1]) for c in candidates if c[0] not in found and vocabulary.occurs_in(c[0], c[3], category)), (None, None))
             if key is None:
                 continue
             found[key] = display
@@ -613,7 +630,7 @@ def parse_constraints(text: str, vocabulary: CatalogVocabulary) -> Constraints:
     words = [(m.start(), m.end()) for m in _WORD_RE.finditer(work)]
     tokens = _Tokens([message[a:b] for a, b in words], [_stem(work[a:b]) for a, b in words], [False] * len(words))
     category = _match_category(tokens, vocabulary)
-    attributes = _match_attributes(tokens, vocabulary)
+    attributes = _match_attributes(tokens, vocabulary, category)
     # "low-cost" and "high-end" are two tokens: join hyphenated pairs for the price-level words.
     level = None
     for i, stem in enumerate(tokens.stems):
@@ -661,9 +678,7 @@ class CatalogSearcher:
     embeddings stored with the products.
     """
 
-    def __init__(
-        self, products: Sequence[ProductText], encoder: Any, previous: CatalogSearcher | None = None, *, embeddings: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, products: Sequence[ProductText], encoder: Any, previous: CatalogSearcher | None = None, *, embeddings: np.ndarray | None = None) -> None:
         self.products = list(products)
         self.encoder = encoder
         texts = [p.search_text() for p in self.products]
@@ -675,15 +690,18 @@ class CatalogSearcher:
         self.encoded = self.embedded.encoded
         self.embeddings = self.embedded.embeddings
         self._index = _Index(self.products)
-        self.vocabulary = CatalogVocabulary(self._index, encoder)
+        self.vocabulary = CatalogVocabulary(self._index, encoder, previous.vocabulary if previous is not None else None)
         self.bm25 = BM25([self._lexical_tokens(p) for p in self.products])
 
     @staticmethod
     def _lexical_tokens(product: ProductText) -> list[str]:
         values = [v for value in _attributes(product.attributes).values() for v in _values(value) if v not in ("true", "false")]
         # The title counts twice, as the FAQ index counts a question twice: a match there weighs more.
-        return tokenize(_clean(product.title, 300)) * 2 + tokenize(_clean(product.category, 100)) + tokenize(" ".join(values[:50])) + tokenize(
-            _clean(product.description)
+        return (
+            tokenize(_clean(product.title, 300)) * 2
+            + tokenize(_clean(product.category, 100))
+            + tokenize(" ".join(values[:50]))
+            + tokenize(_clean(product.description))
         )
 
     def __len__(self) -> int:
@@ -803,9 +821,7 @@ class CatalogSearcher:
         top = order[:k]
         return CatalogResult([(self.products[int(rows[i])], float(score[i])) for i in top], total, [])
 
-    def _relevance(
-        self, rows: np.ndarray, text: str, boost_values: np.ndarray, boosted: np.ndarray, k: int, query_embedding: np.ndarray | None
-    ) -> np.ndarray:
+    def _relevance(self, rows: np.ndarray, text: str, boost_values: np.ndarray, boosted: np.ndarray, k: int, query_embedding: np.ndarray | None) -> np.ndarray:
         """Hybrid relevance of ``rows`` to ``text``: RRF of the dense and BM25 rankings (top ``max(50, k)`` of each,
         the rest 0), normalised to [0, 1], blended with the normalised boost."""
         if query_embedding is None:
