@@ -123,7 +123,10 @@ def inside(product: ProductText, c: Constraints) -> bool:
     for key, wanted in c.attributes.items():
         value = product.attributes.get(key)
         values = value if isinstance(value, list) else [value]
-        if isinstance(wanted, bool):
+        if isinstance(wanted, list):
+            if not {str(w).lower() for w in wanted} & {str(v).lower() for v in values}:
+                return False
+        elif isinstance(wanted, bool):
             if wanted not in values:
                 return False
         elif str(wanted).lower() not in [str(v).lower() for v in values if not isinstance(v, bool)]:
@@ -155,6 +158,8 @@ def inside(product: ProductText, c: Constraints) -> bool:
         ("Kestrel trail shoes in stock", dict(category="running shoes", in_stock=True, attributes={"brand": "Kestrel"}, text="trail")),
         ("is the yoga mat available now?", dict(category="yoga", in_stock=True, text="mat")),
         ("rain jackets that are not waterproof", dict(category="rain jackets", attributes={"waterproof": False})),
+        ("rain jackets in black or blue", dict(attributes={"colour": ["black", "blue"]}, text="")),
+        ("maximum of 40 euros", dict(price_max=40.0, currency="EUR", text="")),
         ("premium tea", dict(category="tea", attributes={"tier": "premium"}, price_min=None, price_max=None)),
         ("where is my order DS-100002?", dict(category=None, attributes={}, price_min=None, price_max=None)),
         ("order DS-100042 had shoes size 40", dict(category="running shoes", attributes={"sizes": "40"})),
@@ -220,6 +225,7 @@ CONSTRAINT_SETS = [
     Constraints(category="running shoes", price_max=150.0),
     Constraints(category="rain jackets", attributes={"colour": "BLUE", "sizes": "m"}),
     Constraints(category="rain jackets", attributes={"waterproof": True}, in_stock=True),
+    Constraints(category="rain jackets", attributes={"colour": ["black", "Green"], "sizes": "XS"}),
     Constraints(price_min=20.0, price_max=60.0, currency="EUR", text="jacket"),
     Constraints(attributes={"sizes": "42"}, text="trail"),
     Constraints(in_stock=True, text="espresso"),
@@ -322,6 +328,8 @@ def test_merged_refines_a_search_and_survives_a_json_round_trip(demo):
     worded = Constraints(category="coffee", text="espresso").merged(Constraints(text="organic"))
     assert worded.text == "espresso organic"
     assert Constraints.from_dict(refined.to_dict()) == refined
+    either = Constraints(attributes={"colour": ["black", "blue"]})
+    assert Constraints.from_dict(either.to_dict()) == either and either.describe() == ["in black or blue"]
     hostile = {"category": ["x"], "price_min": "nan", "price_max": -5, "currency": "euros!", "in_stock": "yes",
                "attributes": {"sizes": {"nested": 1}, "colour": "Blue", 3: "x"}, "text": 12}  # fmt: skip
     assert Constraints.from_dict(hostile) == Constraints(attributes={"colour": "Blue"})
@@ -377,8 +385,8 @@ def test_hostile_products_and_bounds(encoder):
 def test_search_over_50k_products_is_fast(encoder):
     """Timing with random embeddings (encoding 50k products is the slow part, done once per catalog build).
 
-    Measured on 2 shared CPU cores: building the index took ~3 s; a filtered search ~1 ms, a search with text over
-    the whole catalog (BM25 + one matrix–vector product over 50k × 384) ~10 ms.
+    Measured on 2 shared CPU cores: building the index (no encoding) 4.5 s; a search with filters only 0.1–0.3 ms,
+    filters + text 1–3 ms, text over the whole catalog (BM25 + one 50k × 384 matrix–vector product) 17–24 ms.
     """
     rng = np.random.default_rng(0)
     n = 50_000
