@@ -544,8 +544,12 @@ def _match_category(tokens: _Tokens, vocabulary: CatalogVocabulary) -> str | Non
 
 
 def _needs_cue(value_stems: tuple[str, ...]) -> bool:
-    """Short or numeric single-word values ("M", "42", "xl") are only sizes after a cue like "size" or "EU"."""
-    return len(value_stems) == 1 and (value_stems[0].isdigit() or len(value_stems[0]) <= 3)
+    """Numeric, one- or two-letter and vowel-less single-word values ("42", "M", "xl", "xxl") are only sizes after a
+    cue like "size" or "EU"; a short word ("red", "oak") is a value on its own."""
+    if len(value_stems) != 1:
+        return False
+    value = value_stems[0]
+    return value.isdigit() or len(value) <= 2 or (len(value) <= 4 and not any(c in "aeiouy" for c in value))
 
 
 def _match_attributes(tokens: _Tokens, vocabulary: CatalogVocabulary, category: str | None) -> dict[str, object]:
