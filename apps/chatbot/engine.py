@@ -105,6 +105,7 @@ def warm_up() -> None:
         if version is not None:
             model_cache.predictor(version).classify_and_embed(["hello"])
         faq_searcher().search("hello")
+        shopping.catalog_index()
         logger.info("chatbot warmed up in %.1f s (intent model %s)", time.monotonic() - started, version or "none")
     except Exception:
         logger.exception("chatbot warm-up failed; replies will load the models on demand")
@@ -167,7 +168,7 @@ def reply(*, conversation: Conversation, message: Message, understanding: Unders
     prediction = understanding.prediction
     intent = Intent.objects.filter(name=prediction.intent).first() if prediction and prediction.intent else None
     answers = _route(conversation, message, understanding, intent, state)
-    Conversation.objects.filter(pk=conversation.pk).update(dialogue=state.dump())
+    conversation.dialogue = state.dump()  # saved by the caller with the conversation's timestamp (one UPDATE)
     return answers
 
 
@@ -337,7 +338,7 @@ def _has_filters(constraints: Constraints) -> bool:
 def _shopping(conversation: Conversation, message: Message, intent: Intent, entities: Entities, state: DialogueState) -> Message:
     """A product question: search the catalog when the message says what it wants, else recommend."""
     constraints = shopping.parse(message.text)
-    if constraints.category or constraints.text or _has_filters(constraints):
+    if constraints.category or _has_filters(constraints) or shopping.names_products(constraints.text):
         return _catalog_answer(conversation, message, state, constraints)
     return _recommend(conversation, message, intent, entities, state)
 
