@@ -16,7 +16,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
-from ml.nlp.catalog import Constraints
 
 from apps.chatbot import shopping
 from apps.chatbot.batching import InferenceBatcher
@@ -24,6 +23,7 @@ from apps.chatbot.dialogue import DialogueState
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import AnswerSource, Conversation, FaqArticle, Intent, IntentAction, Message, Sender
 from apps.mlops.serving import model_cache
+from ml.nlp.catalog import Constraints
 from ml.nlp.encoder import set_inference_threads
 from ml.nlp.entities import Entities, extract_entities
 from ml.nlp.followups import Refinement, pick_by_words, pick_index, refinement

@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from django.conf import settings
-from ml.nlp.catalog import CatalogResult, CatalogSearcher, Constraints, ProductText
 
 from apps.commerce import selectors as commerce
+from ml.nlp.catalog import CatalogResult, CatalogSearcher, Constraints, ProductText
 
 logger = logging.getLogger(__name__)
 

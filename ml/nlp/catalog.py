@@ -696,7 +696,13 @@ class CatalogSearcher:
     """
 
     def __init__(
-        self, products: Sequence[ProductText], encoder: Any, previous: CatalogSearcher | None = None, *, embeddings: np.ndarray | None = None, dense: bool = True
+        self,
+        products: Sequence[ProductText],
+        encoder: Any,
+        previous: CatalogSearcher | None = None,
+        *,
+        embeddings: np.ndarray | None = None,
+        dense: bool = True,
     ) -> None:
         self.products = list(products)
         self.encoder = encoder
