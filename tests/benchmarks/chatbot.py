@@ -237,9 +237,10 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
         ["product (default `IntentConfig`)", best["accuracy"], best["macro_f1"], best["train_seconds"], best["p50_ms"], best["p95_ms"]],
         ["frozen MiniLM + logistic regression (baseline)", base["accuracy"], base["macro_f1"], base["train_seconds"], base["p50_ms"], base["p95_ms"]],
     ]
-    oos = ""
+    oos = f"\nWith the reject option on, the product model answers {best['accepted_fraction']} of the in-scope test messages"
+    oos += " (refuses the rest as out of scope).\n"
     if "oos_recall" in best:
-        oos = f"\nOut of scope (`oos_test.csv`): recall {best['oos_recall']}, in-scope accuracy with the threshold"
+        oos += f"Out of scope (`oos_test.csv`): recall {best['oos_recall']}, in-scope accuracy with the refusals"
         oos += f" {best['inscope_accuracy_with_oos']}.\n"
     contended = ", under contention: other engineers shared the 2 cores" if args.contended else ""
     faq_rows = [[m, faq[m]["recall_at_1"], faq[m]["recall_at_5"], faq[m]["mrr_at_5"]] for m in ("hybrid", "dense", "bm25")]
