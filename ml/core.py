@@ -108,9 +108,10 @@ class Predictor(ABC):
         check_tensor_file(artifact)
 
 
-def load_torch_state(artifact: Path, expected_format: str, kind: str) -> dict[str, Any]:
+def load_torch_state(artifact: Path, expected_format: str | tuple[str, ...], kind: str) -> dict[str, Any]:
     """A model artifact saved with ``torch.save`` as a dict carrying ``"format"``: loaded with weights only (no
-    pickled code runs) and checked to be the kind the caller expects; a clear ValueError otherwise."""
+    pickled code runs) and checked to be the kind the caller expects (one of the formats, given several); a clear
+    ValueError otherwise."""
     import pickle
 
     import torch
@@ -119,7 +120,8 @@ def load_torch_state(artifact: Path, expected_format: str, kind: str) -> dict[st
         state = torch.load(artifact, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
         raise ValueError(f"{artifact} is not a readable model artifact") from exc
-    if not isinstance(state, dict) or state.get("format") != expected_format:
+    formats = (expected_format,) if isinstance(expected_format, str) else expected_format
+    if not isinstance(state, dict) or state.get("format") not in formats:
         raise ValueError(f"{artifact} is not {kind} artifact")
     return state
 

@@ -18,7 +18,7 @@ import numpy as np
 
 
 class _Item:
-    __slots__ = ("done", "embedding", "error", "event", "predictor", "probs", "promoted", "text")
+    __slots__ = ("done", "embedding", "error", "event", "predictor", "probs", "promoted", "text", "typicality")
 
     def __init__(self, predictor: Any, text: str) -> None:
         self.predictor = predictor
@@ -28,12 +28,13 @@ class _Item:
         self.done = False
         self.probs: np.ndarray | None = None
         self.embedding: np.ndarray | None = None
+        self.typicality: np.ndarray | None = None
         self.error: BaseException | None = None
 
 
 class InferenceBatcher:
-    """``classify_and_embed(predictor, text)``: the predictor's probabilities and embedding row for one text, computed
-    in a pass shared with the texts other threads submit meanwhile. Thread-safe; one per process."""
+    """``classify_and_embed(predictor, text)``: the predictor's probabilities, embedding row and typicality for one
+    text, computed in a pass shared with the texts other threads submit meanwhile. Thread-safe; one per process."""
 
     def __init__(self, max_batch: int = 8) -> None:
         self.max_batch = max(1, int(max_batch))
@@ -43,7 +44,7 @@ class InferenceBatcher:
         self.passes = 0  # model passes run (for tests and diagnostics)
         self.largest_batch = 0
 
-    def classify_and_embed(self, predictor: Any, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify_and_embed(self, predictor: Any, text: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         item = _Item(predictor, text)
         with self._lock:
             self._pending.append(item)
@@ -55,7 +56,7 @@ class InferenceBatcher:
             self._lead(item)
         if item.error is not None:
             raise item.error
-        return item.probs, item.embedding
+        return item.probs, item.embedding, item.typicality
 
     def _lead(self, mine: _Item) -> None:
         try:
@@ -79,7 +80,7 @@ class InferenceBatcher:
             groups.setdefault(id(item.predictor), []).append(item)
         for items in groups.values():
             try:
-                probs, embeddings = items[0].predictor.classify_and_embed([i.text for i in items])
+                probs, embeddings, typicality = items[0].predictor.classify_and_embed([i.text for i in items])
             except BaseException as exc:  # noqa: BLE001 - handed to each caller, raised in its own thread
                 for i in items:
                     i.error = exc
@@ -87,6 +88,7 @@ class InferenceBatcher:
                 for row, i in enumerate(items):
                     i.probs = probs[row : row + 1]
                     i.embedding = None if embeddings is None else embeddings[row]
+                    i.typicality = None if typicality is None else typicality[row : row + 1]
             self.passes += 1
             self.largest_batch = max(self.largest_batch, len(items))
             for i in items:

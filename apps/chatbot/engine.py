@@ -123,8 +123,8 @@ def understand(*, conversation: Conversation, text: str) -> Understood:
     if version is None:
         return Understood(None, "", entities)
     predictor = model_cache.predictor(version)
-    probs, embedding = inference_batcher().classify_and_embed(predictor, text)
-    return Understood(predictor.predictions(probs)[0], str(version.version), entities, embedding)
+    probs, embedding, typicality = inference_batcher().classify_and_embed(predictor, text)
+    return Understood(predictor.predictions(probs, typicality)[0], str(version.version), entities, embedding)
 
 
 _batcher: InferenceBatcher | None = None

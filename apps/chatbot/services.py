@@ -30,6 +30,7 @@ from apps.chatbot.models import (
     FaqArticle,
     Feedback,
     Intent,
+    IntentAction,
     Message,
     Sender,
     Site,
@@ -433,15 +434,31 @@ def canned_reply_create(*, title: str, text: str) -> CannedReply:
 # --- Teaching ---------------------------------------------------------------------------------------------
 
 
-def example_file(*, message_id: int, intent_name: str) -> Example:
-    """File a customer message as an example of ``intent_name`` (the next training run learns it)."""
+def example_file(*, message_id: int, intent_name: str, new_intent_response: str | None = None) -> Example:
+    """File a customer message as an example of ``intent_name`` (the next training run learns it).
+
+    With ``new_intent_response`` given (the empty string too) the intent is created: the operator names a new
+    intent from a message the bot refused. It replies with that text, or hands off to a human when it is empty,
+    until someone sets its action.
+    """
     message = Message.objects.filter(pk=message_id, sender=Sender.CUSTOMER).first()
     if message is None:
         raise ValidationError({"message": ["No customer message with this id."]})
     intent = Intent.objects.filter(name=intent_name).first()
-    if intent is None:
+    if new_intent_response is not None:
+        intent_name = intent_name.strip().lower().replace(" ", "_")
+        if not intent_name:
+            raise ValidationError({"intent": ["Give the new intent a name."]})
+        if Intent.objects.filter(name=intent_name).exists():
+            raise ValidationError({"intent": [f"An intent named {intent_name!r} already exists: file the message under it."]})
+        response = new_intent_response.strip()
+        intent = Intent(name=intent_name, response=response, action=IntentAction.REPLY if response else IntentAction.HANDOFF)
+        intent.full_clean()
+    elif intent is None:
         raise ValidationError({"intent": [f"Unknown intent {intent_name!r}."]})
     with transaction.atomic():
+        if intent.pk is None:
+            intent.save()
         example, _ = Example.objects.get_or_create(intent=intent, text=message.text[:2000], defaults={"source": ExampleSource.OPERATOR})
         message.reviewed_at = timezone.now()
         message.save(update_fields=["reviewed_at"])

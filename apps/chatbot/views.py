@@ -182,7 +182,11 @@ def teach(request: HttpRequest) -> HttpResponse:
 @require_POST
 def teach_file(request: HttpRequest, message_id: int) -> HttpResponse:
     try:
-        example = services.example_file(message_id=message_id, intent_name=request.POST.get("intent", ""))
+        if "new_intent" in request.POST:
+            name, response = request.POST.get("new_intent", ""), request.POST.get("response", "")
+            example = services.example_file(message_id=message_id, intent_name=name, new_intent_response=response)
+        else:
+            example = services.example_file(message_id=message_id, intent_name=request.POST.get("intent", ""))
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:

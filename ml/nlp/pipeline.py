@@ -66,8 +66,8 @@ class Understander:
 
     def understand(self, text: str, faq_k: int = 3, search_faq: bool = True) -> Understanding:
         # One encoder pass gives the intent and the query's FAQ embedding where the model allows it.
-        probs, embeddings = self.intents.classify_and_embed([text])
-        prediction = self.intents.predictions(probs)[0]
+        probs, embeddings, typicality = self.intents.classify_and_embed([text])
+        prediction = self.intents.predictions(probs, typicality)[0]
         hits = []
         if self.faq is not None and search_faq:
             hits = self.faq.search(text, k=faq_k, query_embedding=None if embeddings is None else embeddings[0])

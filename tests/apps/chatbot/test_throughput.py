@@ -173,14 +173,16 @@ def test_the_batcher_gives_each_message_its_unbatched_answer(bot):
     # The first message went alone; the others, queued meanwhile, shared one pass.
     assert gated.calls == [1, len(texts) - 1] and batcher.passes == 2 and batcher.largest_batch == len(texts) - 1
     for i in range(len(texts)):
-        probs, embedding = results[i]
-        single_probs, single_embeddings = alone[i]
+        probs, embedding, typicality = results[i]
+        single_probs, single_embeddings, single_typicality = alone[i]
         assert probs.shape == single_probs.shape
         # To rounding: a padded batch sums in another order (the tolerance of ml's own single-vs-batch test).
         np.testing.assert_allclose(probs, single_probs, atol=atol)
         assert int(probs.argmax()) == int(single_probs.argmax())
-        predicted = predictor.predictions(probs)[0]
-        expected = predictor.predictions(single_probs)[0]
+        if single_typicality is not None:
+            np.testing.assert_allclose(typicality, single_typicality, atol=atol)
+        predicted = predictor.predictions(probs, typicality)[0]
+        expected = predictor.predictions(single_probs, single_typicality)[0]
         assert (predicted.intent, predicted.out_of_scope) == (expected.intent, expected.out_of_scope)
         if single_embeddings is not None:
             assert float(np.dot(embedding, single_embeddings[0])) > 0.999
@@ -196,7 +198,7 @@ def test_a_failing_pass_raises_in_every_caller_and_the_batcher_recovers(bot):
 
     with pytest.raises(ValueError, match="unreadable"):
         batcher.classify_and_embed(Broken(), "hi")
-    probs, _ = batcher.classify_and_embed(predictor, "hi there")  # not stuck in the leading role
+    probs, _, _ = batcher.classify_and_embed(predictor, "hi there")  # not stuck in the leading role
     assert probs.shape == (1, len(predictor.classes))
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from apps.chatbot import services
-from apps.chatbot.models import ConversationState, Example, Message, Sender
+from apps.chatbot.models import ConversationState, Example, Intent, IntentAction, Message, Sender
 from tests.apps.chatbot.helpers import demo_site
 from tests.factories import UserFactory
 
@@ -67,6 +67,29 @@ def test_teaching_page_files_a_message_as_an_example(operator_client: Client):
     assert b"Retrain to teach the bot" in response.content
     assert Example.objects.filter(intent__name="returns", text="parcel missing, money back?", source="operator").exists()
     assert f'data-teach-message="{message.pk}"'.encode() not in operator_client.get("/chatbot/teach/").content
+
+
+def test_teaching_page_lists_a_refused_message_and_files_it_as_a_new_intent(operator_client: Client):
+    site = demo_site()
+    conversation = services.session_start(site_key=site.site_key)
+    refused = Message.objects.create(
+        conversation=conversation, sender=Sender.CUSTOMER, text="do you sell gift vouchers?", intent="returns", confidence=0.9, out_of_scope=True
+    )
+    page = operator_client.get("/chatbot/teach/")
+    assert f'data-teach-message="{refused.pk}"'.encode() in page.content and b"out of scope" in page.content
+    response = operator_client.post(
+        f"/chatbot/teach/{refused.pk}/file/", {"new_intent": "Gift vouchers", "response": "Yes: vouchers from 10 to 200 EUR."}, follow=True
+    )
+    assert b"as an example of gift_vouchers" in response.content
+    intent = Intent.objects.get(name="gift_vouchers")
+    assert (intent.action, intent.response) == (IntentAction.REPLY, "Yes: vouchers from 10 to 200 EUR.")
+    assert Example.objects.filter(intent=intent, text="do you sell gift vouchers?", source="operator").exists()
+    assert f'data-teach-message="{refused.pk}"'.encode() not in operator_client.get("/chatbot/teach/").content
+    # A second message under a name that exists now is refused with a message saying what to do; nothing is filed.
+    other = Message.objects.create(conversation=conversation, sender=Sender.CUSTOMER, text="vouchers?", confidence=0.2, out_of_scope=True)
+    response = operator_client.post(f"/chatbot/teach/{other.pk}/file/", {"new_intent": "gift_vouchers", "response": ""}, follow=True)
+    assert b"already exists" in response.content
+    assert not Example.objects.filter(text="vouchers?").exists()
 
 
 def test_operator_pages_need_an_operator(client, waiting):

@@ -128,7 +128,7 @@ def test_one_pass_gives_the_pretrained_sentence_embedding(tmp_path, monkeypatch,
     trained.save(path)
     predictor = IntentPredictor.load(path)
     texts = ["where is my parcel?", "hello there"]
-    probs, embeddings = predictor.classify_and_embed(texts)
+    probs, embeddings, _ = predictor.classify_and_embed(texts)
     assert probs == pytest.approx(predictor.probabilities(texts), abs=1e-5)
     # The same vectors the plain (float32) pretrained encoder gives (what the FAQ index is built with); in
     # bfloat16 the same directions to rounding.
@@ -138,7 +138,7 @@ def test_one_pass_gives_the_pretrained_sentence_embedding(tmp_path, monkeypatch,
     else:
         assert (embeddings * expected).sum(1).min() > 0.99
     # One message alone gets what it gets in a batch (the product answers one at a time, the benchmark scores batches).
-    single, _ = predictor.classify_and_embed(texts[:1])
+    single, _, _ = predictor.classify_and_embed(texts[:1])
     assert single[0] == pytest.approx(probs[0], abs=2e-3 if bf16 else 1e-5)
 
 
@@ -152,7 +152,8 @@ def test_artifact_holds_tensors_and_plain_data_only(tmp_path):
     trained.save(path)
     check_tensor_file(path)  # the upload check's allow-list: no pickled objects, no NumPy
     state = torch.load(path, weights_only=True)
-    assert state["format"] == "downstream.chatbot.intent/2" and set(state["head"]) == {"coef", "intercept", "classes"}
+    assert state["format"] == "downstream.chatbot.intent/3" and set(state["head"]) == {"coef", "intercept", "classes"}
+    assert set(state["reject"]) == {"confidence", "similarity", "quantile", "neighbours", "threshold"}
 
 
 def test_an_old_pickle_holding_artifact_is_refused_without_unpickling_it(tmp_path):
