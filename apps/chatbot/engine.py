@@ -9,19 +9,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
+from ml.nlp.catalog import Constraints
 
+from apps.chatbot import shopping
 from apps.chatbot.batching import InferenceBatcher
+from apps.chatbot.dialogue import DialogueState
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import AnswerSource, Conversation, FaqArticle, Intent, IntentAction, Message, Sender
 from apps.mlops.serving import model_cache
 from ml.nlp.encoder import set_inference_threads
 from ml.nlp.entities import Entities, extract_entities
+from ml.nlp.followups import Refinement, pick_by_words, pick_index, refinement
 from ml.nlp.intent import IntentPrediction
 from ml.nlp.pipeline import FaqArticleText, FaqSearcher
 
@@ -56,7 +61,7 @@ _encoder = None
 _faq: tuple[tuple, FaqSearcher, dict[int, str]] | None = None
 
 
-def _pretrained_encoder():  # noqa: ANN202
+def pretrained_encoder():  # noqa: ANN202
     global _encoder
     if _encoder is None:
         from ml.device import select_device
@@ -82,7 +87,7 @@ def _faq_index() -> tuple[tuple, FaqSearcher, dict[int, str]]:
         if _faq is None or _faq[0] != key:
             rows = list(active.order_by("id"))
             articles = [FaqArticleText(a.pk, a.question, a.answer) for a in rows]
-            searcher = FaqSearcher(articles, _pretrained_encoder(), previous=_faq[1] if _faq is not None else None)
+            searcher = FaqSearcher(articles, pretrained_encoder(), previous=_faq[1] if _faq is not None else None)
             _faq = (key, searcher, {a.pk: a.category for a in rows})
         return _faq
 
@@ -154,22 +159,62 @@ def _faq_link(article: FaqArticleText) -> dict[str, Any]:
 
 
 def reply(*, conversation: Conversation, message: Message, understanding: Understood) -> list[Message]:
-    """The bot's answer to ``message`` (inside the caller's transaction); may hand the conversation off."""
+    """The bot's answer to ``message`` (inside the caller's transaction); may hand the conversation off.
+
+    The conversation's dialogue state (:mod:`apps.chatbot.dialogue`) is read first: a message that fills the slot
+    the bot asked for, or refines its last product answer, is answered as such whatever intent it resembles."""
+    state = DialogueState.load(conversation.dialogue)
     prediction = understanding.prediction
     intent = Intent.objects.filter(name=prediction.intent).first() if prediction and prediction.intent else None
-    if intent is None:
-        return [_not_sure(conversation, message, understanding.embedding)]
-    if intent.action == IntentAction.HANDOFF:
+    answers = _route(conversation, message, understanding, intent, state)
+    Conversation.objects.filter(pk=conversation.pk).update(dialogue=state.dump())
+    return answers
+
+
+def _route(conversation: Conversation, message: Message, understanding: Understood, intent: Intent | None, state: DialogueState) -> list[Message]:
+    action = intent.action if intent is not None else None
+    text, entities = message.text, understanding.entities
+    # 1. The slot the bot asked for, unless the message clearly asks something else.
+    if state.expecting == "order_number" and action in (None, IntentAction.ORDER_STATUS, IntentAction.RETURN):
+        number = _referenced_order(text, entities, state)
+        if number is not None:
+            state.expecting = ""
+            if action == IntentAction.RETURN:
+                return [_return_flow(conversation, message, entities, state, order_numbers=[number])]
+            return [_order_status(conversation, message, entities, state, numbers=[number])]
+    if state.expecting == "return_item" and action in (None, IntentAction.RETURN, IntentAction.ORDER_STATUS):
+        option = _referenced_return_option(text, entities, state)
+        if option is not None:
+            state.expecting = ""
+            return [_return_lines(conversation, message, state, line_ids=[option["line"]])]
+    state.expecting = ""
+    if action == IntentAction.HANDOFF:
         from apps.chatbot.services import handoff_request
 
         handoff_request(conversation=conversation, reason=f"intent {intent.name}")
         return []
-    if intent.action == IntentAction.FAQ:
+    # 2. A follow-up to the last product answer: "cheaper", "show more", "in red", "under 50".
+    if state.search is not None and action not in (IntentAction.ORDER_STATUS, IntentAction.RETURN, IntentAction.FAQ):
+        wanted = refinement(text)
+        constraints = shopping.parse(text) if action in (None, IntentAction.RECOMMEND) or wanted else None
+        if wanted or (constraints is not None and not constraints.category and _has_filters(constraints) and action in (None, IntentAction.RECOMMEND)):
+            return [_refine(conversation, message, state, wanted, constraints)]
+    if action == IntentAction.ORDER_STATUS:
+        return [_order_status(conversation, message, entities, state)]
+    if action == IntentAction.RETURN:
+        return [_return_flow(conversation, message, entities, state)]
+    if action == IntentAction.RECOMMEND:
+        return [_shopping(conversation, message, intent, entities, state)]
+    if action == IntentAction.FAQ:
         return [_faq_answer(conversation, message, intent, understanding.embedding)]
-    if intent.action == IntentAction.ORDER_STATUS:
-        return [_order_status(conversation, message, intent, understanding.entities)]
-    if intent.action == IntentAction.RECOMMEND:
-        return [_recommend(conversation, message, intent, understanding.entities)]
+    if action is None:
+        # Not one of the intents, but an order number on its own, or a question naming what the shop sells.
+        if entities.order_numbers:
+            return [_order_status(conversation, message, entities, state)]
+        constraints = shopping.parse(text)
+        if constraints.category or constraints.attributes:
+            return [_catalog_answer(conversation, message, state, constraints)]
+        return [_not_sure(conversation, message, understanding.embedding)]
     text = intent.response or "Okay."
     return [_bot(conversation, message, text, AnswerSource.INTENT, payload={"quick_replies": intent.quick_replies})]
 
@@ -219,42 +264,162 @@ def _money(value: Decimal | None, currency: str) -> str:
     return f"{value:.2f} {currency}" if value is not None else ""
 
 
-def _order_status(conversation: Conversation, message: Message, intent: Intent, entities: Entities) -> Message:
+SIGN_IN_FOR_ORDERS = "I can only look up orders for signed-in customers. Please sign in to the shop and open the chat again, or ask for a human."
+
+
+def _sign_in(conversation: Conversation, message: Message, source: str, text: str = SIGN_IN_FOR_ORDERS) -> Message:
+    return _bot(conversation, message, text, source, payload={"quick_replies": [HUMAN_QUICK_REPLY]})
+
+
+def _referenced_order(text: str, entities: Entities, state: DialogueState) -> str | None:
+    """The order a follow-up names: a number, a position in the list shown ("the second one"), or a product in it."""
+    if entities.order_numbers:
+        return entities.order_numbers[0]
+    index = pick_index(text, len(state.orders))
+    if index is not None:
+        return state.orders[index]
+    return None
+
+
+def _order_status(conversation: Conversation, message: Message, entities: Entities, state: DialogueState, numbers: list[str] | None = None) -> Message:
     from apps.commerce import selectors as shop
 
     if not conversation.customer_external_id:
-        return _bot(
-            conversation,
-            message,
-            "I can only look up orders for signed-in customers. Please sign in to the shop and open the chat again, or ask for a human.",
-            AnswerSource.ORDER,
-            payload={"quick_replies": [HUMAN_QUICK_REPLY]},
-        )
+        return _sign_in(conversation, message, AnswerSource.ORDER)
     customer = conversation.customer_external_id
-    if entities.order_numbers:
-        lines = []
-        for number in entities.order_numbers[:3]:
+    numbers = numbers or entities.order_numbers[:3]
+    if numbers:
+        lines, found = [], []
+        for number in numbers:
             order = shop.order_for_customer(number=number, external_id=customer)
             # Someone else's order and a missing one read the same: nothing leaks about other customers.
-            lines.append(_order_line(order) if order is not None else f"I couldn't find order {number} on your account.")
-        return _bot(conversation, message, "\n".join(lines), AnswerSource.ORDER, payload={"orders": entities.order_numbers[:3]})
+            if order is None:
+                lines.append(f"I couldn't find order {number} on your account.")
+            else:
+                lines.append(_order_line(order, items=True))
+                found.append(order.number)
+        return _bot(conversation, message, "\n".join(lines), AnswerSource.ORDER, payload={"orders": found})
     orders = list(shop.customer_orders(external_id=customer, limit=3))
     if not orders:
         return _bot(conversation, message, "I can't find any orders on your account yet.", AnswerSource.ORDER)
-    text = "Here are your latest orders:\n" + "\n".join(_order_line(o) for o in orders)
-    return _bot(conversation, message, text, AnswerSource.ORDER, payload={"orders": [o.number for o in orders]})
+    if len(orders) == 1:
+        return _bot(conversation, message, _order_line(orders[0], items=True), AnswerSource.ORDER, payload={"orders": [orders[0].number]})
+    # Several orders: list them and wait for the customer to pick one ("the second one", "DS-100002", "the jacket").
+    state.expecting, state.orders = "order_number", [o.number for o in orders]
+    text = "Here are your latest orders:\n" + "\n".join(_order_line(o) for o in orders) + "\nWhich one would you like to know more about?"
+    return _bot(conversation, message, text, AnswerSource.ORDER, payload={"orders": state.orders, "expecting": state.expecting, "quick_replies": state.orders})
 
 
-def _order_line(order: Any) -> str:
+def _order_line(order: Any, items: bool = False) -> str:
     text = f"Order {order.number} ({order.placed_at:%d %b %Y}, {_money(order.total, order.currency)}): {order.get_status_display()}"
     if order.carrier or order.tracking_number:
         text += f", shipped with {order.carrier or 'the carrier'}" + (f" (tracking {order.tracking_number})" if order.tracking_number else "")
-    if order.estimated_delivery and order.status in ("paid", "shipped"):
+    if order.estimated_delivery and order.status in ("paid", "shipped", "pending"):
         text += f", expected {order.estimated_delivery:%d %b}"
+    if items:
+        text += " — " + ", ".join(f"{line.quantity} × {line.product.title}" for line in order.lines.all()[:10])
     return text + "."
 
 
-def _recommend(conversation: Conversation, message: Message, intent: Intent, entities: Entities) -> Message:
+# --- Shopping: catalog search, refinements, recommendations ----------------------------------------------------
+
+
+def _has_filters(constraints: Constraints) -> bool:
+    return bool(constraints.price_min is not None or constraints.price_max is not None or constraints.in_stock or constraints.attributes)
+
+
+def _shopping(conversation: Conversation, message: Message, intent: Intent, entities: Entities, state: DialogueState) -> Message:
+    """A product question: search the catalog when the message says what it wants, else recommend."""
+    constraints = shopping.parse(message.text)
+    if constraints.category or constraints.text or _has_filters(constraints):
+        return _catalog_answer(conversation, message, state, constraints)
+    return _recommend(conversation, message, intent, entities, state)
+
+
+def _catalog_answer(
+    conversation: Conversation,
+    message: Message,
+    state: DialogueState,
+    constraints: Constraints,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    sort: str = "relevance",
+    lead: str = "",
+    keep: Any = None,
+) -> Message:
+    """Products inside every constraint, best first (relevance, then this shopper's recommendations); when none match,
+    say which constraint to relax. ``keep`` filters the hits further (e.g. "another colour")."""
+    n = settings.CHATBOT_RECOMMENDATIONS
+    boost = shopping.recommendation_boost(customer_external_id=conversation.customer_external_id, constraints=constraints)
+    result = shopping.search(constraints, k=min(50, n * 6) if keep else n, exclude=exclude, boost=boost, sort=sort)
+    hits = [p for p, _ in result.hits if keep is None or keep(p)][:n]
+    described = constraints.describe()
+    what = " ".join(described) if described else "products"
+    previous = state.search or {}
+    shown = (previous.get("shown", []) if exclude else []) + [p.key for p in hits]
+    state.search = {
+        "constraints": constraints.to_dict(),
+        "described": described,
+        "shown": shown,
+        "last": {p.key: {"price": p.price, "colour": str(p.attributes.get("colour", "")).lower()} for p in hits} or previous.get("last", {}),
+    }
+    search = {"constraints": constraints.to_dict(), "total": result.total, "relax": result.relax}
+    if hits:
+        more = result.total - len(shown)
+        text = (lead or f"Here's what I found for {what}:") + (f" ({result.total} in all)" if result.total > len(hits) else "")
+        quick = ["Show more"] if more > 0 else []
+        quick += ["Something cheaper"] if any(p.price is not None for p in hits) else []
+        payload = {"products": [shopping.card(p) for p in hits], "search": search, "quick_replies": quick}
+        return _bot(conversation, message, text, AnswerSource.CATALOG, payload=payload)
+    text = f"I couldn't find any {what}" + (" that I haven't shown you already." if exclude else ".")
+    hints = []
+    for option in result.relax[:2]:
+        name, matches = option.get("constraint", ""), option.get("matches", 0)
+        cheapest = option.get("cheapest")
+        hint = f"without the {name} condition there are {matches}"
+        if name == "price" and cheapest is not None:
+            hint += f" (from {cheapest:.2f})"
+        hints.append(hint)
+    if hints:
+        text += " " + "; ".join(hints).capitalize() + "."
+    return _bot(conversation, message, text, AnswerSource.CATALOG, payload={"search": search, "quick_replies": [HUMAN_QUICK_REPLY]})
+
+
+def _refine(conversation: Conversation, message: Message, state: DialogueState, wanted: Refinement, said: Constraints | None) -> Message:
+    """Refine the last product answer: cheaper / pricier than what was shown, more of the same, another colour, or
+    the constraints the follow-up adds ("in red", "under 50")."""
+    search = state.search or {}
+    constraints = Constraints.from_dict(search.get("constraints") or {})
+    if said is not None:
+        constraints = constraints.merged(said)
+    last = search.get("last") or {}
+    prices = [v["price"] for v in last.values() if v.get("price") is not None]
+    exclude = frozenset(search.get("shown", []))
+    sort, keep, lead = "relevance", None, ""
+    if wanted.cheaper and prices:
+        constraints = replace(constraints, price_max=round(min(prices) - 0.01, 2), price_min=None)
+        sort, lead = "price_desc", "Here are some cheaper ones:"
+    elif wanted.pricier and prices:
+        constraints = replace(constraints, price_min=round(max(prices) + 0.01, 2), price_max=None)
+        lead = "Here are some higher-end ones:"
+    if wanted.other_colour:
+        colours = {v.get("colour") for v in last.values() if v.get("colour")}
+        attributes = {k: v for k, v in constraints.attributes.items() if k not in ("colour", "color")}
+        constraints = replace(constraints, attributes=attributes)
+
+        def keep(p: Any) -> bool:
+            colour = str(p.attributes.get("colour", p.attributes.get("color", ""))).lower()
+            return bool(colour) and colour not in colours
+
+        lead = "Here they are in other colours:"
+    if not (wanted.more or wanted.other_colour or wanted.cheaper or wanted.pricier):
+        exclude = frozenset()  # new constraints ("in red"): a fresh answer, not the next page
+    elif wanted.more and not lead:
+        lead = "Here are some more:"
+    return _catalog_answer(conversation, message, state, constraints, exclude=exclude, sort=sort, lead=lead, keep=keep)
+
+
+def _recommend(conversation: Conversation, message: Message, intent: Intent, entities: Entities, state: DialogueState) -> Message:
     unavailable = "Product suggestions aren't available right now. A member of our team can advise you."
     try:
         from apps.recommendations.services import recommendations_for
@@ -272,8 +437,132 @@ def _recommend(conversation: Conversation, message: Message, intent: Intent, ent
     if not result.items:
         text = "I have no suggestions for you yet. A member of our team can advise you."
         return _bot(conversation, message, text, AnswerSource.RECOMMENDATIONS, payload={"quick_replies": [HUMAN_QUICK_REPLY]})
-    cards = [
-        {"sku": i.sku, "title": i.title, "price": str(i.price) if i.price is not None else "", "category": i.category, "reason": i.reason} for i in result.items
-    ]
-    payload = {"products": cards, "recommendation_id": str(result.id), "recommendations_model": str(result.model_version)}
+    _, products = shopping.catalog_index()
+    cards = []
+    for item in result.items:
+        product = products.get(item.sku)
+        if product is not None:
+            cards.append(shopping.card(product, item.reason))
+        else:  # created a moment ago, not in this process's index yet
+            cards.append(
+                {
+                    "sku": item.sku,
+                    "title": item.title,
+                    "price": str(item.price) if item.price is not None else "",
+                    "currency": "",
+                    "in_stock": True,
+                    "category": item.category,
+                    "attributes": {},
+                    "reason": item.reason,
+                }
+            )
+    # "Something cheaper" or "show more" after recommendations search the catalog from here.
+    state.search = {
+        "constraints": Constraints(in_stock=True).to_dict(),
+        "described": [],
+        "shown": [c["sku"] for c in cards],
+        "last": {c["sku"]: {"price": float(c["price"]) if c["price"] else None, "colour": str(c["attributes"].get("colour", "")).lower()} for c in cards},
+    }
+    payload = {
+        "products": cards,
+        "recommendation_id": str(result.id),
+        "recommendations_model": str(result.model_version),
+        "quick_replies": ["Show more", "Something cheaper"],
+    }
     return _bot(conversation, message, intent.response or "You might like these:", AnswerSource.RECOMMENDATIONS, payload=payload)
+
+
+# --- Returns: the customer's own order lines, the shop's policy, a request the operators decide ---------------
+
+
+def _return_option(line: Any) -> dict[str, Any]:
+    return {"line": line.pk, "order": line.order.number, "sku": line.product.sku, "title": line.product.title, "category": line.product.category}
+
+
+def _referenced_return_option(text: str, entities: Entities, state: DialogueState) -> dict[str, Any] | None:
+    options = state.return_options
+    if entities.order_numbers:
+        matching = [o for o in options if o["order"] in entities.order_numbers]
+        if len(matching) == 1:
+            return matching[0]
+    index = pick_index(text, len(options))
+    if index is not None:
+        return options[index]
+    picked = pick_by_words(text, [[o["title"], o["category"]] for o in options])
+    return options[picked[0]] if len(picked) == 1 else None
+
+
+def _return_flow(conversation: Conversation, message: Message, entities: Entities, state: DialogueState, order_numbers: list[str] | None = None) -> Message:
+    """ "I want to return the shoes I bought": find the line among the customer's recent orders, apply the policy."""
+    from apps.commerce import selectors as shop
+
+    if not conversation.customer_external_id:
+        return _sign_in(
+            conversation, message, AnswerSource.RETURNS, "To start a return I need to know who you are: please sign in to the shop and open the chat again."
+        )
+    orders = shop.customer_orders(external_id=conversation.customer_external_id, limit=10)
+    numbers = order_numbers or entities.order_numbers
+    if numbers:
+        orders = [o for o in orders if o.number in numbers] or [
+            o for n in numbers if (o := shop.order_for_customer(number=n, external_id=conversation.customer_external_id))
+        ]
+        if not orders:
+            return _bot(conversation, message, f"I couldn't find order {numbers[0]} on your account.", AnswerSource.RETURNS, payload={"orders": []})
+    lines = [line for order in orders for line in order.lines.all()]
+    if not lines:
+        return _bot(conversation, message, "I can't find anything you've ordered that could be returned.", AnswerSource.RETURNS)
+    picked = pick_by_words(message.text, [[line.product.title, line.product.category] for line in lines])
+    if picked:
+        lines = [lines[i] for i in picked]
+    return _return_lines(conversation, message, state, lines=lines)
+
+
+def _return_lines(
+    conversation: Conversation, message: Message, state: DialogueState, *, lines: list | None = None, line_ids: list[int] | None = None
+) -> Message:
+    from apps.commerce import selectors as shop
+    from apps.commerce import services as commerce
+
+    customer = conversation.customer_external_id
+    if line_ids is not None:
+        orders = shop.customer_orders(external_id=customer, limit=20)
+        lines = [line for order in orders for line in order.lines.all() if line.pk in line_ids]
+    lines = lines or []
+    if not lines:
+        return _bot(conversation, message, "I couldn't find that item on your recent orders.", AnswerSource.RETURNS)
+    assessed = [(line, commerce.return_eligibility(line=line)) for line in lines]
+    eligible = [(line, e) for line, e in assessed if e.eligible]
+    if len(eligible) > 1:
+        state.expecting = "return_item"
+        state.return_options = [_return_option(line) for line, _ in eligible]
+        listing = "\n".join(f"{i + 1}. {o['title']} (order {o['order']})" for i, o in enumerate(state.return_options))
+        text = f"Which item would you like to return?\n{listing}"
+        return _bot(
+            conversation,
+            message,
+            text,
+            AnswerSource.RETURNS,
+            payload={"expecting": state.expecting, "quick_replies": [o["title"] for o in state.return_options][:5]},
+        )
+    line, eligibility = (eligible or assessed)[0]
+    others = [f"{other.product.title} (order {other.order.number}): {e.message}" for other, e in assessed if other is not line][:2]
+    summary = {"order": line.order.number, "sku": line.product.sku, "title": line.product.title, "eligible": eligibility.eligible, "reason": eligibility.code}
+    if eligibility.eligible:
+        try:
+            request, eligibility = commerce.return_request_open(
+                customer_external_id=customer, order_line_id=line.pk, reason=message.text, channel="chat", reference=f"conversation {conversation.pk}"
+            )
+        except ValidationError as exc:  # the policy changed under us (e.g. a request opened in another tab)
+            return _bot(conversation, message, " ".join(exc.messages), AnswerSource.RETURNS, payload={"return_request": summary | {"eligible": False}})
+        text = (
+            f"I've opened return request #{request.pk} for {line.product.title} from order {line.order.number}. {eligibility.message} "
+            "Our team checks it and emails you a prepaid return label."
+        )
+        summary |= {"id": request.pk, "status": request.status}
+    else:
+        text = eligibility.message
+        if eligibility.open_request is not None:
+            summary |= {"id": eligibility.open_request.pk, "status": eligibility.open_request.status}
+    if others:
+        text += "\n" + "\n".join(others)
+    return _bot(conversation, message, text, AnswerSource.RETURNS, payload={"return_request": summary, "orders": [line.order.number]})

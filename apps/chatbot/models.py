@@ -61,7 +61,8 @@ class IntentAction(models.TextChoices):
     REPLY = "reply", "Reply with the intent's response"
     FAQ = "faq", "Answer from the FAQ"
     ORDER_STATUS = "order_status", "Order status"
-    RECOMMEND = "recommend", "Recommend products"
+    RECOMMEND = "recommend", "Product questions: catalog search and recommendations"
+    RETURN = "return", "Start a return (order-aware)"
     HANDOFF = "handoff", "Hand off to a human"
 
 
@@ -136,6 +137,9 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # What the bot remembers between messages (apps.chatbot.dialogue): the slot it asked for, the orders and products
+    # it showed, the last search's constraints. Shown to the operator who takes over.
+    dialogue = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -158,6 +162,8 @@ class AnswerSource(models.TextChoices):
     FAQ_SEARCH = "faq_search", "FAQ search (out of scope)"
     ORDER = "order", "Order lookup"
     RECOMMENDATIONS = "recommendations", "Recommendations"
+    CATALOG = "catalog", "Catalog search"
+    RETURNS = "returns", "Return request"
     HANDOFF = "handoff", "Handoff"
     FALLBACK = "fallback", "Fallback (no model or nothing found)"
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("teach/<int:message_id>/file/", views.teach_file, name="teach-file"),
     path("teach/<int:message_id>/dismiss/", views.teach_dismiss, name="teach-dismiss"),
     path("retrain/", views.retrain, name="retrain"),
+    path("returns/<int:pk>/decide/", views.return_decide, name="return-decide"),
     path("widget.js", views.widget_js, name="widget-js"),
     path("faq/<int:pk>/", views.faq_article, name="faq-article"),
     path("demo-shop/", views.demo_shop, name="demo-shop"),

@@ -17,6 +17,7 @@ from apps.accounts.decorators import operator_required
 from apps.accounts.models import User
 from apps.chatbot import selectors, services
 from apps.chatbot.demo import DEMO_SITE_KEY
+from apps.chatbot.dialogue import DialogueState
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import Conversation, ConversationState, FaqArticle, Site
 from apps.mlops.selectors import production_version
@@ -41,8 +42,32 @@ def home(request: HttpRequest) -> HttpResponse:
         "sites": Site.objects.all(),
         "demo": settings.DOWNSTREAM_DEMO,
         "identity_max_age": settings.CHATBOT_IDENTITY_MAX_AGE,
+        "returns": _open_returns(),
     }
     return render(request, "chatbot/inbox.html", context)
+
+
+def _open_returns() -> list:
+    from apps.commerce import selectors as shop
+
+    return list(shop.return_requests(open_only=True)[:50])
+
+
+@operator_required
+@require_POST
+def return_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve, reject or mark refunded a return request the bot opened (from the inbox)."""
+    from apps.commerce import services as commerce
+
+    try:
+        request_row = commerce.return_request_decide(
+            request_id=pk, status=request.POST.get("status", ""), decided_by=request.user.get_username(), note=request.POST.get("note", "")
+        )
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"Return request #{request_row.pk} is now {request_row.get_status_display().lower()}.")
+    return redirect("chatbot:home")
 
 
 @operator_required
@@ -59,6 +84,7 @@ def _customer_context(conversation: Conversation) -> dict:
         from apps.commerce import selectors as shop
 
         context["orders"] = list(shop.customer_orders(external_id=conversation.customer_external_id, limit=5))
+        context["returns"] = list(shop.return_requests(customer_external_id=conversation.customer_external_id)[:5])
     try:
         from apps.recommendations.services import recommendations_for
     except ImportError:
@@ -81,6 +107,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         "canned": selectors.canned_replies(),
         "operators": User.objects.filter(is_active=True).exclude(pk=request.user.pk).order_by("username"),
         "mine": convo.state == ConversationState.HUMAN and convo.assigned_to_id == request.user.pk,
+        "bot_memory": DialogueState.load(convo.dialogue).summary(),
         **_customer_context(convo),
     }
     context["operators"] = [u for u in context["operators"] if u.is_operator]

@@ -236,11 +236,35 @@ def _catalog(rng: random.Random) -> tuple[list[Product], list[_Product]]:
                     category=cat.name,
                     price=price,
                     in_stock=rng.random() > 0.06,
-                    attributes={"brand": brand, "style": style_name, "tier": TIERS[tier]},
+                    attributes={"brand": brand, "style": style_name, "tier": TIERS[tier], **_wearable_attributes(cat.name, adjective, sku)},
                 )
             )
             latent.append(_Product(sku, c, style, tier, price, rng.lognormvariate(0, 0.8)))
     return products, latent
+
+
+COLOURS = ("black", "blue", "red", "green", "grey", "yellow", "orange", "white", "navy", "purple")
+SHOE_SIZES = tuple(str(n) for n in range(38, 47))
+CLOTHING_SIZES = ("XS", "S", "M", "L", "XL", "XXL")
+
+
+def _wearable_attributes(category: str, adjective: str, sku: str) -> dict:
+    """Colour, sizes and waterproofing for the categories where shoppers ask for them ("a red jacket in size M").
+
+    Drawn from a generator of their own (seeded by the SKU), so the rest of the shop is the same as before."""
+    rng = random.Random(f"{SEED}:{sku}")
+    if category == "running shoes":
+        low = rng.randrange(0, 3)
+        sizes = [s for s in SHOE_SIZES[low : low + rng.randrange(5, 8)] if rng.random() > 0.15]
+        return {"colour": rng.choice(COLOURS), "sizes": sizes, "waterproof": adjective == "Waterproof"}
+    if category == "rain jackets":
+        sizes = [s for s in CLOTHING_SIZES if rng.random() > 0.2] or ["M"]
+        return {"colour": rng.choice(COLOURS), "sizes": sizes, "waterproof": True}
+    if category == "yoga":
+        return {"colour": rng.choice(COLOURS)}
+    if category == "camping":
+        return {"colour": rng.choice(COLOURS), "waterproof": adjective in ("Waterproof", "Four-season")}
+    return {}
 
 
 @dataclass

@@ -120,3 +120,42 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.product_id} by {self.customer_id or self.session_id}"
+
+
+class ReturnStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    REFUNDED = "refunded", "Refunded"
+    WITHDRAWN = "withdrawn", "Withdrawn by the customer"
+
+
+OPEN_RETURN_STATUSES = (ReturnStatus.REQUESTED, ReturnStatus.APPROVED)
+
+
+class ReturnRequest(models.Model):
+    """A customer's request to send back one order line, opened by the chatbot (or the API); operators decide."""
+
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="return_requests")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="return_requests")
+    quantity = models.PositiveIntegerField(default=1)
+    reason = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=12, choices=ReturnStatus.choices, default=ReturnStatus.REQUESTED, db_index=True)
+    channel = models.CharField(max_length=20, default="chat")
+    # Where it came from, e.g. "conversation 42": the operator opens the chat from the inbox.
+    reference = models.CharField(max_length=64, blank=True)
+    deadline = models.DateField(null=True, blank=True)  # the last day of the return window when it was opened
+    decided_by = models.CharField(max_length=150, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open request per order line: a customer who asks twice is shown the request they already have.
+            models.UniqueConstraint(fields=["order_line"], condition=models.Q(status__in=["requested", "approved"]), name="commerce_one_open_return_per_line"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Return {self.pk} ({self.status})"

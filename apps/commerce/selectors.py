@@ -12,9 +12,9 @@ from itertools import islice
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
-from apps.commerce.models import Customer, Event, EventType, Order, OrderLine, Product
+from apps.commerce.models import OPEN_RETURN_STATUSES, Customer, Event, EventType, Order, OrderLine, Product, ReturnRequest
 
 # Feedback on served recommendation lists: not shopper intent, so training leaves it out unless asked.
 FEEDBACK_TYPES = (EventType.IMPRESSION, EventType.CLICK)
@@ -67,6 +67,21 @@ def category_list() -> list[str]:
     return list(Product.objects.exclude(category="").order_by("category").values_list("category", flat=True).distinct())
 
 
+def catalog_fingerprint() -> tuple:
+    """Changes whenever any product changes (one aggregate query): number of products, number in stock, latest update.
+
+    Every service write bumps ``updated_at`` (a new maximum), an insert or delete changes the count, and a stock flag
+    flipped by a bare ``QuerySet.update`` the in-stock count. Portable across PostgreSQL and SQLite."""
+    row = Product.objects.aggregate(n=Count("id"), in_stock=Count("id", filter=Q(in_stock=True)), latest=Max("updated_at"))
+    return (row["n"], row["in_stock"], row["latest"])
+
+
+def catalog_rows() -> Iterator[tuple]:
+    """(sku, title, description, category, price, currency, in_stock, attributes) of every product, by id, streamed."""
+    qs = Product.objects.order_by("id").values_list("sku", "title", "description", "category", "price", "currency", "in_stock", "attributes")
+    return qs.iterator(chunk_size=_ITERATOR_CHUNK)
+
+
 def catalog_texts(*, product_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
     """(product id, "title. category. description") for text embeddings, ordered by id; empty parts are left out."""
     qs = Product.objects.order_by("id").values_list("id", "title", "category", "description")
@@ -102,6 +117,18 @@ def order_for_customer(*, number: str, external_id: str) -> Order | None:
     if not number or not external_id:
         return None
     return _orders_with_lines().filter(number=number, customer__external_id=external_id).first()
+
+
+def return_requests(*, status: str | None = None, open_only: bool = False, customer_external_id: str | None = None) -> QuerySet[ReturnRequest]:
+    """Return requests, newest first, with their order line, order, product and customer selected."""
+    qs = ReturnRequest.objects.select_related("order_line__order", "order_line__product", "customer").order_by("-created_at", "-id")
+    if status:
+        qs = qs.filter(status=status)
+    if open_only:
+        qs = qs.filter(status__in=OPEN_RETURN_STATUSES)
+    if customer_external_id is not None:
+        qs = qs.filter(customer__external_id=customer_external_id)
+    return qs
 
 
 # ------------------------------------------------------------------------------------------------------- events

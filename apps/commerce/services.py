@@ -28,12 +28,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.commerce.models import Customer, Event, EventType, Order, OrderLine, OrderStatus, Product
+from apps.commerce.models import OPEN_RETURN_STATUSES, Customer, Event, EventType, Order, OrderLine, OrderStatus, Product, ReturnRequest, ReturnStatus
 
 MAX_BULK_ROWS = 10_000
 _WRITE_BATCH = 2000
@@ -667,3 +668,124 @@ def event_prune(
         # Nothing references an event and no signal listens: one DELETE … WHERE id IN (…), committed on its own.
         deleted += Event.objects.filter(id__in=[pk for pk, _ in rows]).delete()[0]
         floor = rows[-1][1]
+
+
+# ------------------------------------------------------------------------------------------------------ returns
+
+
+@dataclass(frozen=True)
+class ReturnEligibility:
+    """Whether an order line can be sent back now, and why not. ``code`` is one of: ok, not_shipped, in_transit,
+    window_closed, already_requested, closed (cancelled or returned order)."""
+
+    eligible: bool
+    code: str
+    message: str
+    delivered_on: date | None = None
+    deadline: date | None = None
+    open_request: ReturnRequest | None = None
+
+
+def _delivered_on(order: Order) -> date:
+    # Orders carry no delivery timestamp: the shop's estimated delivery date stands for it once the order is
+    # delivered (the carrier's scan updates it in most shop systems), else the day the order was last updated.
+    return order.estimated_delivery or timezone.localdate(order.updated_at)
+
+
+def return_eligibility(*, line: OrderLine, today: date | None = None) -> ReturnEligibility:
+    """The shop's return policy (``SHOP_RETURN_WINDOW_DAYS`` days from delivery) applied to one order line."""
+    today = today or timezone.localdate()
+    order = line.order
+    days = settings.SHOP_RETURN_WINDOW_DAYS
+    open_request = ReturnRequest.objects.filter(order_line=line, status__in=OPEN_RETURN_STATUSES).first()
+    if open_request is not None:
+        return ReturnEligibility(
+            False,
+            "already_requested",
+            f"A return for this item is already {open_request.get_status_display().lower()} (request {open_request.pk}).",
+            open_request=open_request,
+        )
+    if order.status in (OrderStatus.PENDING, OrderStatus.PAID):
+        return ReturnEligibility(False, "not_shipped", f"Order {order.number} has not shipped yet, so it can still be cancelled instead of returned.")
+    if order.status == OrderStatus.SHIPPED:
+        return ReturnEligibility(False, "in_transit", f"Order {order.number} is on its way. Once it has arrived you have {days} days to return it.")
+    if order.status != OrderStatus.DELIVERED:
+        return ReturnEligibility(False, "closed", f"Order {order.number} is {order.get_status_display().lower()}; there is nothing left to return.")
+    delivered = _delivered_on(order)
+    deadline = delivered + timedelta(days=days)
+    if today > deadline:
+        return ReturnEligibility(
+            False,
+            "window_closed",
+            f"Order {order.number} was delivered on {delivered:%d %b %Y}; the {days}-day return window closed on {deadline:%d %b %Y}.",
+            delivered,
+            deadline,
+        )
+    return ReturnEligibility(
+        True, "ok", f"You can return it until {deadline:%d %b %Y} ({days} days from delivery on {delivered:%d %b %Y}).", delivered, deadline
+    )
+
+
+def return_request_open(
+    *, customer_external_id: str, order_line_id: int, reason: str = "", channel: str = "chat", reference: str = "", quantity: int | None = None
+) -> tuple[ReturnRequest, ReturnEligibility]:
+    """Open a return request for the customer's own order line when the policy allows it.
+
+    Returns the request and the eligibility it was opened under. Raises ValidationError when the line is not the
+    customer's (same message as a missing one) or the policy refuses it; asking twice returns the open request."""
+    line = (
+        OrderLine.objects.select_related("order", "order__customer", "product")
+        .filter(pk=order_line_id, order__customer__external_id=customer_external_id)
+        .first()
+    )
+    if line is None:
+        raise ValidationError({"order_line": ["No such order line on this customer's orders."]})
+    with transaction.atomic():
+        Order.objects.select_for_update().filter(pk=line.order_id).first()  # one opener at a time per order
+        eligibility = return_eligibility(line=line)
+        if eligibility.code == "already_requested" and eligibility.open_request is not None:
+            return eligibility.open_request, eligibility
+        if not eligibility.eligible:
+            raise ValidationError({"order_line": [eligibility.message]})
+        wanted = line.quantity if quantity is None else quantity
+        if not 1 <= wanted <= line.quantity:
+            raise ValidationError({"quantity": [f"Must be between 1 and {line.quantity} (the quantity ordered)."]})
+        request = ReturnRequest(
+            order_line=line,
+            customer=line.order.customer,
+            quantity=wanted,
+            reason=str(reason)[:500],
+            channel=str(channel)[:20],
+            reference=str(reference)[:64],
+            deadline=eligibility.deadline,
+        )
+        request.full_clean()
+        try:
+            with transaction.atomic():
+                request.save()
+        except IntegrityError:  # opened by a concurrent call a moment ago
+            request = ReturnRequest.objects.get(order_line=line, status__in=OPEN_RETURN_STATUSES)
+    return request, eligibility
+
+
+RETURN_TRANSITIONS = {
+    ReturnStatus.REQUESTED: (ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.WITHDRAWN),
+    ReturnStatus.APPROVED: (ReturnStatus.REFUNDED, ReturnStatus.REJECTED, ReturnStatus.WITHDRAWN),
+}
+
+
+def return_request_decide(*, request_id: int, status: str, decided_by: str = "", note: str = "") -> ReturnRequest:
+    """Move a return request on (approve, reject, refund, withdraw); only the transitions above are allowed."""
+    with transaction.atomic():
+        request = ReturnRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None:
+            raise ValidationError({"return_request": ["No such return request."]})
+        allowed = RETURN_TRANSITIONS.get(request.status, ())
+        if status not in allowed:
+            choices = ", ".join(allowed) or "none (it is closed)"
+            raise ValidationError({"status": [f"A {request.status} request can move to: {choices}."]})
+        request.status = status
+        request.decided_by = str(decided_by)[:150]
+        request.note = str(note)[:500]
+        request.save(update_fields=["status", "decided_by", "note", "updated_at"])
+    return request

@@ -29,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Q
 
 from apps.commerce import selectors as commerce
 from apps.commerce.models import Product
@@ -82,14 +81,7 @@ class CatalogCache:
 
     @staticmethod
     def fingerprint() -> tuple:
-        row = Product.objects.aggregate(
-            n=Count("id"),
-            in_stock=Count("id", filter=Q(in_stock=True)),
-            latest=Max("updated_at"),
-        )
-        # Portable across PostgreSQL and the SQLite default of `make run`: every service write bumps updated_at
-        # (a new maximum), an insert or delete changes the count, a bare stock flag update the in-stock count.
-        return (row["n"], row["in_stock"], row["latest"])
+        return commerce.catalog_fingerprint()
 
     @staticmethod
     def _load(fingerprint: tuple) -> CatalogSnapshot:

@@ -237,6 +237,11 @@ CHATBOT_FAQ_SUGGEST_SIMILARITY = env.float("CHATBOT_FAQ_SUGGEST_SIMILARITY", def
 # Customer messages classified below this confidence are listed for teaching.
 CHATBOT_TEACH_BELOW_CONFIDENCE = env.float("CHATBOT_TEACH_BELOW_CONFIDENCE", default=0.6)
 CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
+# What the bot remembers of a conversation (the slot it asked for, the last product search, the order it showed) is
+# forgotten after this many seconds without a message: a customer back the next day starts afresh.
+CHATBOT_DIALOGUE_TTL_SECONDS = env.int("CHATBOT_DIALOGUE_TTL_SECONDS", default=30 * 60)
+# Product answers search an in-process index of the catalog, checked for changes at most this often.
+CHATBOT_CATALOG_REFRESH_SECONDS = env.float("CHATBOT_CATALOG_REFRESH_SECONDS", default=10.0)
 # torch intra-op threads of a process that answers chat messages (one message at a time is fastest on one
 # thread, and leaves the other cores to concurrent requests); 0 leaves torch's default.
 CHATBOT_INFERENCE_THREADS = env.int("CHATBOT_INFERENCE_THREADS", default=1)
@@ -258,6 +263,8 @@ CHATBOT_GREETING_QUICK_REPLIES = ["Where is my order?", "How do returns work?", 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 # Bulk ingestion (/api/v1/commerce/*/bulk/) takes up to 10,000 rows per request: a few MB of JSON.
 COMMERCE_BULK_MAX_BODY_BYTES = env.int("COMMERCE_BULK_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+# Return policy: an order line can be returned this many days from delivery (the chatbot's return flow applies it).
+SHOP_RETURN_WINDOW_DAYS = env.int("SHOP_RETURN_WINDOW_DAYS", default=30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.accounts.authentication.ApiTokenAuthentication",

@@ -21,7 +21,17 @@ class MessageOutput(serializers.Serializer):
     answer_source = serializers.CharField()
     faq = serializers.JSONField(allow_null=True)
     faq_results = serializers.JSONField()
-    products = serializers.JSONField()
+    intent = serializers.CharField(help_text="The intent of the message answered (empty when none was recognised).")
+    out_of_scope = serializers.BooleanField(help_text="The message answered was outside the bot's intents.")
+    products = serializers.JSONField(
+        help_text="Product cards: sku, title, price (decimal string), currency, in_stock, category, attributes, reason."
+    )
+    orders = serializers.JSONField(help_text="Order numbers the answer shows.")
+    search = serializers.JSONField(allow_null=True, help_text="Catalog answers: the constraints applied, total matches, and what to relax when none match.")
+    return_request = serializers.JSONField(
+        allow_null=True, help_text="Return answers: id and status of the request opened (if any), order, sku, title, eligible, reason."
+    )
+    expecting = serializers.CharField(help_text='What the bot asked for and waits for ("order_number", "return_item"), or empty.')
     recommendation_id = serializers.CharField()
     quick_replies = serializers.JSONField()
     feedback = serializers.CharField()

@@ -1,6 +1,6 @@
 import pytest
 
-from apps.chatbot import engine
+from apps.chatbot import engine, shopping
 
 
 @pytest.fixture(autouse=True)
@@ -16,5 +16,7 @@ def _roomy_rate_limits(settings):
 @pytest.fixture(autouse=True)
 def _fresh_faq_index():
     engine._faq = None
+    shopping.clear()
     yield
     engine._faq = None
+    shopping.clear()

@@ -58,3 +58,57 @@ def shop_orders() -> dict[str, list[str]]:
 
 def identified_conversation(site: Site, customer: str) -> Conversation:
     return session_start(site_key=site.site_key, customer_id=customer, signature=customer_signature(site=site, customer_external_id=customer))
+
+
+def small_shop(customer: str = "dana") -> dict:
+    """A small catalog in three categories with colours, sizes and waterproofing, and a customer with three orders
+    like the demo's: delivered 10 days ago (shoes + coffee), shipped (a jacket), pending (shoes)."""
+    from apps.commerce.models import Customer, Order, OrderLine, Product
+
+    colours = ["black", "blue", "red", "green", "grey"]
+    products = []
+    for i in range(10):
+        products.append(
+            Product(
+                sku=f"RUN-{i:02d}",
+                title=f"Kestrel {['Road', 'Trail', 'Tempo', 'Daily', 'Fell'][i % 5]} Runner {i}",
+                description="Running shoe with a cushioned sole.",
+                category="running shoes",
+                price=Decimal(60 + 20 * i),
+                in_stock=i != 3,
+                attributes={"colour": colours[i % 5], "sizes": ["40", "41", "42", "43"] if i % 2 else ["38", "39", "44"], "waterproof": i in (1, 6)},
+            )
+        )
+        products.append(
+            Product(
+                sku=f"RAIN-{i:02d}",
+                title=f"Stormline {['Packable Shell', 'Hiking Hardshell', 'City Raincoat', 'Commuter Parka', 'Race Jacket'][i % 5]} {i}",
+                description="A rain jacket with taped seams.",
+                category="rain jackets",
+                price=Decimal(50 + 25 * i),
+                attributes={"colour": colours[(i + 2) % 5], "sizes": ["S", "M", "L"] if i % 2 else ["XS", "XL"], "waterproof": True},
+            )
+        )
+        products.append(
+            Product(
+                sku=f"COF-{i:02d}",
+                title=f"Roastery North {['Espresso Blend', 'Light Roast', 'Decaf Blend', 'Dark Roast', 'Cold Brew Pack'][i % 5]} {i}",
+                description="Whole coffee beans, 500 g.",
+                category="coffee",
+                price=Decimal(8 + 2 * i),
+            )
+        )
+    Product.objects.bulk_create(products)
+    by_sku = {p.sku: p for p in Product.objects.all()}
+    person = Customer.objects.create(external_id=customer, email=f"{customer}@example.com")
+    now = timezone.now()
+    specs = [
+        ("DS-700001", "delivered", now - dt.timedelta(days=13), [("RUN-01", 1), ("COF-02", 2)], (now - dt.timedelta(days=10)).date()),
+        ("DS-700002", "shipped", now - dt.timedelta(days=2), [("RAIN-04", 1)], (now + dt.timedelta(days=2)).date()),
+        ("DS-700003", "pending", now - dt.timedelta(hours=5), [("RUN-05", 1)], (now + dt.timedelta(days=5)).date()),
+    ]
+    for number, status, placed, lines, delivery in specs:
+        order = Order.objects.create(number=number, customer=person, status=status, placed_at=placed, total=Decimal("100.00"), estimated_delivery=delivery)
+        for sku, quantity in lines:
+            OrderLine.objects.create(order=order, product=by_sku[sku], quantity=quantity, unit_price=by_sku[sku].price)
+    return {"customer": customer, "orders": [s[0] for s in specs]}

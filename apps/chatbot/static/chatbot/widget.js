@@ -39,6 +39,7 @@
     ".dsc-cards{display:flex;gap:6px;overflow-x:auto;margin-top:6px}",
     ".dsc-card{min-width:120px;border:1px solid #e1e4e8;border-radius:8px;padding:6px;background:#fafbfc;cursor:pointer;text-align:left;font:inherit}",
     ".dsc-card small{display:block;color:#666}",
+    ".dsc-card small.dsc-in{color:#1a7f37}.dsc-card small.dsc-out{color:#b42318}",
     ".dsc-quick{display:flex;flex-wrap:wrap;gap:4px;margin:4px 0}",
     ".dsc-quick button,.dsc-rate button{border:1px solid #1f6feb;background:#fff;color:#1f6feb;border-radius:14px;padding:3px 10px;cursor:pointer;font-size:12px}",
     ".dsc-fb{margin-top:4px}.dsc-fb button{border:0;background:transparent;cursor:pointer;font-size:14px;opacity:.6}.dsc-fb button[aria-pressed=true]{opacity:1}",
@@ -184,7 +185,10 @@
         card.type = "button";
         card.setAttribute("data-dsc", "product");
         card.appendChild(el("strong", "", product.title));
-        card.appendChild(el("small", "", [product.price, product.category].filter(Boolean).join(" · ")));
+        var price = product.price ? product.price + (product.currency ? " " + product.currency : "") : "";
+        card.appendChild(el("small", "", [price, product.category].filter(Boolean).join(" · ")));
+        if (product.in_stock === false) card.appendChild(el("small", "dsc-out", "Out of stock"));
+        else if (product.in_stock === true) card.appendChild(el("small", "dsc-in", "In stock"));
         if (product.reason) card.appendChild(el("small", "", product.reason));
         card.addEventListener("click", function () {
           request("POST", "clicks/", { sku: product.sku, recommendation_id: message.recommendation_id || "" }).catch(function () {});
