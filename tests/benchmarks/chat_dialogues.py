@@ -154,6 +154,24 @@ class Shop:
         self.orders = {n: Order(n, *heads[n], tuple(lines[n])) for n in heads}
         # What must never reach an anonymous visitor: the demo orders' carriers' tracking numbers.
         self.secrets = [o.tracking_number for o in self.orders.values() if o.tracking_number]
+        # (order, sku) of the open return requests: one dialogue opens a request, a later one is rightly told it is
+        # already open. Starts from the database (a --reuse run) and grows as eligible requests are opened.
+        self.requested = self._open_returns(db_url)
+
+    @staticmethod
+    def _open_returns(db_url: str) -> set[tuple[str, str]]:
+        import psycopg
+
+        with psycopg.connect(db_url, connect_timeout=5) as conn:
+            conn.read_only = True
+            if conn.execute("SELECT to_regclass('commerce_returnrequest')").fetchone()[0] is None:
+                return set()  # an engine without return requests
+            rows = conn.execute(
+                "SELECT o.number, p.sku FROM commerce_returnrequest r JOIN commerce_orderline l ON l.id = r.order_line_id"
+                " JOIN commerce_order o ON o.id = l.order_id JOIN commerce_product p ON p.id = l.product_id"
+                " WHERE r.status IN ('requested', 'approved')"
+            ).fetchall()
+        return {(number, sku) for number, sku in rows}
 
     def matching(self, spec: dict[str, Any]) -> list[Product]:
         return [p for p in self.products.values() if not violations(p, spec)]
@@ -420,12 +438,16 @@ class Checker:
         return [b["return_request"] for b in reply.bots if b.get("return_request")]
 
     def _return(self, index: int, reply: Reply, want: dict[str, Any]) -> None:
-        """An eligible return request for ``want["order"]``'s line in ``want["category"]``."""
+        """An eligible return request for ``want["order"]``'s line in ``want["category"]``, or, when an earlier
+        dialogue of the run opened that request, the answer that it is already open."""
         order = self.shop.orders.get(want["order"])
         skus = [sku for sku, category in order.lines if category == want["category"]] if order else []
-        requests = self._return_requests(reply)
-        good = [r for r in requests if r.get("order") == want["order"] and r.get("sku") in skus and r.get("eligible") is True]
+        requests = [r for r in self._return_requests(reply) if r.get("order") == want["order"] and r.get("sku") in skus]
+        good = [r for r in requests if r.get("eligible") is True]
+        good += [r for r in requests if r.get("reason") == "already_requested" and (r["order"], r["sku"]) in self.shop.requested]
+        self.shop.requested |= {(r["order"], r["sku"]) for r in requests if r.get("eligible") is True}
         if not good:
+            requests = self._return_requests(reply)
             self.fail(index, f"no eligible return request for {want['order']} {want['category']} ({skus}); got {requests}")
 
     def _no_return(self, index: int, reply: Reply, number: str) -> None:
