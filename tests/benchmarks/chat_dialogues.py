@@ -358,9 +358,19 @@ class Checker:
         cards = [self.shop.products[c["sku"]] for c in answer.get("products") or [] if c.get("sku") in self.shop.products]
         return answer, cards
 
-    def _expect_cards(self, index: int, answer: dict[str, Any], cards: list[Product], spec: dict[str, Any], what: str, exclude: tuple[str, ...] = ()) -> None:
-        """Every card inside ``spec``; some cards when the catalog has matches (minus ``exclude``, the cards shown
-        already), else no cards and, for a new search (no ``exclude``), a total of 0 and a relaxation to offer."""
+    def _expect_cards(
+        self,
+        index: int,
+        answer: dict[str, Any],
+        cards: list[Product],
+        spec: dict[str, Any],
+        what: str,
+        *,
+        exclude: tuple[str, ...] = (),
+        new_search: bool = True,
+    ) -> None:
+        """Every card inside ``spec``; some cards when the catalog has matches (minus ``exclude``, cards shown
+        already), else no cards and, for a ``new_search``, a total of 0 and a relaxation to offer."""
         for product in cards:
             broken = violations(product, spec)
             if broken:
@@ -372,7 +382,7 @@ class Checker:
         if not truth:
             if cards:
                 self.fail(index, f"{what}: nothing matches {spec}, yet cards were shown")
-            if exclude:  # "show more" after the last match: saying so is enough
+            if not new_search:  # "show more" after the last match, nothing cheaper left: saying so is enough
                 return
             if search.get("total") != 0:
                 self.fail(index, f"{what}: nothing matches {spec}, search.total is {search.get('total')!r}, expected 0")
@@ -402,7 +412,7 @@ class Checker:
         spec, shown = previous
         cheapest = min(p.price for p in shown if p.price is not None)
         spec = {k: v for k, v in spec.items() if k not in ("price_min",)} | {"price_below": str(cheapest)}
-        self._expect_cards(index, answer, cards, spec, f"cheaper than {cheapest}")
+        self._expect_cards(index, answer, cards, spec, f"cheaper than {cheapest}", exclude=tuple(self.context.shown_skus), new_search=False)
         self.context.last_spec = spec
 
     def _more(self, index: int, reply: Reply, value: bool) -> None:
@@ -414,7 +424,7 @@ class Checker:
         repeated = [p.sku for p in cards if p.sku in self.context.shown_skus]
         if repeated:
             self.fail(index, f"show more: repeated cards {repeated}")
-        self._expect_cards(index, answer, cards, spec, "show more", exclude=tuple(self.context.shown_skus))
+        self._expect_cards(index, answer, cards, spec, "show more", exclude=tuple(self.context.shown_skus), new_search=False)
 
     def _colour(self, index: int, reply: Reply, colour: str) -> None:
         """``"red"``: same constraints in red; ``"other"``: same constraints, any colour but the one asked before."""
