@@ -121,3 +121,44 @@ class Encoder:
                 pooled = [torch.nn.functional.normalize(mean_pool(h, inputs["attention_mask"]), dim=-1) for h in states]
                 out[batch] = torch.cat(pooled, dim=-1).float().cpu().numpy()
         return out
+
+
+class ReusedEmbeddings:
+    """Embeddings of texts keyed by the caller (a question, a sku + text hash), built reusing a previous build's rows.
+
+    Rebuilt with ``previous`` (made by the same encoder object), only keys that ``previous`` has not embedded are
+    encoded: editing one item of 10,000 costs one encoder pass, not 10,000. ``encoded`` says how many texts this
+    build encoded; equal keys are encoded once. The FAQ searcher and the catalog searcher both build their
+    embeddings through this class.
+    """
+
+    def __init__(self, encoder: Any, keys: Sequence[Any], texts: Sequence[str], previous: ReusedEmbeddings | None = None) -> None:
+        if len(keys) != len(texts):
+            raise ValueError("keys and texts must have the same length")
+        self.encoder = encoder
+        reuse = previous is not None and previous.encoder is encoder
+        known = previous.rows if reuse else {}  # key → its row in the previous embeddings
+        old = previous.embeddings if reuse else np.zeros((0, encoder.dim), np.float32)
+        first_text = dict(zip(keys, texts, strict=True))
+        missing = [key for key in dict.fromkeys(keys) if key not in known]  # each new key once, in order
+        self.encoded = len(missing)
+        fresh = encoder.encode([first_text[key] for key in missing]) if missing else np.zeros((0, encoder.dim), np.float32)
+        position = {**known, **{key: len(old) + i for i, key in enumerate(missing)}}
+        rows = [position[key] for key in keys]
+        self.embeddings = np.ascontiguousarray(np.concatenate([old, np.asarray(fresh, np.float32)])[rows]) if rows else np.asarray(fresh, np.float32)
+        self.rows: dict[Any, int] = {}
+        for i, key in enumerate(keys):
+            self.rows.setdefault(key, i)
+
+    @classmethod
+    def given(cls, encoder: Any, keys: Sequence[Any], embeddings: np.ndarray) -> ReusedEmbeddings:
+        """Embeddings computed elsewhere (stored with the items, or random ones for a timing), one row per key,
+        which a later build with this one as ``previous`` reuses like encoded ones."""
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if embeddings.shape != (len(keys), encoder.dim):
+            raise ValueError(f"embeddings must have shape ({len(keys)}, {encoder.dim}), not {embeddings.shape}")
+        built = cls(encoder, [], [])
+        built.embeddings = embeddings
+        for i, key in enumerate(keys):
+            built.rows.setdefault(key, i)
+        return built

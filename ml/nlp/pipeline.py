@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.nlp.encoder import Encoder
+from ml.nlp.encoder import Encoder, ReusedEmbeddings
 from ml.nlp.entities import Entities, extract_entities
 from ml.nlp.intent import IntentPrediction, IntentPredictor
 from ml.nlp.retrieval import FaqIndex, Hit
@@ -44,17 +44,9 @@ class FaqSearcher:
         self.articles = list(articles)
         self.encoder = encoder
         texts = [a.question for a in self.articles]
-        reuse = previous is not None and previous.encoder is encoder
-        known = previous._rows if reuse else {}  # question → its row in the previous embeddings
-        old = previous.index.embeddings if reuse else np.zeros((0, encoder.dim), np.float32)
-        missing = list(dict.fromkeys(t for t in texts if t not in known))  # each new question once, in order
-        self.encoded = len(missing)
-        fresh = encoder.encode(missing) if missing else np.zeros((0, encoder.dim), np.float32)
-        position = {**known, **{t: len(old) + i for i, t in enumerate(missing)}}
-        embeddings = np.concatenate([old, fresh])[[position[t] for t in texts]] if texts else fresh
-        self._rows: dict[str, int] = {}
-        for i, text in enumerate(texts):
-            self._rows.setdefault(text, i)
+        self.embedded = ReusedEmbeddings(encoder, texts, texts, previous.embedded if previous is not None else None)
+        self.encoded = self.embedded.encoded
+        embeddings = self.embedded.embeddings
         self.index = FaqIndex(texts, [a.answer for a in self.articles], embeddings)
 
     def search(self, query: str, k: int = 3, mode: str = "hybrid", query_embedding: np.ndarray | None = None) -> list[tuple[FaqArticleText, Hit]]:
