@@ -2,7 +2,8 @@
 
 * ``expecting``: the slot the bot just asked for — ``order_number`` (after listing the customer's orders) or
   ``return_item`` (after listing the items that could be returned); the next message fills it when it can.
-* ``orders``: the order numbers the bot showed last, in the order shown ("the second one").
+* ``orders``: the order numbers the bot showed last, in the order shown ("the second one"), and ``order_items``
+  the titles and categories of their items ("the jacket one").
 * ``return_options``: the order lines offered for a return (id, order number, title, category).
 * ``search``: the last product answer — its constraints, the SKUs shown so far, and their prices and colours —
   which "cheaper", "show more" or "in red" refine.
@@ -28,6 +29,8 @@ EXPECTING_LABELS = {"order_number": "which order", "return_item": "which item to
 class DialogueState:
     expecting: str = ""
     orders: list[str] = field(default_factory=list)
+    # Per order shown: the titles and categories of its items ("the jacket one").
+    order_items: list[list[str]] = field(default_factory=list)
     return_options: list[dict[str, Any]] = field(default_factory=list)
     search: dict[str, Any] | None = None
     at: float = 0.0
@@ -40,6 +43,7 @@ class DialogueState:
         return cls(
             expecting=str(data.get("expecting") or ""),
             orders=[str(o) for o in data.get("orders") or []][:10],
+            order_items=[[str(t) for t in items][:20] for items in data.get("order_items") or [] if isinstance(items, list)][:10],
             return_options=[o for o in data.get("return_options") or [] if isinstance(o, dict)][:10],
             search=data.get("search") if isinstance(data.get("search"), dict) else None,
             at=float(data.get("at") or 0),

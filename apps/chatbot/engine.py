@@ -16,7 +16,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
-from ml.nlp.catalog import Constraints
 
 from apps.chatbot import shopping
 from apps.chatbot.batching import InferenceBatcher
@@ -24,6 +23,7 @@ from apps.chatbot.dialogue import DialogueState
 from apps.chatbot.families import INTENT_FAMILY
 from apps.chatbot.models import AnswerSource, Conversation, FaqArticle, Intent, IntentAction, Message, Sender
 from apps.mlops.serving import model_cache
+from ml.nlp.catalog import Constraints
 from ml.nlp.encoder import set_inference_threads
 from ml.nlp.entities import Entities, extract_entities
 from ml.nlp.followups import Refinement, pick_by_words, pick_index, refinement
@@ -105,6 +105,7 @@ def warm_up() -> None:
         if version is not None:
             model_cache.predictor(version).classify_and_embed(["hello"])
         faq_searcher().search("hello")
+        shopping.catalog_index()
         logger.info("chatbot warmed up in %.1f s (intent model %s)", time.monotonic() - started, version or "none")
     except Exception:
         logger.exception("chatbot warm-up failed; replies will load the models on demand")
@@ -167,22 +168,23 @@ def reply(*, conversation: Conversation, message: Message, understanding: Unders
     prediction = understanding.prediction
     intent = Intent.objects.filter(name=prediction.intent).first() if prediction and prediction.intent else None
     answers = _route(conversation, message, understanding, intent, state)
-    Conversation.objects.filter(pk=conversation.pk).update(dialogue=state.dump())
+    conversation.dialogue = state.dump()  # saved by the caller with the conversation's timestamp (one UPDATE)
     return answers
 
 
 def _route(conversation: Conversation, message: Message, understanding: Understood, intent: Intent | None, state: DialogueState) -> list[Message]:
     action = intent.action if intent is not None else None
     text, entities = message.text, understanding.entities
-    # 1. The slot the bot asked for, unless the message clearly asks something else.
-    if state.expecting == "order_number" and action in (None, IntentAction.ORDER_STATUS, IntentAction.RETURN):
+    # 1. The slot the bot asked for: a message that names one of the things just listed ("the coffee", "the second
+    # one", an order number) answers the question, whatever intent its words resemble; a human request still wins.
+    if state.expecting == "order_number" and action != IntentAction.HANDOFF:
         number = _referenced_order(text, entities, state)
         if number is not None:
             state.expecting = ""
             if action == IntentAction.RETURN:
                 return [_return_flow(conversation, message, entities, state, order_numbers=[number])]
             return [_order_status(conversation, message, entities, state, numbers=[number])]
-    if state.expecting == "return_item" and action in (None, IntentAction.RETURN, IntentAction.ORDER_STATUS):
+    if state.expecting == "return_item" and action != IntentAction.HANDOFF:
         option = _referenced_return_option(text, entities, state)
         if option is not None:
             state.expecting = ""
@@ -196,7 +198,7 @@ def _route(conversation: Conversation, message: Message, understanding: Understo
     # 2. A follow-up to the last product answer: "cheaper", "show more", "in red", "under 50".
     if state.search is not None and action not in (IntentAction.ORDER_STATUS, IntentAction.RETURN, IntentAction.FAQ):
         wanted = refinement(text)
-        constraints = shopping.parse(text) if action in (None, IntentAction.RECOMMEND) or wanted else None
+        constraints = _follow_up_constraints(text, state) if action in (None, IntentAction.RECOMMEND) or wanted else None
         if wanted or (constraints is not None and not constraints.category and _has_filters(constraints) and action in (None, IntentAction.RECOMMEND)):
             return [_refine(conversation, message, state, wanted, constraints)]
     if action == IntentAction.ORDER_STATUS:
@@ -278,6 +280,10 @@ def _referenced_order(text: str, entities: Entities, state: DialogueState) -> st
     index = pick_index(text, len(state.orders))
     if index is not None:
         return state.orders[index]
+    if len(state.order_items) == len(state.orders):
+        picked = pick_by_words(text, state.order_items)
+        if len(picked) == 1:
+            return state.orders[picked[0]]
     return None
 
 
@@ -306,6 +312,7 @@ def _order_status(conversation: Conversation, message: Message, entities: Entiti
         return _bot(conversation, message, _order_line(orders[0], items=True), AnswerSource.ORDER, payload={"orders": [orders[0].number]})
     # Several orders: list them and wait for the customer to pick one ("the second one", "DS-100002", "the jacket").
     state.expecting, state.orders = "order_number", [o.number for o in orders]
+    state.order_items = [[t for line in o.lines.all()[:10] for t in (line.product.title, line.product.category)] for o in orders]
     text = "Here are your latest orders:\n" + "\n".join(_order_line(o) for o in orders) + "\nWhich one would you like to know more about?"
     return _bot(conversation, message, text, AnswerSource.ORDER, payload={"orders": state.orders, "expecting": state.expecting, "quick_replies": state.orders})
 
@@ -331,7 +338,7 @@ def _has_filters(constraints: Constraints) -> bool:
 def _shopping(conversation: Conversation, message: Message, intent: Intent, entities: Entities, state: DialogueState) -> Message:
     """A product question: search the catalog when the message says what it wants, else recommend."""
     constraints = shopping.parse(message.text)
-    if constraints.category or constraints.text or _has_filters(constraints):
+    if constraints.category or _has_filters(constraints) or shopping.names_products(constraints.text):
         return _catalog_answer(conversation, message, state, constraints)
     return _recommend(conversation, message, intent, entities, state)
 
@@ -385,13 +392,25 @@ def _catalog_answer(
     return _bot(conversation, message, text, AnswerSource.CATALOG, payload={"search": search, "quick_replies": [HUMAN_QUICK_REPLY]})
 
 
+def _follow_up_constraints(text: str, state: DialogueState) -> Constraints:
+    """What a follow-up adds to the last search. Attribute values are read within the category asked about before
+    ("in red?" after rain jackets: red rain jackets), unless the follow-up names a category of its own."""
+    said = shopping.parse(text)
+    category = (state.search or {}).get("constraints", {}).get("category")
+    if said.category or not category:
+        return said
+    within = shopping.parse(f"{category}: {text}")
+    return replace(within, category=None) if within.category == category else said
+
+
 def _refine(conversation: Conversation, message: Message, state: DialogueState, wanted: Refinement, said: Constraints | None) -> Message:
     """Refine the last product answer: cheaper / pricier than what was shown, more of the same, another colour, or
     the constraints the follow-up adds ("in red", "under 50")."""
     search = state.search or {}
     constraints = Constraints.from_dict(search.get("constraints") or {})
     if said is not None:
-        constraints = constraints.merged(said)
+        # Refinement words ("show me more", "cheaper") are instructions, not product words to search for.
+        constraints = constraints.merged(replace(said, text="") if wanted else said)
     last = search.get("last") or {}
     prices = [v["price"] for v in last.values() if v.get("price") is not None]
     exclude = frozenset(search.get("shown", []))
@@ -517,6 +536,9 @@ def _return_flow(conversation: Conversation, message: Message, entities: Entitie
     return _return_lines(conversation, message, state, lines=lines)
 
 
+_RETURN_CODE_ORDER = {"already_requested": 0, "in_transit": 1, "window_closed": 2, "not_shipped": 3, "closed": 4}
+
+
 def _return_lines(
     conversation: Conversation, message: Message, state: DialogueState, *, lines: list | None = None, line_ids: list[int] | None = None
 ) -> Message:
@@ -544,7 +566,8 @@ def _return_lines(
             AnswerSource.RETURNS,
             payload={"expecting": state.expecting, "quick_replies": [o["title"] for o in state.return_options][:5]},
         )
-    line, eligibility = (eligible or assessed)[0]
+    # None eligible: answer about the one closest to a return (a request already open, then one on its way, …).
+    line, eligibility = eligible[0] if eligible else min(assessed, key=lambda pair: _RETURN_CODE_ORDER.get(pair[1].code, 9))
     others = [f"{other.product.title} (order {other.order.number}): {e.message}" for other, e in assessed if other is not line][:2]
     summary = {"order": line.order.number, "sku": line.product.sku, "title": line.product.title, "eligible": eligibility.eligible, "reason": eligibility.code}
     if eligibility.eligible:

@@ -243,7 +243,7 @@ def customer_message_post(*, conversation: Conversation, text: Any) -> list[Mess
             # The bot only speaks while it has the conversation: never once a human was asked for or claimed it.
             if conversation.state == ConversationState.BOT:
                 created += engine.reply(conversation=conversation, message=message, understanding=understanding)
-            conversation.save(update_fields=["updated_at"])
+            conversation.save(update_fields=["updated_at", "dialogue"])
             events = [{"type": "message", "message": message_public(m)} for m in created]
         _release_connection()  # before the channel-layer round trip below
         # One channel-layer send for the message and its answer (each listener receives them as separate events); at

@@ -544,8 +544,12 @@ def _match_category(tokens: _Tokens, vocabulary: CatalogVocabulary) -> str | Non
 
 
 def _needs_cue(value_stems: tuple[str, ...]) -> bool:
-    """Short or numeric single-word values ("M", "42", "xl") are only sizes after a cue like "size" or "EU"."""
-    return len(value_stems) == 1 and (value_stems[0].isdigit() or len(value_stems[0]) <= 3)
+    """Numeric, one- or two-letter and vowel-less single-word values ("42", "M", "xl", "xxl") are only sizes after a
+    cue like "size" or "EU"; a short word ("red", "oak") is a value on its own."""
+    if len(value_stems) != 1:
+        return False
+    value = value_stems[0]
+    return value.isdigit() or len(value) <= 2 or (len(value) <= 4 and not any(c in "aeiouy" for c in value))
 
 
 def _match_attributes(tokens: _Tokens, vocabulary: CatalogVocabulary, category: str | None) -> dict[str, object]:
@@ -691,17 +695,29 @@ class CatalogSearcher:
     embeddings stored with the products.
     """
 
-    def __init__(self, products: Sequence[ProductText], encoder: Any, previous: CatalogSearcher | None = None, *, embeddings: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        products: Sequence[ProductText],
+        encoder: Any,
+        previous: CatalogSearcher | None = None,
+        *,
+        embeddings: np.ndarray | None = None,
+        dense: bool = True,
+    ) -> None:
         self.products = list(products)
         self.encoder = encoder
         texts = [p.search_text() for p in self.products]
         keys = [(str(p.key), hashlib.blake2b(t.encode(), digest_size=16).digest()) for p, t in zip(self.products, texts, strict=True)]
+        # ``dense=False`` (a catalog too large to encode where it is served): BM25 relevance only; the encoder still
+        # matches category synonyms, which costs a few dozen phrases, not the catalog.
+        self.embedded = None
         if embeddings is not None:
             self.embedded = ReusedEmbeddings.given(encoder, keys, embeddings)
-        else:
-            self.embedded = ReusedEmbeddings(encoder, keys, texts, previous.embedded if previous is not None else None)
-        self.encoded = self.embedded.encoded
-        self.embeddings = self.embedded.embeddings
+        elif dense:
+            previous_embedded = previous.embedded if previous is not None else None
+            self.embedded = ReusedEmbeddings(encoder, keys, texts, previous_embedded)
+        self.encoded = self.embedded.encoded if self.embedded is not None else 0
+        self.embeddings = self.embedded.embeddings if self.embedded is not None else None
         self._index = _Index(self.products)
         self.vocabulary = CatalogVocabulary(self._index, encoder, previous.vocabulary if previous is not None else None)
         self.bm25 = BM25([self._lexical_tokens(p) for p in self.products])
@@ -837,19 +853,21 @@ class CatalogSearcher:
     def _relevance(self, rows: np.ndarray, text: str, boost_values: np.ndarray, boosted: np.ndarray, k: int, query_embedding: np.ndarray | None) -> np.ndarray:
         """Hybrid relevance of ``rows`` to ``text``: RRF of the dense and BM25 rankings (top ``max(50, k)`` of each,
         the rest 0), normalised to [0, 1], blended with the normalised boost."""
-        if query_embedding is None:
-            query_embedding = self.encoder.encode([text])[0]
-        query = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
-        # Gathering rows copies them: for a wide filter one product over all embeddings is cheaper.
-        dense = (self.embeddings @ query)[rows] if len(rows) * 4 > self._index.n else self.embeddings[rows] @ query
         lexical = self.bm25.scores(tokenize(text))[rows]
         depth = min(len(rows), max(50, k))
-        dense_rank = top_indices(dense, depth).tolist()
         lexical_rank = [i for i in top_indices(lexical, depth).tolist() if lexical[i] > 0]
-        fused = rrf([dense_rank, lexical_rank])
+        rankings = [lexical_rank]
+        if self.embeddings is not None:
+            if query_embedding is None:
+                query_embedding = self.encoder.encode([text])[0]
+            query = np.asarray(query_embedding, dtype=np.float32).reshape(-1)
+            # Gathering rows copies them: for a wide filter one product over all embeddings is cheaper.
+            dense = (self.embeddings @ query)[rows] if len(rows) * 4 > self._index.n else self.embeddings[rows] @ query
+            rankings.insert(0, top_indices(dense, depth).tolist())
+        fused = rrf(rankings)
         score = np.zeros(len(rows))
         at = np.fromiter(fused.keys(), dtype=np.int64, count=len(fused))
-        score[at] = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) / (2 / 61)
+        score[at] = np.fromiter(fused.values(), dtype=np.float64, count=len(fused)) / (len(rankings) / 61)
         if boosted.any():
             scale = np.abs(boost_values[boosted]).max()
             if scale > 0:

@@ -242,6 +242,9 @@ CHATBOT_RECOMMENDATIONS = env.int("CHATBOT_RECOMMENDATIONS", default=4)
 CHATBOT_DIALOGUE_TTL_SECONDS = env.int("CHATBOT_DIALOGUE_TTL_SECONDS", default=30 * 60)
 # Product answers search an in-process index of the catalog, checked for changes at most this often.
 CHATBOT_CATALOG_REFRESH_SECONDS = env.float("CHATBOT_CATALOG_REFRESH_SECONDS", default=10.0)
+# Catalogs up to this size get MiniLM embeddings for relevance (~14 ms a product to encode once on 2 CPU cores);
+# larger ones are ranked by BM25 alone so a web process does not spend many minutes encoding at start-up.
+CHATBOT_CATALOG_DENSE_MAX_PRODUCTS = env.int("CHATBOT_CATALOG_DENSE_MAX_PRODUCTS", default=10_000)
 # torch intra-op threads of a process that answers chat messages (one message at a time is fastest on one
 # thread, and leaves the other cores to concurrent requests); 0 leaves torch's default.
 CHATBOT_INFERENCE_THREADS = env.int("CHATBOT_INFERENCE_THREADS", default=1)

@@ -23,9 +23,7 @@ class MessageOutput(serializers.Serializer):
     faq_results = serializers.JSONField()
     intent = serializers.CharField(help_text="The intent of the message answered (empty when none was recognised).")
     out_of_scope = serializers.BooleanField(help_text="The message answered was outside the bot's intents.")
-    products = serializers.JSONField(
-        help_text="Product cards: sku, title, price (decimal string), currency, in_stock, category, attributes, reason."
-    )
+    products = serializers.JSONField(help_text="Product cards: sku, title, price (decimal string), currency, in_stock, category, attributes, reason.")
     orders = serializers.JSONField(help_text="Order numbers the answer shows.")
     search = serializers.JSONField(allow_null=True, help_text="Catalog answers: the constraints applied, total matches, and what to relax when none match.")
     return_request = serializers.JSONField(

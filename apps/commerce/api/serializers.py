@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.commerce.models import Customer, EventType, Order, OrderLine, OrderStatus, Product
+from apps.commerce.models import Customer, EventType, Order, OrderLine, OrderStatus, Product, ReturnRequest, ReturnStatus
 from apps.commerce.services import MAX_BULK_ROWS
 from apps.core.api.fields import FloatField
 
@@ -132,3 +132,36 @@ class BulkResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     duplicates = serializers.IntegerField(help_text="Rows that changed nothing: resent events, unchanged upserts, keys repeated in the batch.")
     errors = RowErrorSerializer(many=True, help_text="Rejected rows; every other row was stored.")
+
+
+class ReturnRequestSerializer(serializers.ModelSerializer):
+    order = serializers.CharField(source="order_line.order.number", read_only=True)
+    sku = serializers.CharField(source="order_line.product.sku", read_only=True)
+    title = serializers.CharField(source="order_line.product.title", read_only=True)
+    customer = serializers.CharField(source="customer.external_id", read_only=True)
+
+    class Meta:
+        model = ReturnRequest
+        fields = (
+            "id",
+            "order",
+            "sku",
+            "title",
+            "customer",
+            "quantity",
+            "reason",
+            "status",
+            "channel",
+            "reference",
+            "deadline",
+            "decided_by",
+            "note",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class ReturnDecisionInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[c for c in ReturnStatus.values if c != ReturnStatus.REQUESTED])
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

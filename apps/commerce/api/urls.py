@@ -15,4 +15,6 @@ urlpatterns = [
     path("customers/<path:external_id>/", views.CustomerDetailApi.as_view(), name="customer-detail"),
     path("orders/bulk/", views.OrderBulkApi.as_view(), name="order-bulk"),
     path("events/bulk/", views.EventBulkApi.as_view(), name="event-bulk"),
+    path("returns/", views.ReturnRequestListApi.as_view(), name="return-list"),
+    path("returns/<int:pk>/decide/", views.ReturnRequestDecideApi.as_view(), name="return-decide"),
 ]

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsIntegrationOrOperator
 from apps.commerce import selectors, services
 from apps.commerce.api import serializers as s
+from apps.commerce.models import ReturnStatus
 from apps.core.api.responses import BODY_TOO_LARGE
 
 
@@ -122,3 +123,30 @@ class CustomerDetailApi(CommerceAPIView):
             raise Http404
         orders = selectors.customer_orders(external_id=external_id, limit=10)
         return Response(s.CustomerSerializer(customer, context={"orders": orders}).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=ReturnStatus.values, description="Only requests in this state.")])
+class ReturnRequestListApi(CommerceAPIView, generics.ListAPIView):
+    """Return requests the chatbot opened, newest first: the shop's system picks them up and sends the label."""
+
+    serializer_class = s.ReturnRequestSerializer
+    filter_backends = ()
+
+    def get_queryset(self):  # noqa: ANN201
+        status = self.request.query_params.get("status") or None
+        if status is not None and status not in ReturnStatus.values:
+            raise ValidationError({"status": [f"Must be one of: {', '.join(ReturnStatus.values)}."]})
+        return selectors.return_requests(status=status)
+
+
+class ReturnRequestDecideApi(CommerceAPIView):
+    @extend_schema(request=s.ReturnDecisionInput, responses=s.ReturnRequestSerializer, summary="Approve, reject, refund or withdraw a return request")
+    def post(self, request: Request, pk: int) -> Response:
+        if not selectors.return_requests().filter(pk=pk).exists():
+            raise Http404
+        data = s.ReturnDecisionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = services.return_request_decide(
+            request_id=pk, status=data.validated_data["status"], decided_by=request.user.get_username(), note=data.validated_data["note"]
+        )
+        return Response(s.ReturnRequestSerializer(selectors.return_requests().get(pk=decided.pk)).data)

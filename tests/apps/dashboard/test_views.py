@@ -207,9 +207,7 @@ def test_promoting_a_worse_version_with_reason_overrides(operator_client: Client
 
 @pytest.mark.parametrize("interval", ["0", "-5", "soon", "1.5"])
 def test_family_settings_with_invalid_interval_shows_error(operator_client: Client, interval: str) -> None:
-    response = operator_client.post(
-        f"/models/families/{DEMO_FAMILY}/settings/", {"retrain_every_minutes": interval, "auto_promote": "on"}, follow=True
-    )
+    response = operator_client.post(f"/models/families/{DEMO_FAMILY}/settings/", {"retrain_every_minutes": interval, "auto_promote": "on"}, follow=True)
 
     [(level, text)] = _messages(response)
     assert level == message_levels.ERROR

@@ -69,7 +69,8 @@ def test_training_survives_its_connections_being_terminated(tmp_path):
         wait_for(lambda: _heartbeat_at(run) > before, 5, message="heartbeats going on")
         wait_for(
             lambda: WorkerHeartbeat.objects.filter(hostname=worker.hostname, last_seen_at__gt=dropped_at).exists(),
-            RECOVERY_SECONDS, message="the worker's own heartbeat after the drop",
+            RECOVERY_SECONDS,
+            message="the worker's own heartbeat after the drop",
         )
         health = Client().get("/healthz")  # database, broker and this worker, as a load balancer sees them
         assert health.status_code == 200, health.json()

@@ -199,9 +199,7 @@ def test_bodies_are_json_only_and_numbers_are_numbers(operator_client: Client):
     camera = CameraFactory()
     form = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": 9})
     assert form.status_code == 415 and "detail" in form.json()
-    boolean = operator_client.post(
-        f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": False}, content_type="application/json"
-    )
+    boolean = operator_client.post(f"{API}/lines/", {"camera": camera.pk, "name": "x", "x1": 0, "y1": 0, "x2": 9, "y2": False}, content_type="application/json")
     assert boolean.status_code == 400 and "y2" in boolean.json()["errors"]
     fps = operator_client.patch(f"{API}/cameras/{camera.pk}/", {"fps": True}, content_type=JSON)
     assert fps.status_code == 400 and "fps" in fps.json()["errors"]

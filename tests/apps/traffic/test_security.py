@@ -118,9 +118,7 @@ def test_stream_credentials_are_hidden_from_integrators_but_used_by_the_worker(o
         assert b"s3cret" not in operator_client.get(page).content
     assert b"s3cret" not in operator_client.get(f"/traffic/cameras/{camera_id}/").content
     # Sending the masked form back (a client that PUTs what it read) keeps the real URL.
-    kept = operator_client.patch(
-        f"{API}/cameras/{camera_id}/", {"name": "gate 2", "stream_url": created.json()["stream_url"]}, content_type="application/json"
-    )
+    kept = operator_client.patch(f"{API}/cameras/{camera_id}/", {"name": "gate 2", "stream_url": created.json()["stream_url"]}, content_type="application/json")
     assert kept.status_code == 200
     assert ProcessingJob.objects.get(pk=started.json()["id"]).source_url == url  # what the worker opens
     from apps.traffic.models import Camera

@@ -423,3 +423,14 @@ def test_search_over_50k_products_is_fast(encoder):
         elapsed = (time.perf_counter() - start) / 10
         assert result.hits and all(inside(p, constraints) for p, _ in result.hits)
         assert elapsed < 0.25, (constraints, elapsed)  # generous for shared CI cores; typically a few ms
+
+
+def test_a_catalog_too_large_to_encode_ranks_by_bm25_alone(encoder):
+    products = demo_products()
+    lexical = CatalogSearcher(products, encoder, dense=False)
+    assert lexical.encoded == 0 and lexical.embeddings is None
+    result = lexical.search(Constraints(category="coffee", text="espresso"), k=3)
+    assert result.hits and all("Espresso" in p.title for p, _ in result.hits)
+    assert all(0 < score <= 1 for _, score in result.hits)
+    # Constraints and synonyms still work without product embeddings.
+    assert lexical.parse("a raincoat under 100 euros").category == "rain jackets"
