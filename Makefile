@@ -55,6 +55,7 @@ bench: install-dev
 	$(PY) tests/benchmarks/inspection.py
 	$(PY) tests/benchmarks/chatbot.py
 	$(PY) tests/benchmarks/chat_load.py
+	$(PY) tests/benchmarks/chat_dialogues.py
 	$(PY) tests/benchmarks/scale.py --products
 
 ## gpu-check: train the demo family through the real task code on cuda (run on a GPU host)

@@ -107,6 +107,62 @@ def flush_redis(urls: Iterable[str]) -> None:
         client.close()
 
 
+# --- the demo chatbot -----------------------------------------------------------------------------------
+
+
+def seed_demo_chatbot(env: dict[str, str], db_name: str, *, fresh: bool, shop: bool = False) -> str:
+    """Migrate ``db_name`` (dropped first when ``fresh``), seed the demo chatbot (site, intents, FAQ) and, with
+    ``shop``, the demo shop (catalog, customers, the demo customer's orders), and train the demo intent model through
+    the real training task unless the database already has one that can be read. Runs ``django.setup()`` in this
+    process (``env`` must be active) and closes its connections to the database before returning. Returns the intent
+    model's version, e.g. ``v1``."""
+    if fresh:
+        fresh_database(db_name)
+    else:
+        ensure_database(db_name)
+    migrate(env)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.chatbot.demo import seed_demo
+    from apps.chatbot.families import INTENT_FAMILY
+    from apps.mlops import services
+    from apps.mlops.models import Trigger
+    from apps.mlops.selectors import production_version
+    from ml.artifacts import ArtifactError, open_store
+
+    def close() -> None:
+        connection.close()
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()  # this process holds no connection to the database while it measures
+
+    _report.log(seed_demo())
+    if shop:
+        from apps.commerce.demo import seed_demo_shop
+
+        _report.log(seed_demo_shop())
+    version = production_version(family=INTENT_FAMILY)
+    if version is not None and not fresh:
+        try:
+            open_store(settings.ARTIFACT_STORE_URI).fetch(version.artifact_uri, version.artifact_sha256)
+        except ArtifactError as exc:  # the database outlived the artifacts (another checkout, a cleaned var/)
+            _report.log(f"the database's intent model cannot be read ({exc}): starting the database afresh")
+            close()
+            return seed_demo_chatbot(env, db_name, fresh=True, shop=shop)
+    if version is None:
+        _report.log("training the demo intent model (once per database)…")
+        run = services.training_run_start(family=INTENT_FAMILY, trigger=Trigger.CLI, dispatch=False)
+        run = services.training_run_execute(run_id=run.pk, worker="bench")
+        version = production_version(family=INTENT_FAMILY)
+        if version is None:
+            raise RuntimeError(f"intent training ended {run.status}: {run.error[:500]}")
+    close()
+    return f"v{version.version}"
+
+
 # --- subprocesses ---------------------------------------------------------------------------------------
 
 
@@ -172,6 +228,53 @@ def start_gunicorn(env: dict[str, str], args: list[str], *, request_timeout: int
                     raise RuntimeError(f"gunicorn did not answer /healthz in {start_timeout} s") from None
                 time.sleep(poll_s)
         yield base, health.status_code
+
+
+def uvicorn_cmd(port: int, workers: int) -> list[str]:
+    """uvicorn serving ``platform_.asgi`` on ``port`` as ``docker/compose.yaml`` runs the web service, behind a trusted
+    proxy at 127.0.0.1 (``X-Forwarded-For`` names the client)."""
+    return [
+        str(VENV_BIN / "uvicorn"),
+        "platform_.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+        "--ws-max-size",
+        "16384",
+        # Not in compose: only so that the benchmark does not wait 30 s for its sockets when it stops the server.
+        "--timeout-graceful-shutdown",
+        "3",
+    ]
+
+
+@contextmanager
+def start_uvicorn(env: dict[str, str], workers: int, *, start_timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """Serve the app with :func:`uvicorn_cmd` on a free port (log: ``<var dir>/uvicorn.log``) and wait until
+    ``/healthz`` answers anything. Yields ``(base_url, process, log_path)``; the server's process group is stopped
+    when the block ends."""
+    import httpx
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with process("uvicorn", uvicorn_cmd(port, workers), env) as (proc, log_path):
+        deadline = time.monotonic() + start_timeout
+        while True:
+            fail_if_exited(proc, "uvicorn", log_path)
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not answer /healthz in {start_timeout} s") from None
+                time.sleep(0.3)
+        yield base, proc, log_path
 
 
 # --- load -----------------------------------------------------------------------------------------------

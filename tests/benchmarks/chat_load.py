@@ -74,75 +74,7 @@ def client_address(level: int, transport: str, index: int) -> str:
     return f"198.18.{n // 250}.{n % 250 + 1}"
 
 
-# --- seeding (in this process, with the benchmark's settings) --------------------------------------------
-
-
-def seed(env: dict[str, str], fresh: bool) -> str:
-    if fresh:
-        _server.fresh_database(DB_NAME)
-    else:
-        _server.ensure_database(DB_NAME)
-    _server.migrate(env)
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.db import connection
-
-    from apps.chatbot.demo import seed_demo
-    from apps.chatbot.families import INTENT_FAMILY
-    from apps.mlops import services
-    from apps.mlops.models import Trigger
-    from apps.mlops.selectors import production_version
-    from ml.artifacts import ArtifactError, open_store
-
-    log(seed_demo())
-    version = production_version(family=INTENT_FAMILY)
-    if version is not None and not fresh:
-        try:
-            open_store(settings.ARTIFACT_STORE_URI).fetch(version.artifact_uri, version.artifact_sha256)
-        except ArtifactError as exc:  # the database outlived the artifacts (another checkout, a cleaned var/)
-            log(f"the bench database's intent model cannot be read ({exc}): starting the database afresh")
-            connection.close()
-            if getattr(connection, "pool", None) is not None:
-                connection.close_pool()
-            return seed(env, fresh=True)
-    if version is None:
-        log("training the demo intent model (once per database)…")
-        run = services.training_run_start(family=INTENT_FAMILY, trigger=Trigger.CLI, dispatch=False)
-        run = services.training_run_execute(run_id=run.pk, worker="bench")
-        version = production_version(family=INTENT_FAMILY)
-        if version is None:
-            raise RuntimeError(f"intent training ended {run.status}: {run.error[:500]}")
-    connection.close()
-    if getattr(connection, "pool", None) is not None:
-        connection.close_pool()  # this process holds no bench-database connection while it measures
-    return f"v{version.version}"
-
-
 # --- the server and its resources ------------------------------------------------------------------------
-
-
-def uvicorn_cmd(port: int, workers: int) -> list[str]:
-    return [
-        str(_server.VENV_BIN / "uvicorn"),
-        "platform_.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--proxy-headers",
-        "--forwarded-allow-ips",
-        "127.0.0.1",
-        "--ws-max-size",
-        "16384",
-        # Not in compose: only so that the benchmark does not wait 30 s for its sockets when it stops the server.
-        "--timeout-graceful-shutdown",
-        "3",
-    ]
 
 
 def _children(pid: int) -> list[int]:
@@ -394,26 +326,12 @@ def main() -> int:
         **extra,
     )
     _server.activate(env)
-    model = seed(env, args.fresh)
+    model = _server.seed_demo_chatbot(env, DB_NAME, fresh=args.fresh)
     _server.flush_redis([REDIS_URL])
     pool_max = int(env.get("DATABASE_POOL_MAX_SIZE", "10"))
 
-    port = _server.free_port()
-    base = f"http://127.0.0.1:{port}"
     results: dict[str, dict] = {}
-    with _server.process("uvicorn", uvicorn_cmd(port, args.workers), env) as (proc, log_path):
-        import httpx
-
-        deadline = time.monotonic() + 120
-        while True:
-            _server.fail_if_exited(proc, "uvicorn", log_path)
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("uvicorn did not answer /healthz in 120 s") from None
-                time.sleep(0.3)
+    with _server.start_uvicorn(env, args.workers) as (base, proc, log_path):
         time.sleep(3)  # the workers' warm-up threads load the model in the background
         warm(base)
         with Sampler(proc.pid) as idle:
