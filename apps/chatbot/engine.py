@@ -27,7 +27,7 @@ from ml.nlp.catalog import Constraints
 from ml.nlp.encoder import set_inference_threads
 from ml.nlp.entities import Entities, extract_entities
 from ml.nlp.followups import Refinement, pick_by_words, pick_index, refinement
-from ml.nlp.intent import IntentPrediction
+from ml.nlp.intent import OOS_LABEL, IntentPrediction
 from ml.nlp.pipeline import FaqArticleText, FaqSearcher
 
 logger = logging.getLogger(__name__)
@@ -213,8 +213,11 @@ def _route(conversation: Conversation, message: Message, understanding: Understo
         # Not one of the intents, but an order number on its own, or a question naming what the shop sells.
         if entities.order_numbers:
             return [_order_status(conversation, message, entities, state)]
+        # Not when the model placed it among the shop's own out-of-scope examples ("book a table for two" is no
+        # question about books).
+        explicitly_out = understanding.prediction is not None and understanding.prediction.best_guess == OOS_LABEL
         constraints = shopping.parse(text)
-        if constraints.category or constraints.attributes:
+        if not explicitly_out and (constraints.category or constraints.attributes):
             return [_catalog_answer(conversation, message, state, constraints)]
         return [_not_sure(conversation, message, understanding.embedding)]
     text = intent.response or "Okay."
