@@ -127,7 +127,5 @@ def names_products(text: str) -> bool:
 
 
 def parse(text: str) -> Constraints:
-    from ml.nlp.catalog import parse_constraints
-
     searcher, _ = catalog_index()
-    return parse_constraints(text, searcher.vocabulary)
+    return searcher.parse(text)
