@@ -163,7 +163,9 @@ def image_receive(
         split=_split_for(f"{station.pk}/{client_image_id}") if label else Split.NONE,
         status=ImageStatus.PENDING if inspect else ImageStatus.DONE,
     )
-    image.full_clean(exclude=["file", "mask"])
+    # Not re-checked here, each a query per image: the station (a saved row the caller passes) and the unique
+    # (station, client image id), which the database enforces; a concurrent resend is handled below.
+    image.full_clean(exclude=["file", "mask", "station"], validate_constraints=False)
     image.file.save(f"{stem}.{extension}", ContentFile(data), save=False)
     if mask is not None:
         image.mask.save(f"{stem}.png", ContentFile(mask), save=False)

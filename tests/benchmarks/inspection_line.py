@@ -61,7 +61,7 @@ DEFAULT_DATA = next((c for c in _CANDIDATES if c.exists()), _CANDIDATES[0])
 SEED = 42
 TRAIN_GOOD = 200
 LINE, STATION = "Bench line", "Tile camera"
-VERDICT_TIMEOUT_S = 60.0
+VERDICT_TIMEOUT_S = 180.0
 SAMPLE_S = 0.1
 
 
@@ -413,7 +413,7 @@ def main() -> int:
     parser.add_argument("--ramp", default="25,30,35,40", help="higher rates tried in order until one is not sustained")
     parser.add_argument("--images", type=int, default=500, help="images per level")
     parser.add_argument("--quick", action="store_true", help="100 images per level, ramp 30,40, no docs (a check while tuning)")
-    parser.add_argument("--observe", choices=("poll", "webhook"), default="poll")
+    parser.add_argument("--observe", choices=("poll", "webhook"), default="webhook")
     parser.add_argument("--poll-ms", type=float, default=25.0)
     parser.add_argument("--fresh", action="store_true", help="drop the bench database and train the models again")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
