@@ -22,8 +22,8 @@ Latency runs from sending the POST to the verdict being available: ``--observe p
 gives each image a ``callback_url`` on a receiver in this process and stops the clock when the callback arrives.
 Levels: ``--rates`` (5, 10, 20 images/s), then ``--ramp`` rates upwards until one is not sustained. A level is
 *sustained* when every image got its verdict, the backlog (images pending or processing, sampled every 0.1 s) in the
-last quarter of the posting window is no larger than in its second quarter plus max(2, rate/10), and the last
-verdict came at most 2 s after the last POST.
+last quarter of the posting window is no larger than in its second quarter plus max(2, rate/10), and verdicts came at
+≥ 90 % of the offered rate (first POST → last verdict).
 
 Where the time goes, per level (medians over the level's images, from the result rows the worker wrote): POST (the
 request), queue (receipt → the worker claimed the image), decode and model (the batch's), render (this heatmap),
@@ -384,7 +384,8 @@ def summarise(records: list[dict], samples: list[tuple[float, int]], rate: float
 
     growth = mean_between(0.75, 1.0) - mean_between(0.25, 0.5)
     drain_s = (max(r["seen"] for r in done) - last_post) if done else None
-    sustained = not errors and len(done) == len(records) and growth <= max(2.0, rate / 10) and drain_s is not None and drain_s <= 2.0
+    achieved = len(done) / (max(r["seen"] for r in done) - first) if done else 0.0
+    sustained = not errors and len(done) == len(records) and growth <= max(2.0, rate / 10) and achieved >= 0.9 * rate
     return {
         "rate": rate,
         "images": len(records),
@@ -393,7 +394,7 @@ def summarise(records: list[dict], samples: list[tuple[float, int]], rate: float
         "p95_ms": percentile(latencies, 95),
         "p99_ms": percentile(latencies, 99),
         "max_ms": round(max(latencies), 1) if latencies else None,
-        "achieved_per_s": round(len(done) / (max(r["seen"] for r in done) - first), 1) if done else 0,
+        "achieved_per_s": round(achieved, 1),
         "max_backlog": max((b for _, b in samples), default=0),
         "backlog_growth": round(growth, 1),
         "drain_s": round(drain_s, 2) if drain_s is not None else None,
@@ -595,7 +596,7 @@ def write_docs(result: dict, args: argparse.Namespace) -> None:
             f"Each level posts {args.images} tiles one per request at a steady rate (open loop); the client {how}. Latency: POST sent → verdict"
             " available. Stage columns are medians in ms: POST (request), queue (receipt → claimed), decode and model (the batch's),"
             " render (the heatmap), before write (claim → write of the result), visible (result write → client saw it). Sustained: every"
-            " verdict arrived, backlog did not grow over the level, last verdict ≤ 2 s after the last POST.",
+            " verdict arrived, the backlog did not grow over the level, verdicts came at ≥ 90 % of the offered rate.",
             "",
             _report.table(COLUMNS, rows),
             "",
