@@ -53,6 +53,7 @@ bench: install-dev
 	$(PY) tests/benchmarks/recommendations.py
 	$(PY) tests/benchmarks/recommendations_serving.py
 	$(PY) tests/benchmarks/inspection.py
+	$(PY) tests/benchmarks/inspection_line.py
 	$(PY) tests/benchmarks/chatbot.py
 	$(PY) tests/benchmarks/chat_load.py
 	$(PY) tests/benchmarks/chat_dialogues.py

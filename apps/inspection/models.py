@@ -131,6 +131,14 @@ class InspectionResult(models.Model):
     latency_ms = models.FloatField(help_text="From receipt to result.")
     inference_ms = models.FloatField(help_text="Model time per image (batch time / batch size).")
     batch_size = models.PositiveSmallIntegerField(default=1)
+    timings_ms = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Where this result's time went, in ms: queue (receipt to claim), decode and model (the batch's), render (this "
+            "heatmap), before_write (claim to this result's write)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

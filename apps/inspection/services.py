@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from apps.core import webhooks
@@ -163,7 +163,9 @@ def image_receive(
         split=_split_for(f"{station.pk}/{client_image_id}") if label else Split.NONE,
         status=ImageStatus.PENDING if inspect else ImageStatus.DONE,
     )
-    image.full_clean(exclude=["file", "mask"])
+    # Not re-checked here, each a query per image: the station (a saved row the caller passes) and the unique
+    # (station, client image id), which the database enforces; a concurrent resend is handled below.
+    image.full_clean(exclude=["file", "mask", "station"], validate_constraints=False)
     image.file.save(f"{stem}.{extension}", ContentFile(data), save=False)
     if mask is not None:
         image.mask.save(f"{stem}.png", ContentFile(mask), save=False)
@@ -198,29 +200,39 @@ def _send_inspection(image_ids: list[int]) -> bool:
 
 
 def _claim(image_ids: list[int], limit: int) -> list[InspectionImage]:
-    """Take up to ``limit`` images to inspect: the requested ones first, then whatever else is waiting."""
+    """Take up to ``limit`` images to inspect: the requested ones first, then whatever else is waiting (one query)."""
     stale = timezone.now() - CLAIM_TIMEOUT
     waiting = Q(status=ImageStatus.PENDING) | Q(status=ImageStatus.PROCESSING, claimed_at__lt=stale)
+    requested_first = Case(When(pk__in=image_ids, then=Value(0)), default=Value(1)) if image_ids else Value(1)
     with transaction.atomic():
-        base = InspectionImage.objects.select_for_update(skip_locked=True).filter(waiting)
-        chosen = list(base.filter(pk__in=image_ids).order_by("pk")[:limit])
-        if len(chosen) < limit:
-            chosen += list(base.exclude(pk__in=[i.pk for i in chosen]).order_by("received_at", "pk")[: limit - len(chosen)])
+        # Locks the images only (of=self), not the stations joined for the verdict rules.
+        base = InspectionImage.objects.select_for_update(skip_locked=True, of=("self",)).select_related("station").filter(waiting)
+        chosen = list(base.order_by(requested_first, "received_at", "pk")[:limit])
         now = timezone.now()
-        InspectionImage.objects.filter(pk__in=[i.pk for i in chosen]).update(status=ImageStatus.PROCESSING, claimed_at=now)
+        if chosen:
+            InspectionImage.objects.filter(pk__in=[i.pk for i in chosen]).update(status=ImageStatus.PROCESSING, claimed_at=now)
+    for image in chosen:
+        image.status, image.claimed_at = ImageStatus.PROCESSING, now
     return chosen
 
 
 def images_inspect(*, image_ids: list[int], batch_size: int | None = None) -> int:
-    """Inspect the given images plus others waiting, ``batch_size`` per forward pass; return how many got results."""
+    """Inspect the given images plus others waiting, ``batch_size`` per forward pass; return how many got results.
+
+    Never waits to fill a batch: each pass takes what is waiting then (one image at a low rate, more as they pile up).
+    """
     batch_size = batch_size or settings.INSPECTION_BATCH_SIZE
     done = 0
     for _ in range(MAX_BATCHES_PER_TASK):
         batch = _claim(image_ids, batch_size)
         if not batch:
-            break
+            return done
         done += _inspect_batch(batch)
         image_ids = []
+    # Still more waiting after MAX_BATCHES_PER_TASK passes: another message takes over, so the worker's slot is shared
+    # with the other tasks of its queue (training) and nothing waits for the beat's re-dispatch.
+    if InspectionImage.objects.filter(status=ImageStatus.PENDING).exists():
+        _send_inspection([])
     return done
 
 
@@ -241,6 +253,7 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
     if anomaly_version is None:
         _fail(images, "No anomaly model is in production yet: train one (Retrain on the station page), then resend.")
         return 0
+    claimed = time.perf_counter()
     readable, arrays = [], []
     for image in images:
         try:
@@ -252,13 +265,15 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
     if not readable:
         return 0
     started = time.perf_counter()
+    decode_ms = (started - claimed) * 1000
     classifier_version = model_cache.production(DEFECT_TYPE_FAMILY)
     classifier = model_cache.predictor(classifier_version) if classifier_version is not None else None
     # One backbone pass serves both models when their input specs agree (the defaults do).
     anomaly, types = vision_pipeline.predict(model_cache.predictor(anomaly_version), classifier, arrays)
-    per_image_ms = (time.perf_counter() - started) * 1000 / len(readable)
+    model_ms = (time.perf_counter() - started) * 1000
+    per_image_ms = model_ms / len(readable)
     thresholds: dict[int, float] = {}
-    callbacks = []
+    results: list[InspectionResult] = []
     for image, gray, scored, typed in zip(readable, arrays, anomaly, types, strict=True):
         station = image.station
         if station.pk not in thresholds:
@@ -268,37 +283,64 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
         # The verdict uses the station's threshold on the image score; the picture marks heatmap levels that good
         # parts stay under (the model's heat threshold). A defective verdict always boxes at least its hottest region.
         heat_level = scored.get("heat_threshold", threshold)
-        heatmap_png = overlay_png(gray, scored["heatmap"], heat_level)
-        now = timezone.now()
-        with transaction.atomic():
-            result, _ = InspectionResult.objects.update_or_create(
-                image=image,
-                defaults={
-                    "verdict": decision.verdict,
-                    "score": scored["score"],
-                    "threshold": threshold,
-                    "defect_type": decision.defect_type,
-                    "type_confidence": decision.type_confidence,
-                    "boxes": defect_boxes(scored["heatmap"], heat_level) if decision.verdict == Verdict.DEFECTIVE else [],
-                    "needs_review": decision.needs_review,
-                    "review_reason": decision.review_reason,
-                    "anomaly_version": anomaly_version,
-                    "classifier_version": classifier_version,
-                    "latency_ms": (now - image.received_at).total_seconds() * 1000,
-                    "inference_ms": per_image_ms,
-                    "batch_size": len(readable),
-                },
-            )
-            result.heatmap.save(f"{image.pk}.png", ContentFile(heatmap_png), save=True)
-            InspectionImage.objects.filter(pk=image.pk).update(status=ImageStatus.DONE, inspected_at=now, error="")
-            if image.callback_url:
-                callbacks.append(image.pk)
-    if callbacks:
-        from apps.inspection.tasks import send_callback
-
-        for pk in callbacks:
-            transaction.on_commit(lambda pk=pk: broker_send(lambda: send_callback.delay(pk), what=f"the callback of image #{pk}", required=False))
+        rendering = time.perf_counter()
+        result = InspectionResult(
+            image=image,
+            verdict=decision.verdict,
+            score=scored["score"],
+            threshold=threshold,
+            defect_type=decision.defect_type,
+            type_confidence=decision.type_confidence,
+            boxes=defect_boxes(scored["heatmap"], heat_level) if decision.verdict == Verdict.DEFECTIVE else [],
+            needs_review=decision.needs_review,
+            review_reason=decision.review_reason,
+            anomaly_version=anomaly_version,
+            classifier_version=classifier_version,
+            inference_ms=per_image_ms,
+            batch_size=len(readable),
+        )
+        # The file first, outside the transaction: a row never names a heatmap that is not stored yet.
+        result.heatmap.save(f"{image.pk}.png", ContentFile(overlay_png(gray, scored["heatmap"], heat_level)), save=False)
+        result.timings_ms = {"render": round((time.perf_counter() - rendering) * 1000, 2)}
+        results.append(result)
+    _results_save(results, decode_ms=decode_ms, model_ms=model_ms, claimed=claimed)
     return len(readable)
+
+
+_RESULT_FIELDS = [f.name for f in InspectionResult._meta.concrete_fields if f.name not in ("id", "image", "created_at")]
+
+
+def _results_save(results: list[InspectionResult], *, decode_ms: float, model_ms: float, claimed: float) -> None:
+    """Store a batch's results in one transaction: new rows in one INSERT, the images marked done in one UPDATE (an
+    image inspected again, e.g. after a failed try, keeps its result row, which is updated in place)."""
+    writing = time.perf_counter()
+    now = timezone.now()
+    for result in results:
+        image = result.image
+        result.latency_ms = (now - image.received_at).total_seconds() * 1000
+        result.timings_ms = {
+            "queue": round((image.claimed_at - image.received_at).total_seconds() * 1000, 2) if image.claimed_at else None,
+            "decode": round(decode_ms, 2),
+            "model": round(model_ms, 2),
+            **result.timings_ms,
+            "before_write": round((writing - claimed) * 1000, 2),
+        }
+    ids = [r.image.pk for r in results]
+    with transaction.atomic():
+        existing = dict(InspectionResult.objects.select_for_update().filter(image_id__in=ids).values_list("image_id", "pk"))
+        fresh = [r for r in results if r.image.pk not in existing]
+        InspectionResult.objects.bulk_create(fresh)
+        for result in results:
+            if result.image.pk in existing:
+                result.pk = existing[result.image.pk]
+                result.save(update_fields=_RESULT_FIELDS)
+        InspectionImage.objects.filter(pk__in=ids).update(status=ImageStatus.DONE, inspected_at=now, error="")
+        callbacks = [r.image.pk for r in results if r.image.callback_url]
+        if callbacks:
+            from apps.inspection.tasks import send_callback
+
+            for pk in callbacks:
+                transaction.on_commit(lambda pk=pk: broker_send(lambda: send_callback.delay(pk), what=f"the callback of image #{pk}", required=False))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ def overlay_png(gray: np.ndarray, heatmap: np.ndarray, threshold: float, alpha: 
     # Blend only where the score is notable, so a good part still looks like itself.
     weight = (alpha * np.clip((level - 0.3) / 0.4, 0, 1))[..., None]
     blended = (base * (1 - weight) + colour * weight).astype(np.uint8)
-    ok, buf = cv2.imencode(".png", blended)
+    # zlib level 1: a third faster than OpenCV's default 3 for ~20 % larger files; this runs once per inspected part,
+    # in the inference worker, and the picture is for operators' eyes, not an archive.
+    ok, buf = cv2.imencode(".png", blended, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError("could not encode the heatmap overlay")
     return buf.tobytes()

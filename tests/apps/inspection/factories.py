@@ -43,6 +43,14 @@ def labelled_parts(target: Station, *, n_good: int, n_per_defect: int, size: int
             inspect=False,
             source="import",
         )
+    # The split is a hash of the station's id and the image's: with few parts, whichever ids a test run hands out could
+    # leave a split without a good part (no calibration set). Both always get one, whatever the ids.
+    from apps.inspection.models import InspectionImage
+
+    good = InspectionImage.objects.filter(station=target, label="ok", client_image_id__startswith=f"lab-{seed}-").order_by("pk")
+    for split in ("validation", "train"):
+        if n_good >= 2 and not good.filter(split=split).exists():
+            InspectionImage.objects.filter(pk=good.exclude(pk__in=good.filter(split=split)).values_list("pk", flat=True)[:1][0]).update(split=split)
 
 
 def result(
