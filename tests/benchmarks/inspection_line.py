@@ -17,9 +17,9 @@ new client image id.
 
 Each level posts N images (500; 100 with ``--quick``) at a steady rate, open loop (the i-th POST leaves at i/rate s
 whatever happened to the earlier ones), one image per ``POST /api/v1/inspection/images/`` with an integrator token.
-Latency runs from sending the POST to the verdict being available: ``--observe poll`` (default) polls
-``GET /api/v1/inspection/images/<id>/`` every ``--poll-ms`` ms (25) until it shows ``done``; ``--observe webhook``
-gives each image a ``callback_url`` on a receiver in this process and stops the clock when the callback arrives.
+Latency runs from sending the POST to the verdict being available: ``--observe webhook`` (default) gives each image a
+``callback_url`` on a receiver in this process and stops the clock when the callback arrives; ``--observe poll``
+polls ``GET /api/v1/inspection/images/<id>/`` every ``--poll-ms`` ms (25) until it shows ``done``.
 Levels: ``--rates`` (5, 10, 20 images/s), then ``--ramp`` rates upwards until one is not sustained. A level is
 *sustained* when every image got its verdict, the backlog (images pending or processing, sampled every 0.1 s) in the
 last quarter of the posting window is no larger than in its second quarter plus max(2, rate/10), and verdicts came at

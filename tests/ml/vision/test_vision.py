@@ -19,7 +19,7 @@ from ml.vision import (
     train_classifier,
 )
 from ml.vision.anomaly import greedy_coreset
-from ml.vision.backbone import ImageError, extract, fold_batch_norms, input_size, load_backbone, to_gray_array
+from ml.vision.backbone import ImageError, extract, fold_batch_norms, input_size, load_backbone, shape_for_parts, to_gray_array
 from ml.vision.render import defect_boxes, hottest_region, overlay_png, regions_above
 from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
 
@@ -156,6 +156,39 @@ def test_keep_aspect_scores_each_part_at_its_own_scale(parts):
     wide, small = make_part(99, "spot", 64, 128), make_part(98, "", 48, 100)
     heats, scores = trained.model.score_arrays([wide.image, small.image])
     assert heats[0].shape == (64, 128) and heats[1].shape == (64, 96) and np.isfinite(scores).all()
+
+
+def test_tall_or_wide_parts_keep_their_aspect_at_the_same_pixel_count():
+    tall = [np.zeros((1250, 500), np.uint8)] * 3 + [np.zeros((1200, 520), np.uint8)]
+    assert shape_for_parts(tall, 256, 256) == (416, 160)  # 2.5:1 at about 256×256 pixels, sides multiples of 32
+    assert shape_for_parts([np.zeros((100, 400), np.uint8)], 256, 256) == (128, 512)
+    # Mixed or near-square parts (magnetic tiles run 0.4–2.8, median 1.2) stay in the configured rectangle.
+    assert shape_for_parts([np.zeros((373, 248), np.uint8), np.zeros((222, 600), np.uint8), np.zeros((400, 150), np.uint8)], 256, 256) == (256, 256)
+    assert shape_for_parts([b"not an image"], 256, 256) == (256, 256)
+
+
+def test_both_models_choose_the_same_input_for_tall_parts_and_share_a_pass(tmp_path):
+    parts = make_parts(n_good=10, n_per_defect=2, seed=5, height=160, width=64)
+    good = [p.image for p in parts if not p.defect_type]
+    shape = {"image_height": SIZE, "image_width": SIZE, "blocks": [4, 10]}
+    anomaly = train_anomaly(
+        AnomalyDataset(train_good=good[:7], calibration_good=good[7:]), AnomalyConfig(**shape, coreset_size=64), no_progress, select_device("cpu")
+    )
+    classes = ["ok", *DEFECT_TYPES]
+    labels = [classes.index(p.defect_type or "ok") for p in parts]
+    classifier = train_classifier(
+        ClassifierDataset(classes, [p.image for p in parts], labels, [], []), ClassifierConfig(**shape, flip_augment=False), no_progress, select_device("cpu")
+    )
+    assert (anomaly.model.config.image_height, anomaly.model.config.image_width) == (96, 64)  # 2.5:1 at 64×64 pixels, floor 64
+    anomaly.save(tmp_path / "anomaly.pt")
+    classifier.save(tmp_path / "classifier.pt")
+    a, c = AnomalyPredictor.load(tmp_path / "anomaly.pt", select_device("cpu")), ClassifierPredictor.load(tmp_path / "classifier.pt", select_device("cpu"))
+    assert (c.config.image_height, c.config.image_width) == (96, 64) and pipeline.shares_pass(a, c)
+    scored, typed = pipeline.predict(a, c, [parts[0].image])
+    assert scored[0]["heatmap"].shape == (160, 64) and np.isfinite(scored[0]["score"]) and typed[0]["label"] in classes
+    squashed = AnomalyConfig(**shape, coreset_size=64, fit_aspect=False)
+    kept = train_anomaly(AnomalyDataset(train_good=good[:7], calibration_good=good[7:]), squashed, no_progress, select_device("cpu"))
+    assert kept.model.config.image_height == SIZE
 
 
 def test_folded_backbone_computes_the_same_maps_as_the_pretrained_one():
