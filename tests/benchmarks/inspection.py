@@ -155,9 +155,9 @@ def save_worst(rows: list[dict[str, str]], data: Path, run: dict, count: int = 6
             cv2.putText(picture, label, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
             tiles.append(picture)
         if tiles:
-            path = _report.ROOT / "docs" / "images" / f"inspection_worst_{kind}.png"
+            path = _report.ROOT / "docs" / "images" / f"inspection_worst_{kind}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(path), np.concatenate(tiles, axis=1), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            cv2.imwrite(str(path), np.concatenate(tiles, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 85])
             out[kind] = f"images/{path.name}"
             out[kind + "_names"] = [f"{Path(rows[run['test'][j]]['image']).stem} ({rows[run['test'][j]]['class']}, score {run['scores'][j]:.2f})" for j in idx]
     return out
