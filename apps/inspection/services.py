@@ -56,6 +56,7 @@ from apps.inspection.validation import check_image
 from apps.mlops import services as mlops_services
 from apps.mlops.models import ModelVersion, RunStatus, TrainingRun, Trigger
 from apps.mlops.serving import model_cache
+from ml.device import inference_cpu_threads
 from ml.vision import pipeline as vision_pipeline
 from ml.vision.backbone import to_gray_array
 from ml.vision.render import defect_boxes, overlay_png
@@ -268,6 +269,7 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
     decode_ms = (started - claimed) * 1000
     classifier_version = model_cache.production(DEFECT_TYPE_FAMILY)
     classifier = model_cache.predictor(classifier_version) if classifier_version is not None else None
+    inference_cpu_threads(settings.INSPECTION_CPU_THREADS)  # a training run in this worker may have set more
     # One backbone pass serves both models when their input specs agree (the defaults do).
     anomaly, types = vision_pipeline.predict(model_cache.predictor(anomaly_version), classifier, arrays)
     model_ms = (time.perf_counter() - started) * 1000
