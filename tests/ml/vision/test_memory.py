@@ -36,7 +36,7 @@ def _anomaly(n: int, side: int = 256) -> AnomalyDataset:
 def test_the_anomaly_estimate_is_bounded_in_good_images_and_grows_with_resolution():
     # Training streams the good images a batch at a time into a sample of at most coreset_candidates patch rows.
     small, large = anomaly_memory_estimate(AnomalyConfig(), _anomaly(400)), anomaly_memory_estimate(AnomalyConfig(), _anomaly(4000))
-    assert large.parts["memory-bank patch features"] == small.parts["memory-bank patch features"] < 200 * MIB
+    assert large.parts["memory-bank patch features"] == small.parts["memory-bank patch features"] < 400 * MIB  # 60,000 rows × 344 × 4 B, 3 copies at the peak
     assert large.parts["scorer fit"] == small.parts["scorer fit"] and large.parts["decoded images"] == small.parts["decoded images"]
     assert large.parts["segmentation head samples"] == small.parts["segmentation head samples"]  # capped by head_samples
     # Only a few kB per good image remain (whole-image features, per-position score maps; bytes given in memory).
