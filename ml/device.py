@@ -82,7 +82,7 @@ def inference_cpu_threads(requested: int = 0) -> int:
     """
     import torch
 
-    threads = requested or max(1, len(os.sched_getaffinity(0)) - 1)
+    threads = requested if requested > 0 else max(1, len(os.sched_getaffinity(0)) - 1)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -52,10 +52,7 @@ class ClassifierConfig(TrainConfig):
     blocks: list[int] = field(default_factory=lambda: [4, 10, 14, 15])
     normalize_intensity: bool = True  # stretch each image to a common mean and contrast before the backbone
     keep_aspect: bool = False  # keep each part's scale and aspect ratio (fit inside image_height×image_width)
-    # Parts much taller than wide (or wider than tall) than image_height×image_width — median aspect ratio beyond
-    # 3:2 of it — are fed at their own aspect ratio with the same pixel count instead of squashed (chosen when
-    # training, from the training images' headers; the saved model keeps the chosen size). See backbone.shape_for_parts.
-    fit_aspect: bool = True
+    fit_aspect: bool = True  # as AnomalyConfig.fit_aspect: the same choice for the same parts keeps the shared pass
     input_padding: int = 0  # reflect-pad the input, crop the maps back (as the anomaly model; lets both share a pass)
     # Per-map pooled statistics. Mean + standard deviation (how textured the map is) measured 0.953 accuracy on
     # magnetic tiles; mean + max 0.948; all three 0.948 (docs/benchmarks.md).

@@ -79,3 +79,20 @@ def test_training_takes_back_the_cores_a_serving_pin_left(monkeypatch) -> None: 
         assert training_cpu_threads(2) == 2 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_inspection_inference_leaves_a_core_to_the_rest_of_the_host() -> None:
+    import os
+
+    import torch
+
+    from ml.device import inference_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)  # what a training run left in the worker
+        assert inference_cpu_threads() == max(1, len(os.sched_getaffinity(0)) - 1) == torch.get_num_threads()
+        assert inference_cpu_threads(3) == 3 == torch.get_num_threads()
+        assert inference_cpu_threads(-2) == max(1, len(os.sched_getaffinity(0)) - 1)  # a negative setting means the default
+    finally:
+        torch.set_num_threads(before)
