@@ -69,6 +69,9 @@ class FrameResult:
     events: list[Event]
     finished_tracks: list[TrackSummary]
     active_tracks: int
+    # Confirmed tracks observed in this frame: (track key, box in native pixels). Their class is the finished
+    # track's label (votes accumulate over the track's life); self-training harvests pseudo-labels from these.
+    boxes: list[tuple[str, Box]] = field(default_factory=list)
 
 
 @dataclass
@@ -206,7 +209,8 @@ class TrafficPipeline:
             if x.wrong_way:
                 events.append(Event("wrong_way", x.frame, track_id=x.track_id, line=x.line, details={"direction": x.direction, "label": x.label}))
         finished = self._finish_lost(index)
-        return FrameResult(index, crossings, events, finished, active_tracks=len(seen))
+        boxes = [(t.key, t.box) for t in seen if t.hits >= c.min_hits]
+        return FrameResult(index, crossings, events, finished, active_tracks=len(seen), boxes=boxes)
 
     def _classify(self, frame: np.ndarray, tracks: list[_Track]) -> None:
         results = self.classifier.classify(frame, [t.box for t in tracks])
