@@ -13,7 +13,8 @@ or a short-lived false track all add counts. This counter:
 - lets a fragment inherit the state of the track it continues (:meth:`LineCounter.inherit`), so a re-born
   track neither counts again nor misses the crossing its predecessor had started;
 - suppresses a second crossing of the same line in the same direction within ``duplicate_frames`` frames by a
-  box that mostly overlaps the first one (a vehicle split into two detections).
+  box that mostly overlaps where the first crossing's track is *now* (a vehicle split into two detections; a
+  vehicle that follows another in its lane crosses at the same spot a moment later and is counted).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class _LineState:
 @dataclass
 class _Recent:
     crossing: Crossing
-    box: Box
+    box: Box  # the crossing track's latest box
+    box_frame: int
 
 
 @dataclass
@@ -63,6 +65,10 @@ class LineCounter:
     def update(self, track_id: str, point: Point, frame: int, *, confirmed: bool, label: str, box: Box | None = None) -> list[Crossing]:
         """Feed one observation of a track; returns the crossings counted now (confirmed tracks only)."""
         out: list[Crossing] = []
+        if box is not None:
+            for recent in self._recent:
+                if recent.crossing.track_id == track_id:
+                    recent.box, recent.box_frame = box, frame
         for line in self.lines:
             state = self._states.setdefault((track_id, line.key), _LineState())
             crossing = self._step(line, state, track_id, point, frame, label)
@@ -76,7 +82,7 @@ class LineCounter:
                 emitted = replace(state.pending, label=label)
                 state.pending = None
                 if not self._is_duplicate(emitted, box):
-                    self._recent.append(_Recent(emitted, box or (point[0], point[1], point[0], point[1])))
+                    self._recent.append(_Recent(emitted, box or (point[0], point[1], point[0], point[1]), frame))
                     out.append(emitted)
         self._recent = [r for r in self._recent if frame - r.crossing.frame <= self.duplicate_frames]
         return out
@@ -105,7 +111,7 @@ class LineCounter:
         for recent in self._recent:
             c = recent.crossing
             if c.line == crossing.line and c.direction == crossing.direction and crossing.frame - c.frame <= self.duplicate_frames:
-                if overlap_of_smaller(box, recent.box) >= self.duplicate_overlap:
+                if crossing.frame - recent.box_frame <= 1 and overlap_of_smaller(box, recent.box) >= self.duplicate_overlap:
                     return True
         return False
 

@@ -1,8 +1,9 @@
 """Detectors: one interface, two implementations.
 
 - :class:`BackgroundSubtractionDetector` needs no weights: moving objects of a fixed camera by MOG2 (or KNN)
-  background subtraction, shadows removed, cleaned by morphology, fragments merged, small blobs dropped. Its
-  detections carry no class; the pipeline classifies each confirmed track's crop (see :mod:`ml.traffic.classify`).
+  background subtraction, shadows removed, plus a contrast test against the model's background image (below),
+  cleaned by morphology, overlapping fragments merged, small blobs dropped. Its detections carry no class; the
+  pipeline classifies each confirmed track's crop (see :mod:`ml.traffic.classify`).
 - :class:`YoloDetector`: an ultralytics YOLO model (weights from the model registry); detections carry a class.
 """
 
@@ -45,12 +46,27 @@ class BackgroundSubtractionConfig:
     var_threshold: float = 24.0
     blur: int = 3  # Gaussian blur kernel (odd) before subtraction; 0 = none
     open_kernel: int = 3
-    close_kernel: int = 9
+    # Small: in dense traffic vehicles are a few pixels apart, and a larger closing joins a lane into one blob.
+    close_kernel: int = 3
     min_area_fraction: float = 0.0012  # of the (downscaled) frame; smaller blobs are noise
     max_area_fraction: float = 0.35  # larger blobs are lighting changes or camera shake
-    merge_gap_fraction: float = 0.012  # boxes closer than this fraction of the width are fragments of one object
-    merge_min_overlap: float = 0.3  # …and must overlap this much along the other axis
+    # Boxes closer than this fraction of the width and overlapping merge_min_overlap along the other axis are
+    # fragments of one object. 0: only boxes that overlap merge (dense traffic: the next vehicle in the lane is
+    # as close as a fragment would be).
+    merge_gap_fraction: float = 0.0
+    merge_min_overlap: float = 0.3
     learning_rate: float = -1.0  # OpenCV's automatic rate
+    # Contrast test. MOG2 learns in dense traffic that a road pixel is often dark or grey (a mode of its mixture)
+    # and calls such vehicles background or "shadow". A pixel is also foreground when it differs from the model's
+    # background image by more than contrast_min grey levels, contrast_noise × the frame's median difference
+    # (sensor noise, compression), and deviation_k × its own typical difference, learned only while it looks like
+    # background (so passing vehicles do not raise it; edges that shake or shimmer do, and drop out).
+    contrast: bool = True
+    contrast_min: float = 20.0
+    contrast_noise: float = 6.0
+    deviation_k: float = 3.0
+    deviation_rate: float = 0.05  # learning rate of a pixel's typical difference while it looks like background
+    deviation_rate_foreground: float = 0.005  # … and while it looks like foreground (slow: a parked car is absorbed)
 
 
 class BackgroundSubtractionDetector:
@@ -73,6 +89,7 @@ class BackgroundSubtractionDetector:
             self._subtractor = cv2.createBackgroundSubtractorKNN(history=c.history, detectShadows=True)
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (c.open_kernel, c.open_kernel)) if c.open_kernel > 1 else None
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (c.close_kernel, c.close_kernel)) if c.close_kernel > 1 else None
+        self._deviation: np.ndarray | None = None
 
     @property
     def warmup_frames(self) -> int:
@@ -101,11 +118,31 @@ class BackgroundSubtractionDetector:
         mask = self._subtractor.apply(small, learningRate=c.learning_rate)
         # MOG2/KNN mark shadows 127, foreground 255: keep only the foreground.
         _, mask = cv2.threshold(mask, 200, 255, cv2.THRESH_BINARY)
+        if c.contrast:
+            mask = cv2.bitwise_or(mask, self._contrast(small))
         if self._open is not None:
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         if self._close is not None:
             mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         return mask, scale
+
+    def _contrast(self, small: np.ndarray) -> np.ndarray:
+        """Pixels that differ clearly from the background image (see :class:`BackgroundSubtractionConfig`)."""
+        import cv2
+
+        c = self.config
+        background = self._subtractor.getBackgroundImage()
+        diff = cv2.absdiff(small, background)
+        if diff.ndim == 3:
+            diff = diff.max(axis=2)
+        diff = diff.astype(np.float32)
+        floor = max(c.contrast_min, c.contrast_noise * float(np.median(diff[::4, ::4])))
+        if self._deviation is None or self._deviation.shape != diff.shape:
+            self._deviation = np.full_like(diff, floor / c.deviation_k)
+        threshold = np.maximum(floor, c.deviation_k * self._deviation)
+        foreground = diff > threshold
+        self._deviation += np.where(foreground, c.deviation_rate_foreground, c.deviation_rate).astype(np.float32) * (diff - self._deviation)
+        return foreground.astype(np.uint8) * 255
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         import cv2
@@ -128,7 +165,7 @@ class BackgroundSubtractionDetector:
             if box_area < c.min_area_fraction * area or box_area > c.max_area_fraction * area:
                 continue
             fill = pixels / box_area if box_area else 0.0
-            # Solid blobs score high; thin, sparse ones (foliage, noise) low, so ByteTrack uses them only to extend tracks.
+            # Solid blobs score high; thin, sparse ones (foliage, noise) low, so the tracker uses them only to extend tracks.
             score = float(min(1.0, 0.3 + fill))
             out.append(Detection((x1 * scale, y1 * scale, x2 * scale, y2 * scale), score))
         return out
@@ -147,7 +184,7 @@ def _merge_fragments(boxes: list[list[float]], *, gap: float, min_overlap: float
                 gap_y = max(a[1], b[1]) - min(a[3], b[3])
                 overlap_x = -gap_x / max(1.0, min(a[2] - a[0], b[2] - b[0]))
                 overlap_y = -gap_y / max(1.0, min(a[3] - a[1], b[3] - b[1]))
-                if (gap_y <= gap and overlap_x >= min_overlap) or (gap_x <= gap and overlap_y >= min_overlap) or (gap_x < 0 and gap_y < 0):
+                if (gap > 0 and ((gap_y <= gap and overlap_x >= min_overlap) or (gap_x <= gap and overlap_y >= min_overlap))) or (gap_x < 0 and gap_y < 0):
                     boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]]
                     del boxes[j]
                     merged = True

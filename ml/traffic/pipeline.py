@@ -24,7 +24,7 @@ from ml.traffic.detection import BackgroundSubtractionConfig, BackgroundSubtract
 from ml.traffic.events import Event, EventConfig, EventDetector
 from ml.traffic.geometry import Homography, LineSpec, Point, ZoneSpec
 from ml.traffic.speed import SpeedConfig, SpeedEstimator
-from ml.traffic.tracking import ByteTracker, TrackerConfig
+from ml.traffic.tracking import MotionTracker, TrackerConfig
 from ml.traffic.video import H264Writer, read_frames
 
 
@@ -128,7 +128,7 @@ class TrafficPipeline:
         self.zones = zones or []
         self.fps = fps
         # A detector may bring its own score scale (YOLO confidences run lower than the background subtractor's).
-        self.tracker = ByteTracker(fps, getattr(detector, "tracker_config", None) or self.config.tracker)
+        self.tracker = MotionTracker(fps, getattr(detector, "tracker_config", None) or self.config.tracker)
         self.counter = LineCounter(lines)
         self.width = self.height = 0
         if frame_size is not None:
@@ -191,6 +191,16 @@ class TrafficPipeline:
             self._classify(frame, newly_confirmed)
 
         crossings: list[Crossing] = []
+        # A track lost this frame (a vehicle the detector misses for a frame or for good) goes on where its
+        # velocity takes it, for the counter only: at a low frame rate a vehicle last seen on the line would
+        # otherwise never be seen past it. One frame, confirmed tracks only; a slow one stays on the line.
+        seen_keys = {t.key for t in seen}
+        for track in self._tracks.values():
+            if track.last_frame == index - 1 and track.key not in seen_keys and track.hits >= c.min_hits and not track.held:
+                vx, vy = track.velocity
+                moved = (track.box[0] + vx, track.box[1] + vy, track.box[2] + vx, track.box[3] + vy)
+                centre = (track.center[0] + vx, track.center[1] + vy)
+                crossings.extend(self.counter.update(track.key, centre, index, confirmed=True, label=track.label, box=moved))
         anchors = [(t.key, t.center, t.diagonal) for t in self._held(index)]
         for track in seen:
             confirmed = track.hits >= c.min_hits

@@ -92,9 +92,9 @@ def main() -> int:
     # Timed separately: the per-clip figures are the steady-state processing cost.
     startup_started = time.perf_counter()
     from ml.traffic.classify import CropClassifier
-    from ml.traffic.tracking import ByteTracker
+    from ml.traffic.tracking import MotionTracker
 
-    ByteTracker(25.0)
+    MotionTracker(25.0)
     CropClassifier().warm_up()
     startup_seconds = round(time.perf_counter() - startup_started, 2)
     with tempfile.TemporaryDirectory(prefix="traffic-bench-") as tmp:
