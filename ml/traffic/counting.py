@@ -58,7 +58,7 @@ class LineCounter:
     band: float = 8.0
     segment_margin: float = 0.02  # fraction of the line length a crossing may miss the segment's ends by
     duplicate_frames: int = 5
-    duplicate_overlap: float = 0.5
+    duplicate_overlap: float = 0.25
     _states: dict[tuple[str, str], _LineState] = field(default_factory=dict)
     _recent: list[_Recent] = field(default_factory=list)
 

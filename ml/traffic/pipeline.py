@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ml.traffic.classify import CropClassifier
-from ml.traffic.counting import Crossing, LineCounter
+from ml.traffic.counting import Crossing, LineCounter, overlap_of_smaller
 from ml.traffic.detection import BackgroundSubtractionConfig, BackgroundSubtractionDetector, Box, Detector
 from ml.traffic.events import Event, EventConfig, EventDetector
 from ml.traffic.geometry import Homography, LineSpec, Point, ZoneSpec
@@ -47,6 +47,7 @@ class PipelineConfig:
     hold_speed: float = 0.1
     hold_seconds: float = 120.0
     max_classifications: int = 2  # crops classified per track (at confirmation, then once when seen much larger)
+    ghost_seconds: float = 3.0  # a new track in the spot a stopped vehicle left this recently is its ghost
     warmup_seconds: float = 3.0  # video re-read before a resume point
     annotate_max_width: int = 960  # the annotated copy is encoded at most this wide (encoding 720p costs ~40% more)
 
@@ -89,6 +90,7 @@ class _Track:
     speed: float | None = None
     max_speed: float | None = None
     held: bool = False
+    still: int = 0  # consecutive frames seen standing still
     recent_boxes: list[Box] = field(default_factory=list)
 
     @property
@@ -143,6 +145,9 @@ class TrafficPipeline:
         self._frame = -1
         self._closed: list[dict] = []  # recently closed tracks' path tails, carried in a snapshot (see restore)
         self._suppressed: set[str] = set()  # re-found tracks a previous attempt already closed
+        # Where confirmed tracks stood still long enough to be absorbed into the background: when the vehicle
+        # drives off, the background there still shows it for a while, and the hole it leaves is a "ghost" blob.
+        self._stops: dict[str, tuple[Box, int]] = {}  # track key: (box, last frame it stood there)
 
     def _set_size(self, width: int, height: int) -> None:
         """Frame size (streams learn it from their first frame); the line band scales with the height."""
@@ -167,6 +172,8 @@ class TrafficPipeline:
             track = self._tracks.get(key)
             if track is None:
                 track = self._tracks[key] = _Track(key=key, first_frame=index, last_frame=index, box=tb.box)
+                if self._is_ghost(tb.box, index):
+                    self._suppress(key)
             elif track.last_frame == index:
                 continue  # two tracker ids on one record this frame: keep the first
             old_center, old_frame = track.center, track.last_frame
@@ -207,6 +214,12 @@ class TrafficPipeline:
             crossings.extend(self.counter.update(track.key, track.center, index, confirmed=confirmed, label=track.label, box=track.box))
             if confirmed:
                 anchors.append((track.key, track.center, track.diagonal))
+                if math.hypot(*track.velocity) * self.fps <= c.hold_speed * track.diagonal:
+                    track.still += 1
+                    if track.still >= self.fps:  # stood still for a second: remember where
+                        self._stops[track.key] = (max(track.recent_boxes or [track.box], key=_area), index)
+                else:
+                    track.still = 0
                 if self.speed is not None:
                     bottom = ((track.box[0] + track.box[2]) / 2, track.box[3])
                     track.speed = self.speed.update(track.key, index, bottom)
@@ -245,6 +258,20 @@ class TrafficPipeline:
                 best, best_distance = track.key, distance
         return best
 
+    def _is_ghost(self, box: Box, index: int) -> bool:
+        """A new track born inside the stop box of a held (or just driven-off) vehicle: the hole it leaves."""
+        recent = self.config.ghost_seconds * self.fps
+        for key, (stop, since) in list(self._stops.items()):
+            track = self._tracks.get(key)
+            if track is None:
+                del self._stops[key]
+                continue
+            if not track.held and index - since > recent:
+                continue
+            if overlap_of_smaller(box, stop) >= 0.5:
+                return True
+        return False
+
     def _held(self, index: int) -> list[_Track]:
         """Confirmed tracks that stopped and vanished into the background this frame or earlier."""
         c = self.config
@@ -261,6 +288,7 @@ class TrafficPipeline:
                     continue
                 track.held = True
                 track.box, track.velocity = full, (0.0, 0.0)
+                self._stops[track.key] = (full, index)
             held.append(track)
         return held
 
