@@ -281,3 +281,65 @@ def test_a_moment_no_stored_video_holds_has_no_picture(operator_client):
     crossing = CrossingFactory()  # a job whose rows exist but whose videos do not
     assert services.crossing_thumbnail(crossing=crossing) is None
     assert operator_client.get(f"/traffic/jobs/{crossing.job_id}/crossings/{crossing.pk}.jpg").status_code == 404
+
+
+# --- the pages ---------------------------------------------------------------------------------------------------
+def test_the_job_page_shows_the_timeline_chart_and_counted_vs_reviewed(operator_client, counted):
+    job, _, _, _ = counted
+    job.annotated_video = "traffic/annotated/job-x.mp4"
+    job.save()
+    assert f'href="/traffic/jobs/{job.pk}/"' in operator_client.get("/traffic/").content.decode()  # linked from the jobs list
+    body = operator_client.get(f"/traffic/jobs/{job.pk}/").content.decode()
+    assert 'id="job-video"' in body and 'id="job-counts-chart"' in body and 'id="job-series"' in body
+    assert body.count('data-seek="') == 6 and 'data-seek="1.0"' in body  # one mark per crossing, seeking to its second
+    assert 'data-timeline-row="' in body and "north · in (3)" in body
+    assert 'data-eval-row="' in body and f'href="/traffic/jobs/{job.pk}/review/"' in body
+
+
+def test_the_review_page_takes_reviews_and_says_what_was_wrong(operator_client, counted):
+    job, north, _, c = counted
+    page = operator_client.get(f"/traffic/jobs/{job.pk}/review/").content.decode()
+    assert page.count("data-crossing=") == 6 and "not reviewed" in page and 'id="review-complete"' in page
+    target = c["n_in"][0]
+    response = operator_client.post(f"/traffic/jobs/{job.pk}/review/crossings/{target.pk}/", {"verdict": "rejected", "show": "unreviewed", "page": "1"})
+    assert response.status_code == 302 and response["Location"] == f"/traffic/jobs/{job.pk}/review/?show=unreviewed&page=1#crossing-{target.pk}"
+    assert CrossingReview.objects.get(crossing=target).verdict == "rejected"
+    # Only known filters and whole page numbers travel back in the redirect.
+    odd = operator_client.post(f"/traffic/jobs/{job.pk}/review/crossings/{target.pk}/", {"verdict": "confirmed", "show": "//evil.example", "page": "x"})
+    assert odd["Location"] == f"/traffic/jobs/{job.pk}/review/#crossing-{target.pk}"
+
+    bad = operator_client.post(f"/traffic/jobs/{job.pk}/review/added/", {"line": north.pk, "direction": "in", "label": "car", "seconds": "soon"}, follow=True)
+    assert bad.status_code == 200 and "Not saved: seconds" in bad.content.decode()
+    late = operator_client.post(f"/traffic/jobs/{job.pk}/review/added/", {"line": north.pk, "direction": "in", "label": "car", "seconds": "75"}, follow=True)
+    assert "ends at 59.90 s" in late.content.decode()
+    foreign = operator_client.post(
+        f"/traffic/jobs/{job.pk}/review/added/", {"line": LineFactory().pk, "direction": "in", "label": "car", "seconds": "1"}, follow=True
+    )
+    assert "Choose one of the camera" in foreign.content.decode()
+    operator_client.post(f"/traffic/jobs/{job.pk}/review/added/", {"line": north.pk, "direction": "out", "label": "bus", "seconds": "7.5"})
+    assert CrossingReview.objects.get(verdict="added").frame == 75
+
+    done = operator_client.post(f"/traffic/jobs/{job.pk}/review/complete/", follow=True).content.decode()
+    assert "Review complete" in done and 'id="review-reopen"' in done and 'data-action="reject"' not in done
+    assert selectors.job_reviewed_counts(job)[(north.pk, "out")] == 2
+    refused = operator_client.post(f"/traffic/jobs/{job.pk}/review/crossings/{target.pk}/", {"verdict": "confirmed"}, follow=True)
+    assert "reopen it before changing" in refused.content.decode()
+    assert CrossingReview.objects.get(crossing=target).verdict == "confirmed"  # as before the review was completed
+
+
+def test_a_running_jobs_review_cannot_be_completed_from_the_page(operator_client):
+    job = JobFactory(status=JobStatus.RUNNING)
+    assert 'id="review-complete"' not in operator_client.get(f"/traffic/jobs/{job.pk}/review/").content.decode()
+    page = operator_client.post(f"/traffic/jobs/{job.pk}/review/complete/", follow=True).content.decode()
+    assert "its counts may still grow" in page
+    assert selectors.job_reviewed_counts(job) is None
+
+
+def test_the_job_pages_are_for_operators(client, counted):
+    job, _, _, c = counted
+    client.force_login(UserFactory(role="integrator"))
+    assert client.get(f"/traffic/jobs/{job.pk}/").status_code == 403
+    assert client.get(f"/traffic/jobs/{job.pk}/review/").status_code == 403
+    assert client.post(f"/traffic/jobs/{job.pk}/review/crossings/{c['n_in'][0].pk}/", {"verdict": "rejected"}).status_code == 403
+    assert client.post(f"/traffic/jobs/{job.pk}/review/complete/").status_code == 403
+    assert not CrossingReview.objects.exists() and selectors.job_reviewed_counts(job) is None
