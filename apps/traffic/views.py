@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import operator_required
 from apps.core.params import int_param
+from apps.core.ranges import ranged_file_response
 from apps.traffic import selectors, services
 from apps.traffic.models import (
     Camera,
@@ -151,12 +152,13 @@ def camera_frame(request: HttpRequest, pk: int) -> FileResponse:
 
 
 @operator_required
-def job_video(request: HttpRequest, pk: int) -> FileResponse:
+def job_video(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ProcessingJob, pk=pk)
     if not job.annotated_video:
         raise Http404("no annotated video")
     try:
-        return FileResponse(job.annotated_video.open("rb"), content_type="video/mp4")
+        # In byte ranges: the timeline's marks seek the video, which browsers do only where the server takes ranges.
+        return ranged_file_response(request, Path(job.annotated_video.path), content_type="video/mp4")
     except FileNotFoundError:
         raise Http404("video file missing") from None
 
