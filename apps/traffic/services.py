@@ -999,8 +999,12 @@ def _thumbnail(job: ProcessingJob, frame_number: int, name: str, centre: tuple[f
     # Cut from the recording until the annotated video exists, then from that: each has a picture of its own.
     kind = "recording" if job.video and source[0] == Path(default_storage.path(job.video.name)) else "annotated"
     target = Path(default_storage.path(f"traffic/reviews/job-{job.pk}/{name}-{kind}.jpg"))
-    if target.exists():
-        return target
+    try:
+        # A picture older than its video was cut from another one (rewritten, or a job id used again): cut anew.
+        if target.stat().st_mtime_ns >= source[0].stat().st_mtime_ns:
+            return target
+    except FileNotFoundError:
+        pass
     image = read_frame(*source)
     if image is None:
         return None

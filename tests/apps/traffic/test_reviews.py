@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -253,6 +254,9 @@ def test_a_crossings_picture_is_cut_around_its_vehicle_and_cached_under_the_job(
     assert image.shape[:2] == (services.THUMBNAIL_SIZE, services.THUMBNAIL_SIZE)
     written = path.stat().st_mtime_ns
     assert services.crossing_thumbnail(crossing=crossing) == path and path.stat().st_mtime_ns == written  # from the cache
+    video = Path(job.annotated_video.path)
+    os.utime(video, ns=(written + 10**9, written + 10**9))  # the video was written again after the picture was cut
+    assert services.crossing_thumbnail(crossing=crossing) == path and path.stat().st_mtime_ns > written
 
     added = services.crossing_review_add(job=job, line=crossing.line, direction="in", label="car", frame=5)
     whole = cv2.imread(str(services.review_thumbnail(review=added)))
