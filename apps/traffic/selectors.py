@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -144,25 +145,23 @@ def job_frame_source(job: ProcessingJob, frame: int) -> tuple[Path, int] | None:
     return None
 
 
-def job_crossing_rows(job: ProcessingJob) -> list[dict[str, Any]]:
-    """Every counted crossing of the job with its review's verdict (``None``: not reviewed), in frame order."""
-    rows = Crossing.objects.filter(job=job).order_by("frame", "id").values("id", "line_id", "line__name", "direction", "label", "frame", "reviews__verdict")
-    return list(rows)
-
-
 TIMELINE_MAX_MARKS = 2000
 
 
 def job_timeline(job: ProcessingJob) -> dict[str, Any]:
     """Crossing moments per line and direction for the job page's timeline: ``rows`` of marks placed at ``x``
     (percent of the job's length), with ``video_seconds`` where the served video shows that frame (a click seeks
-    there). Reviewed-away and added crossings are marked as such. At most ``TIMELINE_MAX_MARKS`` marks."""
-    crossings = job_crossing_rows(job)
-    added = list(CrossingReview.objects.filter(job=job, verdict=ReviewVerdict.ADDED).values("id", "line_id", "line__name", "direction", "label", "frame"))
-    marks = [{**c, "verdict": c["reviews__verdict"] or ""} for c in crossings] + [{**a, "verdict": ReviewVerdict.ADDED} for a in added]
-    marks.sort(key=lambda m: m["frame"])
-    total = len(marks)
-    marks = marks[:TIMELINE_MAX_MARKS]
+    there). Reviewed-away and added crossings are marked as such. At most ``TIMELINE_MAX_MARKS`` marks: a file's
+    first ones, a stream session's latest (its video is the latest segment)."""
+    latest = job.kind == JobKind.STREAM
+    order = ("-frame", "-id") if latest else ("frame", "id")
+    crossings = Crossing.objects.filter(job=job).values("id", "line_id", "line__name", "direction", "label", "frame", "reviews__verdict")
+    added = CrossingReview.objects.filter(job=job, verdict=ReviewVerdict.ADDED).values("id", "line_id", "line__name", "direction", "label", "frame")
+    marks = [{**c, "verdict": c["reviews__verdict"] or ""} for c in crossings.order_by(*order)[:TIMELINE_MAX_MARKS]]
+    marks += [{**a, "verdict": ReviewVerdict.ADDED} for a in added.order_by(*order)[:TIMELINE_MAX_MARKS]]
+    marks.sort(key=lambda m: m["frame"], reverse=latest)
+    marks = sorted(marks[:TIMELINE_MAX_MARKS], key=lambda m: m["frame"])
+    total = crossings.count() + added.count()
     length = max([job_frame_limit(job), *(m["frame"] + 1 for m in marks), 1])
     window = job_video_window(job)
     rows: dict[tuple[str, int, str], dict[str, Any]] = {}
@@ -185,11 +184,12 @@ def job_timeline(job: ProcessingJob) -> dict[str, Any]:
         "duration": round(job_seconds(job, length), 2),
         "total": total,
         "shown": len(marks),
+        "latest": latest,
         "window": window,
     }
 
 
-CHART_BIN_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+CHART_BIN_SECONDS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 
 
 def job_count_series(job: ProcessingJob, *, max_bins: int = 120) -> dict[str, Any]:
@@ -198,12 +198,13 @@ def job_count_series(job: ProcessingJob, *, max_bins: int = 120) -> dict[str, An
     length = max(job_frame_limit(job), 1)
     duration = job_seconds(job, length)
     step = next((b for b in CHART_BIN_SECONDS if duration / b <= max_bins), CHART_BIN_SECONDS[-1])
-    bins = max(1, int(-(-duration // step)))
+    bins = max(1, math.ceil(duration / step - 1e-9))
     per_bin: dict[str, list[int]] = {}
     rows = Crossing.objects.filter(job=job).values_list("line__name", "direction", "frame").order_by("line__name", "direction", "frame")
     for name, direction, frame in rows.iterator(chunk_size=2000):
         values = per_bin.setdefault(f"{name} {direction}", [0] * bins)
-        values[min(bins - 1, int(job_seconds(job, frame) // step))] += 1
+        # The epsilon keeps a moment on a step's boundary in the step it starts (0.3 / 0.1 is 2.9999999999999996).
+        values[min(bins - 1, int(job_seconds(job, frame) / step + 1e-9))] += 1
     series = {}
     for name, values in per_bin.items():
         total, cumulative = 0, []
@@ -211,7 +212,7 @@ def job_count_series(job: ProcessingJob, *, max_bins: int = 120) -> dict[str, An
             total += value
             cumulative.append(total)
         series[name] = cumulative
-    return {"bin_seconds": step, "seconds": [min(duration, (i + 1) * step) for i in range(bins)], "series": series}
+    return {"bin_seconds": step, "seconds": [round(min(duration, (i + 1) * step), 3) for i in range(bins)], "series": series}
 
 
 # --- reviews: counted against reviewed ---------------------------------------------------------------------------

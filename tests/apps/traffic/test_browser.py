@@ -105,6 +105,7 @@ def test_operator_reviews_a_jobs_crossings_and_sees_counted_against_reviewed(liv
             mark.click()
             page.wait_for_function(f"() => Math.abs(document.getElementById('job-video').currentTime - {seconds}) < 0.05")
 
+            page.screenshot(path=str(screenshots / "traffic-job.png"), full_page=True)
             page.click("text=Review the crossings of this job")
             page.wait_for_url(f"{live_server.url}/traffic/jobs/{job.pk}/review/")
             counted = page.locator(f"[data-eval-row='{line.pk}-in'] [data-counted]")

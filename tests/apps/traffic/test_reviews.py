@@ -220,12 +220,30 @@ def test_a_stream_sessions_marks_seek_only_inside_its_kept_segment():
     assert selectors.job_frame_source(job, 100) is None  # that segment is gone: no picture
 
 
+def test_a_long_timeline_marks_a_files_first_and_a_streams_latest_crossings(monkeypatch, counted):
+    job, _, south, _ = counted
+    services.crossing_review_add(job=job, line=south, direction="out", label="car", frame=5)
+    monkeypatch.setattr(selectors, "TIMELINE_MAX_MARKS", 3)
+    timeline = selectors.job_timeline(job)
+    assert sorted(m["frame"] for r in timeline["rows"] for m in r["marks"]) == [5, 10, 20] and (timeline["shown"], timeline["total"]) == (3, 7)
+    job.kind = JobKind.STREAM
+    job.save()
+    assert sorted(m["frame"] for r in selectors.job_timeline(job)["rows"] for m in r["marks"]) == [40, 50, 60]
+
+
 def test_count_series_is_cumulative_per_line_and_direction(counted):
     job, _, _, _ = counted
-    series = selectors.job_count_series(job)
-    assert series["bin_seconds"] == 1 and len(series["seconds"]) == 60
-    assert series["series"]["north in"][:4] == [0, 1, 2, 3] and series["series"]["north in"][-1] == 3
-    assert series["series"]["north out"][4] == 1 and series["series"]["south in"][-1] == 2
+    series = selectors.job_count_series(job)  # 60 s in at most 120 steps: half seconds
+    assert series["bin_seconds"] == 0.5 and len(series["seconds"]) == 120 and series["seconds"][:2] == [0.5, 1.0]
+    # north in at 1, 2 and 3 s: each counts in the step that starts there.
+    assert series["series"]["north in"][:8] == [0, 0, 1, 1, 2, 2, 3, 3] and series["series"]["north in"][-1] == 3
+    assert series["series"]["north out"][7:9] == [0, 1] and series["series"]["south in"][-1] == 2
+    assert selectors.job_count_series(job, max_bins=60)["bin_seconds"] == 1
+
+    short = JobFactory(frame_count=30, checkpoint_frame=30)  # 3 s: steps of 0.1 s
+    CrossingFactory(job=short, line=LineFactory(camera=short.camera, name="gate"), frame=3)  # at 0.3 s, on a step's boundary
+    fine = selectors.job_count_series(short)
+    assert fine["bin_seconds"] == 0.1 and fine["seconds"][:3] == [0.1, 0.2, 0.3] and fine["series"]["gate in"][1:4] == [0, 0, 1]
 
 
 # --- pictures of the moments -------------------------------------------------------------------------------------
