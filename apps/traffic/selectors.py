@@ -19,7 +19,6 @@ from apps.traffic.models import (
     CountingLine,
     Crossing,
     CrossingReview,
-    Direction,
     Event,
     JobKind,
     JobStatus,
@@ -283,22 +282,17 @@ def job_evaluation(job: ProcessingJob) -> dict[str, Any]:
     }
 
 
-REVIEW_FILTERS = ("unreviewed", *ReviewVerdict.values)
+# What a counted crossing's review can say of it (added crossings are reviews without one).
+REVIEW_FILTERS = ("unreviewed", ReviewVerdict.CONFIRMED, ReviewVerdict.REJECTED, ReviewVerdict.CORRECTED)
 
 
-def job_crossings(job: ProcessingJob, *, verdict: str | None = None, line_id: int | None = None, direction: str | None = None) -> QuerySet[Crossing]:
-    """The job's counted crossings in frame order with their line and review; ``verdict`` "unreviewed" keeps the
-    ones nobody reviewed yet."""
+def job_crossings(job: ProcessingJob, *, verdict: str | None = None) -> QuerySet[Crossing]:
+    """The job's counted crossings in frame order with their line and review; ``verdict`` keeps those whose review
+    has it, "unreviewed" the ones nobody reviewed yet."""
     rows = Crossing.objects.filter(job=job).select_related("line").prefetch_related("reviews__reviewer").order_by("frame", "id")
     if verdict == "unreviewed":
-        rows = rows.filter(reviews__isnull=True)
-    elif verdict:
-        rows = rows.filter(reviews__verdict=verdict)
-    if line_id is not None:
-        rows = rows.filter(line_id=line_id)
-    if direction in Direction.values:
-        rows = rows.filter(direction=direction)
-    return rows
+        return rows.filter(reviews__isnull=True)
+    return rows.filter(reviews__verdict=verdict) if verdict else rows
 
 
 def job_reviews(job: ProcessingJob, *, verdict: str | None = None) -> QuerySet[CrossingReview]:

@@ -312,7 +312,7 @@ class JobCrossingFilter(FilterSet):
     line = IdFilter()
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     review = django_filters.ChoiceFilter(
-        choices=[(v, v) for v in selectors.REVIEW_FILTERS if v != ReviewVerdict.ADDED],
+        choices=[(v, v) for v in selectors.REVIEW_FILTERS],
         method="filter_review",
         help_text="unreviewed, or the verdict of the crossing's review.",
     )
