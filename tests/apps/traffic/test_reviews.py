@@ -365,3 +365,22 @@ def test_the_job_pages_are_for_operators(client, counted):
     assert client.post(f"/traffic/jobs/{job.pk}/review/crossings/{c['n_in'][0].pk}/", {"verdict": "rejected"}).status_code == 403
     assert client.post(f"/traffic/jobs/{job.pk}/review/complete/").status_code == 403
     assert not CrossingReview.objects.exists() and selectors.job_reviewed_counts(job) is None
+
+
+def test_pages_of_a_queued_job_and_a_stream_session_show_what_exists(operator_client):
+    queued = JobFactory(status=JobStatus.QUEUED, frame_count=None, checkpoint_frame=0)
+    body = operator_client.get(f"/traffic/jobs/{queued.pk}/").content.decode()
+    assert "The annotated video appears when the job has finished" in body and "No crossings counted yet" in body
+    assert "No crossings were counted in this job" in operator_client.get(f"/traffic/jobs/{queued.pk}/review/").content.decode()
+
+    stream = JobFactory(kind=JobKind.STREAM, status=JobStatus.RUNNING, frame_count=None, checkpoint_frame=400, source_url="rtsp://8.8.8.8/live")
+    stream.annotated_parts = [{"start": 300, "end": 399, "name": "traffic/annotated/s-300.mp4"}]
+    stream.annotated_video = "traffic/annotated/s-300.mp4"
+    stream.save()
+    line = LineFactory(camera=stream.camera)
+    CrossingFactory(job=stream, line=line, frame=100)
+    CrossingFactory(job=stream, line=line, frame=350)
+    body = operator_client.get(f"/traffic/jobs/{stream.pk}/").content.decode()
+    assert "Latest kept segment: frames 300–399" in body and body.count('data-seek="') == 1 and 'data-seek="5.0"' in body
+    review = operator_client.get(f"/traffic/jobs/{stream.pk}/review/").content.decode()
+    assert review.count("no picture kept") == 1 and "can be marked complete once the job has succeeded" in review
