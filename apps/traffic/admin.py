@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.traffic.models import Camera, Count, CountingLine, Crossing, Event, ProcessingJob, Site, Track, Zone
+from apps.traffic.models import Camera, Count, CountingLine, Crossing, CrossingReview, Event, ProcessingJob, Site, Track, Zone
 
 
 @admin.register(Site)
@@ -29,15 +29,33 @@ class CameraAdmin(admin.ModelAdmin):
 
 @admin.register(ProcessingJob)
 class ProcessingJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "camera", "kind", "status", "progress", "checkpoint_frame", "attempts", "detector", "created_at")
+    list_display = ("id", "camera", "kind", "status", "progress", "checkpoint_frame", "attempts", "detector", "created_at", "reviewed_at")
     list_filter = ("status", "kind")
-    readonly_fields = ("checkpoint_frame", "resume_state", "attempts", "worker", "heartbeat_at", "started_at", "finished_at", "error")
+    readonly_fields = (
+        "checkpoint_frame",
+        "resume_state",
+        "attempts",
+        "worker",
+        "heartbeat_at",
+        "started_at",
+        "finished_at",
+        "error",
+        "reviewed_at",
+        "reviewed_by",
+    )
 
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     list_display = ("kind", "camera", "job", "frame", "occurred_at", "track_key")
     list_filter = ("kind",)
+
+
+@admin.register(CrossingReview)
+class CrossingReviewAdmin(admin.ModelAdmin):
+    list_display = ("job", "line", "crossing", "verdict", "direction", "label", "frame", "reviewer", "reviewed_at")
+    list_filter = ("verdict",)
+    raw_id_fields = ("job", "line", "crossing", "reviewer")
 
 
 admin.site.register(Track)

@@ -163,6 +163,9 @@ class ProcessingJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # An operator's review of the job's crossings is complete: its reviewed counts are ground truth from then on.
+    reviewed_at = models.DateTimeField(null=True, blank=True, help_text="When an operator marked the review of the crossings complete.")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -229,6 +232,42 @@ class Crossing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} {self.direction} at frame {self.frame}"
+
+
+class ReviewVerdict(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected (a false count)"
+    CORRECTED = "corrected", "Corrected (direction or class)"
+    ADDED = "added", "Added (a missed crossing)"
+
+
+class CrossingReview(models.Model):
+    """An operator's judgement of one counted crossing, or a crossing the machine missed (``verdict`` added, no
+    ``crossing``). ``direction`` and ``label`` are the true ones; the crossing itself keeps what the machine counted."""
+
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="crossing_reviews")
+    line = models.ForeignKey(CountingLine, on_delete=models.CASCADE, related_name="+")
+    crossing = models.ForeignKey(Crossing, null=True, blank=True, on_delete=models.CASCADE, related_name="reviews")
+    verdict = models.CharField(max_length=10, choices=ReviewVerdict.choices)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    label = models.CharField(max_length=20)
+    frame = models.PositiveIntegerField()
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("frame", "id")
+        constraints = [
+            # One review per crossing: a second judgement replaces the first instead of counting it twice.
+            models.UniqueConstraint(fields=("crossing",), condition=Q(crossing__isnull=False), name="traffic_review_once_per_crossing"),
+            models.CheckConstraint(
+                condition=Q(verdict="added", crossing__isnull=True) | (~Q(verdict="added") & Q(crossing__isnull=False)),
+                name="traffic_review_added_has_no_crossing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} {self.label} {self.direction} at frame {self.frame}"
 
 
 class BinSize(models.IntegerChoices):

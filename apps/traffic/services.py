@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from django.db.models import Count as DbCount
 from django.utils import timezone
 
 from apps.core import netguard, webhooks
+from apps.core.errors import DOES_NOT_EXIST, conflict
 from apps.core.outages import broker_send, redispatch
+from apps.traffic import selectors
 from apps.traffic.models import (
     ACTIVE_JOB_STATUSES,
     BinSize,
@@ -30,15 +34,18 @@ from apps.traffic.models import (
     Count,
     CountingLine,
     Crossing,
+    CrossingReview,
     Direction,
     Event,
     JobKind,
     JobStatus,
     ProcessingJob,
+    ReviewVerdict,
     SourceKind,
     Track,
     Zone,
 )
+from ml.traffic.classes import VEHICLE_CLASSES
 from ml.traffic.geometry import GeometryError, Homography, LineSpec, ZoneSpec
 
 logger = logging.getLogger(__name__)
@@ -777,6 +784,267 @@ def counts_recompute(*, line_ids: Iterable[int], moments: Iterable[datetime]) ->
                     bin_start=start,
                     defaults={"count": row["n"], "camera_id": row["line__camera_id"]},
                 )
+
+
+# --- reviews of counted crossings -------------------------------------------------------------------------------
+# An operator's reviews are ground truth kept beside the machine's crossings, which stay as counted. The job's row
+# lock serialises every review write with marking the review complete: a write either lands before (and counts) or
+# finds the review complete and is refused.
+CROSSING_VERDICTS = (ReviewVerdict.CONFIRMED, ReviewVerdict.REJECTED, ReviewVerdict.CORRECTED)
+
+
+def _user_or_none(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _review_lock(job: ProcessingJob) -> ProcessingJob:
+    """The job's row, locked; a ValidationError (409) once its review is marked complete."""
+    locked = ProcessingJob.objects.select_for_update().get(pk=job.pk)
+    if locked.reviewed_at is not None:
+        raise conflict("job", f"The review of job #{job.pk} is marked complete; reopen it before changing its reviews.")
+    return locked
+
+
+def _review_values(*, direction: str | None, label: str | None) -> None:
+    errors = {}
+    if direction is not None and direction not in Direction.values:
+        errors["direction"] = [f"Must be one of {', '.join(Direction.values)}."]
+    if label is not None and label not in VEHICLE_CLASSES:
+        errors["label"] = [f"Must be one of {', '.join(VEHICLE_CLASSES)}."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _review_frame(job: ProcessingJob, *, frame: int | None, seconds: float | None) -> int:
+    """The frame of a missed crossing, given as a frame number or as seconds into the job's video."""
+    if (frame is None) == (seconds is None):
+        raise ValidationError({"frame": ["Give the moment as either frame or seconds (one of them)."]})
+    if seconds is not None:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValidationError({"seconds": ["Must be a number of seconds from 0."]})
+        frame = round(seconds * selectors.job_fps(job))
+    limit = selectors.job_frame_limit(job)
+    if limit == 0:
+        raise ValidationError({"frame": [f"Job #{job.pk} has no processed frames yet; add missed crossings once it has."]})
+    if not 0 <= frame < limit:
+        field = "seconds" if seconds is not None else "frame"
+        last = f"{selectors.job_seconds(job, limit - 1):.2f} s" if seconds is not None else f"frame {limit - 1}"
+        raise ValidationError({field: [f"The job's video ends at {last}; give a moment within it."]})
+    return frame
+
+
+def crossing_review_set(
+    *, crossing: Crossing, verdict: str, direction: str | None = None, label: str | None = None, user: Any = None
+) -> tuple[CrossingReview, bool]:
+    """Record an operator's judgement of a counted crossing, replacing an earlier one; returns it and whether it
+    is new. ``rejected``: it did not happen (``direction`` and ``label`` are not used). ``confirmed`` or
+    ``corrected``: it happened with ``direction`` and ``label`` (default: what the machine counted); it is stored
+    as ``corrected`` exactly when one of them differs from the machine's."""
+    if verdict not in CROSSING_VERDICTS:
+        raise ValidationError({"verdict": [f"Must be one of {', '.join(CROSSING_VERDICTS)}; a missed crossing is added on its own."]})
+    _review_values(direction=direction, label=label)
+    if verdict == ReviewVerdict.REJECTED:
+        direction, label = crossing.direction, crossing.label
+    else:
+        direction, label = direction or crossing.direction, label or crossing.label
+        changed = (direction, label) != (crossing.direction, crossing.label)
+        verdict = ReviewVerdict.CORRECTED if changed else ReviewVerdict.CONFIRMED
+    with transaction.atomic():
+        _review_lock(crossing.job)
+        review, created = CrossingReview.objects.update_or_create(
+            crossing=crossing,
+            defaults={
+                "job_id": crossing.job_id,
+                "line_id": crossing.line_id,
+                "verdict": verdict,
+                "direction": direction,
+                "label": label,
+                "frame": crossing.frame,
+                "reviewer": _user_or_none(user),
+                "reviewed_at": timezone.now(),
+            },
+        )
+    return review, created
+
+
+def crossing_review_add(
+    *, job: ProcessingJob, line: CountingLine, direction: str, label: str, frame: int | None = None, seconds: float | None = None, user: Any = None
+) -> CrossingReview:
+    """Add a crossing the machine missed: on ``line`` (one of the job's camera), in ``direction``, of class
+    ``label``, at ``frame`` or ``seconds`` into the job's video."""
+    if line.camera_id != job.camera_id:
+        raise ValidationError({"line": [ValidationError(f"Line {line.pk} is not a counting line of job #{job.pk}'s camera.", code=DOES_NOT_EXIST)]})
+    _review_values(direction=direction, label=label)
+    frame = _review_frame(job, frame=frame, seconds=seconds)
+    with transaction.atomic():
+        _review_lock(job)
+        review = CrossingReview(
+            job=job,
+            line=line,
+            verdict=ReviewVerdict.ADDED,
+            direction=direction,
+            label=label,
+            frame=frame,
+            reviewer=_user_or_none(user),
+            reviewed_at=timezone.now(),
+        )
+        review.full_clean()
+        review.save()
+    return review
+
+
+def crossing_review_update(
+    *,
+    review: CrossingReview,
+    verdict: str | None = None,
+    line: CountingLine | None = None,
+    direction: str | None = None,
+    label: str | None = None,
+    frame: int | None = None,
+    seconds: float | None = None,
+    user: Any = None,
+) -> CrossingReview:
+    """Change a review. A counted crossing's review may change its verdict, direction and label (as
+    :func:`crossing_review_set`); an added crossing stays added and may change its line, direction, label and moment."""
+    if review.crossing_id is not None:
+        errors = {
+            name: ["A counted crossing keeps its line and moment; only its verdict, direction and label are reviewed."]
+            for name, value in (("line", line), ("frame", frame), ("seconds", seconds))
+            if value is not None
+        }
+        if errors:
+            raise ValidationError(errors)
+        verdict = verdict or review.verdict
+        if verdict == ReviewVerdict.REJECTED and (direction or label):
+            raise ValidationError({"verdict": ["A rejected crossing did not happen: it has no direction or class. Set verdict corrected to change them."]})
+        keep = review.verdict != ReviewVerdict.REJECTED  # a rejection stored the machine's values: nothing to keep
+        return crossing_review_set(
+            crossing=review.crossing,
+            verdict=verdict,
+            direction=direction or (review.direction if keep else None),
+            label=label or (review.label if keep else None),
+            user=user,
+        )[0]
+    if verdict is not None and verdict != ReviewVerdict.ADDED:
+        raise ValidationError({"verdict": ["An added crossing stays added; delete it if it did not happen."]})
+    if line is not None and line.camera_id != review.job.camera_id:
+        raise ValidationError({"line": [ValidationError(f"Line {line.pk} is not a counting line of job #{review.job_id}'s camera.", code=DOES_NOT_EXIST)]})
+    _review_values(direction=direction, label=label)
+    if frame is not None or seconds is not None:
+        review.frame = _review_frame(review.job, frame=frame, seconds=seconds)
+    review.line = line or review.line
+    review.direction, review.label = direction or review.direction, label or review.label
+    review.reviewer, review.reviewed_at = _user_or_none(user) or review.reviewer, timezone.now()
+    with transaction.atomic():
+        _review_lock(review.job)
+        review.full_clean()
+        review.save()
+    return review
+
+
+def crossing_review_delete(*, review: CrossingReview) -> None:
+    """Undo a review: a counted crossing is unreviewed again (it counts as the machine counted it), an added one is gone."""
+    with transaction.atomic():
+        _review_lock(review.job)
+        CrossingReview.objects.filter(pk=review.pk).delete()
+
+
+def job_review_complete(*, job: ProcessingJob, user: Any = None) -> ProcessingJob:
+    """Mark the review of a finished job's crossings complete: crossings nobody rejected or corrected count as
+    confirmed, and the reviewed counts become ground truth (:func:`~apps.traffic.selectors.job_reviewed_counts`)."""
+    with transaction.atomic():
+        locked = _review_lock(job)
+        if locked.status not in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+            state = (
+                "has failed: what it did not process cannot be reviewed"
+                if locked.status == JobStatus.FAILED
+                else f"is {locked.status}: its counts may still grow"
+            )
+            raise conflict("job", f"Job #{job.pk} {state}. A review can be completed once the job has succeeded or was stopped.")
+        locked.reviewed_at, locked.reviewed_by = timezone.now(), _user_or_none(user)
+        locked.save(update_fields=["reviewed_at", "reviewed_by"])
+    return locked
+
+
+def job_review_reopen(*, job: ProcessingJob) -> ProcessingJob:
+    """Open a completed review again for changes; its counts are no longer ground truth until completed again."""
+    with transaction.atomic():
+        locked = ProcessingJob.objects.select_for_update().get(pk=job.pk)
+        locked.reviewed_at, locked.reviewed_by = None, None
+        locked.save(update_fields=["reviewed_at", "reviewed_by"])
+    return locked
+
+
+THUMBNAIL_SIZE = 192  # pixels: the side of a crop around a vehicle, the width of a whole frame
+
+
+def _track_point(job: ProcessingJob, track_key: str, frame: int) -> tuple[float, float] | None:
+    path = Track.objects.filter(job=job, track_key=track_key).values_list("path", flat=True).first()
+    if not path:
+        return None
+    _, x, y = min(path, key=lambda p: abs(p[0] - frame))
+    return float(x), float(y)
+
+
+def _thumbnail(job: ProcessingJob, frame_number: int, name: str, centre: tuple[float, float] | None) -> Path | None:
+    """A cached JPEG of ``frame_number`` of the job: a square around ``centre`` (source pixels) or the whole frame.
+    ``name`` is built from ids only; the file lives under the job's own folder."""
+    import cv2
+
+    from ml.traffic.video import read_frame
+
+    source = selectors.job_frame_source(job, frame_number)
+    if source is None:
+        return None
+    # Cut from the recording until the annotated video exists, then from that: each has a picture of its own.
+    kind = "recording" if job.video and source[0] == Path(default_storage.path(job.video.name)) else "annotated"
+    target = Path(default_storage.path(f"traffic/reviews/job-{job.pk}/{name}-{kind}.jpg"))
+    try:
+        # A picture older than its video was cut from another one (rewritten, or a job id used again): cut anew.
+        if target.stat().st_mtime_ns >= source[0].stat().st_mtime_ns:
+            return target
+    except FileNotFoundError:
+        pass
+    image = read_frame(*source)
+    if image is None:
+        return None
+    height, width = image.shape[:2]
+    if centre is not None:
+        scale = width / job.camera.width if job.camera.width else 1.0  # the annotated video may be scaled down
+        side = min(height, width, max(32, min(height, width) // 2))
+        x0 = int(min(max(0.0, centre[0] * scale - side / 2), width - side))
+        y0 = int(min(max(0.0, centre[1] * scale - side / 2), height - side))
+        image = cv2.resize(image[y0 : y0 + side, x0 : x0 + side], (THUMBNAIL_SIZE, THUMBNAIL_SIZE), interpolation=cv2.INTER_AREA)
+    elif width > THUMBNAIL_SIZE:
+        image = cv2.resize(image, (THUMBNAIL_SIZE, max(1, round(height * THUMBNAIL_SIZE / width))), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed: two requests for the same picture never serve a half-written file.
+    handle, written = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.tobytes())
+        os.replace(written, target)
+    except BaseException:
+        Path(written).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def crossing_thumbnail(*, crossing: Crossing) -> Path | None:
+    """The moment a crossing was counted, cut around its vehicle from the job's stored video (cached); None when
+    no stored video holds that frame (a stream session keeps its latest segments only)."""
+    job = crossing.job
+    return _thumbnail(job, crossing.frame, f"crossing-{crossing.pk}", _track_point(job, crossing.track_key, crossing.frame))
+
+
+def review_thumbnail(*, review: CrossingReview) -> Path | None:
+    """The whole frame at an added crossing's moment (cached per moment); None as for :func:`crossing_thumbnail`."""
+    if review.crossing_id is not None:
+        return crossing_thumbnail(crossing=review.crossing)
+    return _thumbnail(review.job, review.frame, f"frame-{review.frame}", None)
 
 
 def camera_source_kind_ok(camera: Camera) -> None:

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import operator_required
+from apps.core.params import int_param
+from apps.core.ranges import ranged_file_response
 from apps.traffic import selectors, services
-from apps.traffic.models import Camera, InSide, ProcessingJob, Site, SourceKind, ZoneKind
+from apps.traffic.models import (
+    Camera,
+    CountingLine,
+    Crossing,
+    CrossingReview,
+    Direction,
+    InSide,
+    JobStatus,
+    ProcessingJob,
+    ReviewVerdict,
+    Site,
+    SourceKind,
+    ZoneKind,
+)
+from ml.traffic.classes import VEHICLE_CLASSES
 
 
 def _errors(exc: ValidationError) -> str:
@@ -131,14 +151,180 @@ def camera_frame(request: HttpRequest, pk: int) -> FileResponse:
 
 
 @operator_required
-def job_video(request: HttpRequest, pk: int) -> FileResponse:
+def job_video(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ProcessingJob, pk=pk)
     if not job.annotated_video:
         raise Http404("no annotated video")
     try:
-        return FileResponse(job.annotated_video.open("rb"), content_type="video/mp4")
+        # In byte ranges: the timeline's marks seek the video, which browsers do only where the server takes ranges.
+        return ranged_file_response(request, Path(job.annotated_video.path), content_type="video/mp4")
     except FileNotFoundError:
         raise Http404("video file missing") from None
+
+
+# --- one job: its page and the review of its crossings -------------------------------------------------------
+REVIEW_PAGE_SIZE = 50
+
+
+def _job(pk: int) -> ProcessingJob:
+    return get_object_or_404(ProcessingJob.objects.select_related("camera", "reviewed_by"), pk=pk)
+
+
+@operator_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(pk)
+    context = {
+        "job": job,
+        "camera": job.camera,
+        "window": selectors.job_video_window(job),
+        "timeline": selectors.job_timeline(job),
+        "series": selectors.job_count_series(job),
+        "evaluation": selectors.job_evaluation(job),
+    }
+    return render(request, "traffic/job.html", context)
+
+
+def _review_query(params) -> dict[str, str]:  # noqa: ANN001 - GET or POST
+    """The review page's filter and page, checked: what a redirect back to it may carry."""
+    show = params.get("show", "")
+    try:
+        page = int_param(params.get("page"), name="page", minimum=1, maximum=10**6)
+    except ValidationError:
+        page = None
+    return {k: str(v) for k, v in (("show", show if show in selectors.REVIEW_FILTERS else ""), ("page", page)) if v}
+
+
+def _back_to_review(job: ProcessingJob, request: HttpRequest, anchor: str = "") -> HttpResponse:
+    query = urlencode(_review_query(request.POST))
+    return redirect(reverse("traffic:job-review", args=[job.pk]) + (f"?{query}" if query else "") + (f"#{anchor}" if anchor else ""))
+
+
+@operator_required
+def job_review(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(pk)
+    query = _review_query(request.GET)
+    show = query.get("show", "")
+    page = Paginator(selectors.job_crossings(job, verdict=show or None), REVIEW_PAGE_SIZE).get_page(query.get("page"))
+    context = {
+        "job": job,
+        "camera": job.camera,
+        "window": selectors.job_video_window(job),
+        "evaluation": selectors.job_evaluation(job),
+        "page": page,
+        "rows": selectors.job_review_rows(job, page.object_list),
+        "added": selectors.job_added_rows(job),
+        "show": show,
+        "filters": selectors.REVIEW_FILTERS,
+        "lines": list(job.camera.lines.all()),
+        "directions": Direction.values,
+        "labels": VEHICLE_CLASSES,
+        "can_complete": job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED),
+    }
+    return render(request, "traffic/review.html", context)
+
+
+def _review_done(request: HttpRequest, write, success: str) -> None:  # noqa: ANN001 - a service call
+    try:
+        write()
+    except ValidationError as exc:
+        messages.error(request, f"Not saved: {_errors(exc)}")
+    else:
+        messages.success(request, success)
+
+
+@operator_required
+@require_POST
+def crossing_review(request: HttpRequest, pk: int, crossing_pk: int) -> HttpResponse:
+    crossing = get_object_or_404(Crossing.objects.select_related("job", "line"), pk=crossing_pk, job_id=pk)
+    verdict = request.POST.get("verdict", "")
+    corrected = verdict == ReviewVerdict.CORRECTED
+    _review_done(
+        request,
+        lambda: services.crossing_review_set(
+            crossing=crossing,
+            verdict=verdict,
+            direction=request.POST.get("direction") if corrected else None,
+            label=request.POST.get("label") if corrected else None,
+            user=request.user,
+        ),
+        f"Crossing at frame {crossing.frame} ({crossing.line.name}) reviewed: {verdict}.",
+    )
+    return _back_to_review(crossing.job, request, anchor=f"crossing-{crossing.pk}")
+
+
+def _seconds(raw: str | None) -> float:
+    try:
+        return float((raw or "").strip())  # the service checks the range (and refuses nan and inf)
+    except ValueError:
+        raise ValidationError({"seconds": ["Give the moment in seconds into the video, e.g. 12.5."]}) from None
+
+
+@operator_required
+@require_POST
+def review_add(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(pk)
+
+    def add() -> None:
+        line_id = int_param(request.POST.get("line"), name="line", minimum=1, maximum=2**63 - 1)
+        line = CountingLine.objects.filter(pk=line_id, camera_id=job.camera_id).first() if line_id else None
+        if line is None:
+            raise ValidationError({"line": ["Choose one of the camera's counting lines."]})
+        services.crossing_review_add(
+            job=job,
+            line=line,
+            direction=request.POST.get("direction", ""),
+            label=request.POST.get("label", ""),
+            seconds=_seconds(request.POST.get("seconds")),
+            user=request.user,
+        )
+
+    _review_done(request, add, "Missed crossing added.")
+    return _back_to_review(job, request, anchor="added")
+
+
+@operator_required
+@require_POST
+def review_delete(request: HttpRequest, pk: int, review_pk: int) -> HttpResponse:
+    review = get_object_or_404(CrossingReview.objects.select_related("job"), pk=review_pk, job_id=pk)
+    what = "Added crossing removed." if review.crossing_id is None else "Review undone: the crossing counts as counted again."
+    _review_done(request, lambda: services.crossing_review_delete(review=review), what)
+    return _back_to_review(review.job, request, anchor=f"crossing-{review.crossing_id}" if review.crossing_id else "added")
+
+
+@operator_required
+@require_POST
+def review_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(pk)
+    _review_done(request, lambda: services.job_review_complete(job=job, user=request.user), "Review complete: the reviewed counts are ground truth now.")
+    return _back_to_review(job, request)
+
+
+@operator_required
+@require_POST
+def review_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(pk)
+    _review_done(request, lambda: services.job_review_reopen(job=job), "Review reopened: its counts are not ground truth until it is complete again.")
+    return _back_to_review(job, request)
+
+
+def _jpeg(path: Path | None) -> FileResponse:
+    if path is None:
+        raise Http404("no stored video holds this moment")
+    response = FileResponse(path.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@operator_required
+def crossing_thumbnail(request: HttpRequest, pk: int, crossing_pk: int) -> FileResponse:
+    crossing = get_object_or_404(Crossing.objects.select_related("job__camera"), pk=crossing_pk, job_id=pk)
+    return _jpeg(services.crossing_thumbnail(crossing=crossing))
+
+
+@operator_required
+def review_thumbnail(request: HttpRequest, pk: int, review_pk: int) -> FileResponse:
+    review = get_object_or_404(CrossingReview.objects.select_related("job__camera", "crossing"), pk=review_pk, job_id=pk)
+    return _jpeg(services.review_thumbnail(review=review))
 
 
 def geometry_json(geometry: dict) -> str:

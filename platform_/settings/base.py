@@ -311,6 +311,8 @@ SPECTACULAR_SETTINGS = {
         "TriggerEnum": "apps.mlops.models.Trigger",
         "TrafficDirectionEnum": "apps.traffic.models.Direction",
         "TrafficJobStatusEnum": "apps.traffic.models.JobStatus",
+        "TrafficReviewVerdictEnum": "apps.traffic.models.ReviewVerdict",
+        "TrafficCrossingVerdictEnum": "apps.traffic.services.CROSSING_VERDICTS",
         "OrderStatusEnum": "apps.commerce.models.OrderStatus",
         "EventTypeEnum": "apps.commerce.models.EventType",
     },

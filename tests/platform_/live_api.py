@@ -44,6 +44,7 @@ def contract_seed() -> dict[str, str]:
     from apps.mlops import services as mlops_services
     from apps.mlops.demo_family import DEMO_FAMILY
     from apps.mlops.models import Trigger
+    from apps.traffic import services as traffic_services
     from apps.traffic.models import Count, Crossing, Direction, Event, EventKind, JobStatus, ProcessingJob, Track, Zone
     from tests.apps.commerce.factories import CustomerFactory, EventFactory, OrderLineFactory, ProductFactory
     from tests.apps.traffic.factories import LineFactory
@@ -73,7 +74,12 @@ def contract_seed() -> dict[str, str]:
         job=job, camera=camera, track_key="t1", label="car", first_frame=0, last_frame=10, first_seen=start,
         last_seen=start + timedelta(seconds=1), path=[[0, 1.0, 2.0]], speed_kmh=42.0, max_speed_kmh=50.0,
     )
-    Crossing.objects.create(job=job, line=counting_line, track_key="t1", label="car", direction=Direction.IN, frame=5, occurred_at=start)
+    crossing = Crossing.objects.create(job=job, line=counting_line, track_key="t1", label="car", direction=Direction.IN, frame=5, occurred_at=start)
+    Crossing.objects.create(job=job, line=counting_line, track_key="t2", label="bus", direction=Direction.OUT, frame=8, occurred_at=start)
+    ProcessingJob.objects.filter(pk=job.pk).update(fps=10.0, frame_count=100, checkpoint_frame=100)
+    job.refresh_from_db()
+    traffic_services.crossing_review_set(crossing=crossing, verdict="corrected", label="truck")
+    traffic_services.crossing_review_add(job=job, line=counting_line, direction=Direction.OUT, label="car", frame=50)
     Count.objects.create(line=counting_line, camera=camera, label="car", direction=Direction.IN, bin_minutes=15, bin_start=start, count=1)
     Event.objects.create(camera=camera, job=job, kind=EventKind.values[0], key="e1", frame=5, occurred_at=start)
 

@@ -8,8 +8,8 @@ accepted. The command is printed on failure so it can be run by hand (see also t
 
 One check is configured narrowly, in ``schemathesis.toml``: "schema-valid request accepted" also allows a 400 on the
 operations whose rule JSON Schema cannot state (a file's content, a family-dependent prediction item, a training
-config's value ranges and rules across keys, traffic geometry and stream URLs that must resolve to public hosts); each
-entry says why. Every other check runs on every operation.
+config's value ranges and rules across keys, traffic geometry and stream URLs that must resolve to public hosts, a
+missed crossing's moment within its job); each entry says why. Every other check runs on every operation.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,9 +16,26 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsIntegrationOrOperator
 from apps.core.api.filters import DateTimeFilter, FilterSet, FloatFilter, IdFilter
-from apps.traffic import services
+from apps.core.errors import DOES_NOT_EXIST
+from apps.traffic import selectors, services
 from apps.traffic.api import serializers as s
-from apps.traffic.models import BinSize, Camera, Count, CountingLine, Direction, Event, EventKind, JobStatus, ProcessingJob, Site, Track, Zone
+from apps.traffic.models import (
+    BinSize,
+    Camera,
+    Count,
+    CountingLine,
+    Crossing,
+    CrossingReview,
+    Direction,
+    Event,
+    EventKind,
+    JobStatus,
+    ProcessingJob,
+    ReviewVerdict,
+    Site,
+    Track,
+    Zone,
+)
 
 
 class TrafficApi:
@@ -264,3 +282,171 @@ class TrackListApi(TrafficApi, generics.ListAPIView):
     serializer_class = s.TrackSerializer
     filterset_class = TrackFilter
     queryset = Track.objects.order_by("-first_seen", "-id")
+
+
+# --- reviews of a job's crossings -------------------------------------------------------------------------------
+REVIEW_COMPLETE_409 = "The job's review is marked complete: reopen it before changing its reviews."
+
+
+def _job(pk: int) -> ProcessingJob:
+    return get_object_or_404(ProcessingJob.objects.select_related("camera", "reviewed_by"), pk=pk)
+
+
+def _line_of(job: ProcessingJob, line_id: int) -> CountingLine:
+    line = CountingLine.objects.filter(pk=line_id, camera_id=job.camera_id).first()
+    if line is None:
+        raise ApiValidationError({"line": [f"No counting line {line_id} on job #{job.pk}'s camera."]}, code=DOES_NOT_EXIST)
+    return line
+
+
+class _WritesConflict:
+    """Writes of a review answer 409 once it is marked complete; reads never do."""
+
+    @property
+    def schema_error_statuses(self) -> dict[int, str]:
+        request = getattr(self, "request", None)
+        return {} if request is not None and request.method == "GET" else {409: REVIEW_COMPLETE_409}
+
+
+class JobCrossingFilter(FilterSet):
+    line = IdFilter()
+    direction = django_filters.ChoiceFilter(choices=Direction.choices)
+    review = django_filters.ChoiceFilter(
+        choices=[(v, v) for v in selectors.REVIEW_FILTERS],
+        method="filter_review",
+        help_text="unreviewed, or the verdict of the crossing's review.",
+    )
+
+    class Meta:
+        model = Crossing
+        fields = ("line", "direction", "review")
+
+    def filter_review(self, queryset, name: str, value: str):  # noqa: ANN001, ANN201
+        return queryset.filter(reviews__isnull=True) if value == "unreviewed" else queryset.filter(reviews__verdict=value)
+
+
+class JobCrossingListApi(TrafficApi, generics.ListAPIView):
+    """The job's counted crossings in frame order, each with its review (null while nobody reviewed it)."""
+
+    serializer_class = s.JobCrossingSerializer
+    filterset_class = JobCrossingFilter
+
+    def get_queryset(self):  # noqa: ANN201
+        if getattr(self, "swagger_fake_view", False):
+            return Crossing.objects.none()
+        return selectors.job_crossings(_job(self.kwargs["pk"])).select_related("job__camera")
+
+
+class ReviewFilter(FilterSet):
+    verdict = django_filters.ChoiceFilter(choices=ReviewVerdict.choices)
+    line = IdFilter()
+
+    class Meta:
+        model = CrossingReview
+        fields = ("verdict", "line")
+
+
+class JobReviewListApi(_WritesConflict, TrafficApi, generics.ListAPIView):
+    """The reviews of a job's crossings in frame order: judgements of counted crossings and added (missed) ones."""
+
+    serializer_class = s.CrossingReviewSerializer
+    filterset_class = ReviewFilter
+
+    def get_queryset(self):  # noqa: ANN201
+        if getattr(self, "swagger_fake_view", False):
+            return CrossingReview.objects.none()
+        return selectors.job_reviews(_job(self.kwargs["pk"])).select_related("job__camera")
+
+    @extend_schema(request=s.CrossingReviewInputSerializer, responses={201: s.CrossingReviewSerializer, 200: s.CrossingReviewSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Review a counted crossing: confirm it, reject it (a false count) or correct its direction or class. One
+        review per crossing: sending one again replaces it (200). The crossing itself stays as counted."""
+        job = _job(pk)
+        body = s.CrossingReviewInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        crossing = Crossing.objects.filter(pk=data["crossing"], job=job).select_related("job__camera", "line").first()
+        if crossing is None:
+            raise ApiValidationError({"crossing": [f"No crossing {data['crossing']} in job #{job.pk}; GET its crossings/ for their ids."]}, code=DOES_NOT_EXIST)
+        review, created = services.crossing_review_set(
+            crossing=crossing, verdict=data["verdict"], direction=data.get("direction"), label=data.get("label"), user=request.user
+        )
+        return Response(s.CrossingReviewSerializer(review).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class MissedCrossingApi(_WritesConflict, TrafficApi, APIView):
+    @extend_schema(request=s.MissedCrossingInputSerializer, responses={201: s.CrossingReviewSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Add a crossing the machine missed (a review with verdict added): line, direction, class and its moment as
+        ``frame`` or ``seconds`` (one of them) within the job's video."""
+        job = _job(pk)
+        body = s.MissedCrossingInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        review = services.crossing_review_add(
+            job=job,
+            line=_line_of(job, data["line"]),
+            direction=data["direction"],
+            label=data["label"],
+            frame=data.get("frame"),
+            seconds=data.get("seconds"),
+            user=request.user,
+        )
+        return Response(s.CrossingReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class JobReviewDetailApi(_WritesConflict, TrafficApi, APIView):
+    """One review of a job's crossings."""
+
+    def _review(self, pk: int, review_id: int) -> CrossingReview:
+        return get_object_or_404(CrossingReview.objects.select_related("job__camera", "crossing", "line", "reviewer"), pk=review_id, job_id=pk)
+
+    @extend_schema(responses=s.CrossingReviewSerializer)
+    def get(self, request: Request, pk: int, review_id: int) -> Response:
+        return Response(s.CrossingReviewSerializer(self._review(pk, review_id)).data)
+
+    @extend_schema(request=s.CrossingReviewUpdateSerializer, responses=s.CrossingReviewSerializer)
+    def patch(self, request: Request, pk: int, review_id: int) -> Response:
+        """Change a review: a counted crossing's verdict, direction or class; an added crossing's line, direction,
+        class or moment."""
+        review = self._review(pk, review_id)
+        body = s.CrossingReviewUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        if "line" in data:
+            data["line"] = _line_of(review.job, data["line"])
+        review = services.crossing_review_update(review=review, user=request.user, **data)
+        review.refresh_from_db()
+        return Response(s.CrossingReviewSerializer(review).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int, review_id: int) -> Response:
+        """Undo a review: a counted crossing counts as counted again; an added crossing is removed."""
+        services.crossing_review_delete(review=self._review(pk, review_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobEvaluationApi(TrafficApi, APIView):
+    @extend_schema(responses=s.EvaluationSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """Counted against reviewed crossings per line and direction, with the error (counted − reviewed)."""
+        return Response(s.EvaluationSerializer(selectors.job_evaluation(_job(pk))).data)
+
+
+class JobReviewCompleteApi(TrafficApi, APIView):
+    schema_error_statuses = {409: "The review is already complete, or the job has not succeeded or been stopped (it is queued, running or failed)."}
+
+    @extend_schema(request=None, responses=s.EvaluationSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Mark the review complete (the job must have succeeded or been stopped): crossings nobody rejected or
+        corrected count as confirmed, and the reviewed counts are ground truth from now on."""
+        job = services.job_review_complete(job=_job(pk), user=request.user)
+        return Response(s.EvaluationSerializer(selectors.job_evaluation(job)).data)
+
+
+class JobReviewReopenApi(TrafficApi, APIView):
+    @extend_schema(request=None, responses=s.EvaluationSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Reopen a completed review for changes; its counts are not ground truth until it is completed again."""
+        job = services.job_review_reopen(job=_job(pk))
+        return Response(s.EvaluationSerializer(selectors.job_evaluation(job)).data)
