@@ -37,6 +37,7 @@ configure(ROOT / "var" / "ml-home")
 
 from ml.traffic import LineSpec, PipelineConfig, TrafficPipeline, YoloDetector, default_detector, probe_video, process_video  # noqa: E402
 
+HEADERS = ["clip", "resolution", "fps", "frames", "expected", "counted", "abs error", "relative error", "seconds", "real-time factor", "CPU seconds"]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "traffic"
 if not DEFAULT_DATA.exists():
     DEFAULT_DATA = Path("/work/shared/data/traffic")
@@ -139,10 +140,11 @@ on a 480-px-wide copy, counts and boxes in native pixels), the predicted-centre 
 output written as the product does. 1-minute load average {summary["load_average_1min"][0]} before and
 {summary["load_average_1min"][1]} after the run: {contention}.
 
-{_report.table(["clip", "resolution", "fps", "frames", "expected", "counted", "abs error", "relative error", "seconds", "real-time factor", "CPU seconds"], rows)}
+{_report.table(HEADERS, rows)}
 
 Total absolute error: **{summary["total_abs_error"]}** ({100 * summary["total_relative_error"]:.1f} % of all expected crossings; target ≤ 5 %);
-largest per-clip relative error: **{100 * summary["max_clip_relative_error"]:.1f} %** (target ≤ 10 %); slowest clip real-time factor: **{summary["min_realtime_factor"]}**
+largest per-clip relative error: **{100 * summary["max_clip_relative_error"]:.1f} %** (target ≤ 10 %);
+slowest clip real-time factor: **{summary["min_realtime_factor"]}**
 (video duration ÷ wall-clock processing time; ≥ 1 keeps up with the camera). "CPU seconds" is the process's own
 CPU time over all its threads (decoding and encoding run on threads beside the pipeline), which other load on
 the machine does not inflate. Loading the models once per process (importing torch and ultralytics, loading
