@@ -65,6 +65,7 @@ class BackgroundSubtractionConfig:
     contrast_min: float = 20.0
     contrast_noise: float = 6.0
     deviation_k: float = 3.0
+    deviation_step: float = 0.0
     deviation_rate: float = 0.05  # learning rate of a pixel's typical difference while it looks like background
     deviation_rate_foreground: float = 0.005  # … and while it looks like foreground (slow: a parked car is absorbed)
 
@@ -141,7 +142,11 @@ class BackgroundSubtractionDetector:
             self._deviation = np.full_like(diff, floor / c.deviation_k)
         threshold = np.maximum(floor, c.deviation_k * self._deviation)
         foreground = diff > threshold
-        self._deviation += np.where(foreground, c.deviation_rate_foreground, c.deviation_rate).astype(np.float32) * (diff - self._deviation)
+        if c.deviation_step:
+            self._deviation += np.where(diff > self._deviation, np.float32(c.deviation_step), np.float32(-c.deviation_step))
+            np.maximum(self._deviation, 0.5, out=self._deviation)
+        else:
+            self._deviation += np.where(foreground, c.deviation_rate_foreground, c.deviation_rate).astype(np.float32) * (diff - self._deviation)
         return foreground.astype(np.uint8) * 255
 
     def detect(self, frame: np.ndarray) -> list[Detection]:

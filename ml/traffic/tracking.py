@@ -6,7 +6,8 @@ moves a vehicle half to two of its lengths between frames, so boxes of one vehic
 overlap and IoU matching loses every track. Each track predicts its centre from its own velocity; a track too
 young to have one borrows the motion of the established tracks around it (vehicles in one lane move alike), so
 it is followed from its second frame. Costs are centre distances in units of the vehicle's size, gated, with a
-size-change penalty, solved by the Hungarian method.
+size-change penalty, solved by the Hungarian method. A blob that holds the predicted centres of two or more
+tracks (vehicles in adjacent lanes or a queue merged into one blob) is split between them first.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class TrackerConfig:
     gate: float = 0.9
     young_gate: float = 2.0
     max_area_change: float = 3.0  # boxes of one vehicle in consecutive frames differ less than this in area
+    split_merged: bool = True
+    split_area: float = 1.4  # a blob this many times larger than the tracks inside it is split
+    # … between the tracks inside it whose box is at least this share of the blob's: a shaking camera's specks
+    # tracked inside a large vehicle's blob must not cut it up.
+    split_share: float = 0.05
     neighbourhood: float = 4.0  # a young track borrows the velocity of established tracks within this × its size
 
 
@@ -60,6 +66,10 @@ class _State:
         return math.hypot(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
 
+def _area(box: Box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 class MotionTracker:
     """Tracks detections across frames; :meth:`update` returns the tracks matched or started in this frame."""
 
@@ -75,10 +85,10 @@ class MotionTracker:
         self._frame += 1
         frame = self._frame
         self._tracks = [t for t in self._tracks if frame - t.last_frame <= self.buffer]
-        detections = [d for d in detections if d.score >= c.low_threshold]
+        predicted = self._predict(frame)
+        detections = self._split_merged([d for d in detections if d.score >= c.low_threshold], predicted)
         high = [d for d in detections if d.score >= c.high_threshold]
         low = [d for d in detections if d.score < c.high_threshold]
-        predicted = self._predict(frame)
         out: list[TrackedBox] = []
         unmatched_tracks = list(range(len(self._tracks)))
         unmatched_high = list(range(len(high)))
@@ -129,6 +139,30 @@ class MotionTracker:
                 out.append((t.center[0], t.center[1], False))
             else:
                 out.append((t.center[0] + velocity[0] * gap, t.center[1] + velocity[1] * gap, True))
+        return out
+
+    def _split_merged(self, detections: list[Detection], predicted: list[tuple[float, float, bool]]) -> list[Detection]:
+        """A detection that holds the predicted centres of two or more moving tracks, and is clearly larger than
+        each of them, is vehicles merged into one blob (adjacent lanes, a queue): it is split into one box per track,
+        each track's size at its predicted centre, clipped to the blob."""
+        if not self.config.split_merged:
+            return detections
+        moving = [(t, p) for t, p in zip(self._tracks, predicted, strict=True) if p[2] and t.hits >= 2]
+        if len(moving) < 2:
+            return detections
+        out = []
+        for d in detections:
+            x1, y1, x2, y2 = d.box
+            area = (x2 - x1) * (y2 - y1)
+            # Vehicle-sized tracks only: small ones inside a large blob are fragments or noise, not vehicles.
+            inside = [(t, p) for t, p in moving if x1 <= p[0] <= x2 and y1 <= p[1] <= y2 and _area(t.box) >= self.config.split_share * area]
+            if len(inside) < 2 or area < self.config.split_area * max(_area(t.box) for t, _ in inside):
+                out.append(d)
+                continue
+            for t, (px, py, _) in inside:
+                hw, hh = (t.box[2] - t.box[0]) / 2, (t.box[3] - t.box[1]) / 2
+                box = (max(x1, px - hw), max(y1, py - hh), min(x2, px + hw), min(y2, py + hh))
+                out.append(Detection(box, d.score, d.label))
         return out
 
     def _match(self, tracks: list[_State], predicted: list[tuple[float, float, bool]], detections: list[Detection]) -> list[tuple[int, int]]:
