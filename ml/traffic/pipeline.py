@@ -216,8 +216,8 @@ class TrafficPipeline:
                 anchors.append((track.key, track.center, track.diagonal))
                 if math.hypot(*track.velocity) * self.fps <= c.hold_speed * track.diagonal:
                     track.still += 1
-                    if track.still >= self.fps:  # stood still for a second: remember where
-                        self._stops[track.key] = (max(track.recent_boxes or [track.box], key=_area), index)
+                    if track.still >= self.fps and _travelled(track) >= track.diagonal:  # a vehicle that came and stood still for a second
+                        self._remember_stop(track.key, max(track.recent_boxes or [track.box], key=_area), index)
                 else:
                     track.still = 0
                 if self.speed is not None:
@@ -258,6 +258,11 @@ class TrafficPipeline:
                 best, best_distance = track.key, distance
         return best
 
+    def _remember_stop(self, key: str, box: Box, index: int) -> None:
+        """The largest box the vehicle stood in: while it is absorbed into the background its box shrinks."""
+        old = self._stops.get(key)
+        self._stops[key] = (box if old is None or _area(box) >= _area(old[0]) else old[0], index)
+
     def _is_ghost(self, box: Box, index: int) -> bool:
         """A new track born inside the stop box of a held (or just driven-off) vehicle: the hole it leaves."""
         recent = self.config.ghost_seconds * self.fps
@@ -288,7 +293,8 @@ class TrafficPipeline:
                     continue
                 track.held = True
                 track.box, track.velocity = full, (0.0, 0.0)
-                self._stops[track.key] = (full, index)
+                if _travelled(track) >= track.diagonal:
+                    self._remember_stop(track.key, full, index)
             held.append(track)
         return held
 
@@ -374,7 +380,8 @@ class TrafficPipeline:
             )
         closed = [c for c in self._closed if c["last_frame"] >= self._frame - tail]
         areas = self.classifier.box_areas if self.classifier is not None else []
-        return {"frame": self._frame, "tracks": tracks, "closed": closed, "zones": self.events.zone_state(), "box_areas": areas}
+        stops = {key: [list(box), since] for key, (box, since) in self._stops.items()}
+        return {"frame": self._frame, "tracks": tracks, "closed": closed, "zones": self.events.zone_state(), "box_areas": areas, "stops": stops}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue the run a :meth:`snapshot` was taken from. Call it after re-reading the warm-up frames, before
@@ -432,6 +439,7 @@ class TrafficPipeline:
             if data.get("suppressed"):
                 self._suppressed.add(key)
         self.events.restore_zone_state(state.get("zones", {}))
+        self._stops = {key: (tuple(box), since) for key, (box, since) in state.get("stops", {}).items() if key in self._tracks}
         self._closed = list(state.get("closed", []))
         if self.classifier is not None and state.get("box_areas"):
             self.classifier.box_areas = state["box_areas"]
@@ -495,6 +503,12 @@ class TrafficPipeline:
             text = f"#{track.key} {track.label}" + (f" {track.speed:.0f} km/h" if track.speed is not None else "")
             cv2.putText(out, text, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, font, colour, thickness, cv2.LINE_AA)
         return out
+
+
+def _travelled(track: _Track) -> float:
+    """How far the track's centre is from where it was first seen."""
+    _, x0, y0 = track.path[0]
+    return math.hypot(track.center[0] - x0, track.center[1] - y0)
 
 
 def _diag(box) -> float:  # noqa: ANN001
