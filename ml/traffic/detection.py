@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -61,6 +62,7 @@ class BackgroundSubtractionConfig:
     # background image by more than contrast_min grey levels, contrast_noise × the frame's median difference
     # (sensor noise, compression), and deviation_k × its own typical difference, learned only while it looks like
     # background (so passing vehicles do not raise it; edges that shake or shimmer do, and drop out).
+    stabilise: bool = True
     contrast: bool = True
     contrast_min: float = 20.0
     contrast_noise: float = 6.0
@@ -91,6 +93,8 @@ class BackgroundSubtractionDetector:
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (c.open_kernel, c.open_kernel)) if c.open_kernel > 1 else None
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (c.close_kernel, c.close_kernel)) if c.close_kernel > 1 else None
         self._deviation: np.ndarray | None = None
+        self._background: np.ndarray | None = None
+        self._window: np.ndarray | None = None
 
     @property
     def warmup_frames(self) -> int:
@@ -116,6 +120,8 @@ class BackgroundSubtractionDetector:
         small = cv2.resize(frame, (round(width / scale), round(height / scale)), interpolation=cv2.INTER_LINEAR) if scale != 1.0 else frame
         if c.blur > 1:
             small = cv2.GaussianBlur(small, (c.blur, c.blur), 0)
+        if c.stabilise:
+            small = self._stabilised(small)
         mask = self._subtractor.apply(small, learningRate=c.learning_rate)
         # MOG2/KNN mark shadows 127, foreground 255: keep only the foreground.
         _, mask = cv2.threshold(mask, 200, 255, cv2.THRESH_BINARY)
@@ -127,12 +133,34 @@ class BackgroundSubtractionDetector:
             mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
         return mask, scale
 
+    def _stabilised(self, small: np.ndarray) -> np.ndarray:
+        """``small`` shifted back onto the background when the whole picture moved (a shaking camera): the shift is
+        the phase correlation of the frame with the background image, applied when it is clear and small."""
+        import cv2
+
+        if self._background is None or self._background.shape != small.shape:
+            return small
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        reference = cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY) if self._background.ndim == 3 else self._background
+        if self._window is None or self._window.shape != gray.shape:
+            self._window = cv2.createHanningWindow((gray.shape[1], gray.shape[0]), cv2.CV_32F)
+        (dx, dy), response = cv2.phaseCorrelate(reference.astype(np.float32), gray.astype(np.float32), self._window)
+        shift = math.hypot(dx, dy)
+        if response < 0.3 or shift < 0.5 or shift > 0.1 * gray.shape[1]:
+            return small
+        matrix = np.float32([[1, 0, -dx], [0, 1, -dy]])
+        # The strip the shift uncovers takes the background's pixels, so it is not foreground.
+        steadied = self._background.copy()
+        cv2.warpAffine(small, matrix, (small.shape[1], small.shape[0]), dst=steadied, borderMode=cv2.BORDER_TRANSPARENT)
+        return steadied
+
     def _contrast(self, small: np.ndarray) -> np.ndarray:
         """Pixels that differ clearly from the background image (see :class:`BackgroundSubtractionConfig`)."""
         import cv2
 
         c = self.config
         background = self._subtractor.getBackgroundImage()
+        self._background = background
         diff = cv2.absdiff(small, background)
         if diff.ndim == 3:
             diff = diff.max(axis=2)

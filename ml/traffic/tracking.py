@@ -43,7 +43,7 @@ class TrackerConfig:
     split_area: float = 1.4  # a blob this many times larger than the tracks inside it is split
     # … between the tracks inside it whose box is at least this share of the blob's: a shaking camera's specks
     # tracked inside a large vehicle's blob must not cut it up.
-    split_share: float = 0.05
+    split_share: float = 0.02
     neighbourhood: float = 4.0  # a young track borrows the velocity of established tracks within this × its size
 
 
