@@ -67,7 +67,6 @@ class BackgroundSubtractionConfig:
     contrast_min: float = 20.0
     contrast_noise: float = 6.0
     deviation_k: float = 3.0
-    deviation_step: float = 0.0
     deviation_rate: float = 0.05  # learning rate of a pixel's typical difference while it looks like background
     deviation_rate_foreground: float = 0.005  # … and while it looks like foreground (slow: a parked car is absorbed)
 
@@ -95,6 +94,7 @@ class BackgroundSubtractionDetector:
         self._deviation: np.ndarray | None = None
         self._background: np.ndarray | None = None
         self._window: np.ndarray | None = None
+        self._reference: np.ndarray | None = None  # the background image, grey and small, for the stabiliser
 
     @property
     def warmup_frames(self) -> int:
@@ -127,6 +127,8 @@ class BackgroundSubtractionDetector:
         _, mask = cv2.threshold(mask, 200, 255, cv2.THRESH_BINARY)
         if c.contrast:
             mask = cv2.bitwise_or(mask, self._contrast(small))
+        elif c.stabilise:
+            self._background, self._reference = self._subtractor.getBackgroundImage(), None
         if self._open is not None:
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         if self._close is not None:
@@ -135,22 +137,30 @@ class BackgroundSubtractionDetector:
 
     def _stabilised(self, small: np.ndarray) -> np.ndarray:
         """``small`` shifted back onto the background when the whole picture moved (a shaking camera): the shift is
-        the phase correlation of the frame with the background image, applied when it is clear and small."""
+        the phase correlation of the frame with the background image (on a central window of at most 256 × 192
+        pixels: a camera's shake moves the whole picture alike), applied when it is clear and small."""
         import cv2
 
-        if self._background is None or self._background.shape != small.shape:
+        background = self._background
+        if background is None or background.shape != small.shape:
             return small
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        reference = cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY) if self._background.ndim == 3 else self._background
+        h, w = small.shape[:2]
+        cw, ch = min(w, 256), min(h, 192)
+        x0, y0 = (w - cw) // 2, (h - ch) // 2
+        window = small[y0 : y0 + ch, x0 : x0 + cw]
+        gray = cv2.cvtColor(window, cv2.COLOR_BGR2GRAY) if window.ndim == 3 else window
+        if self._reference is None or self._reference.shape != gray.shape:
+            bg = background[y0 : y0 + ch, x0 : x0 + cw]
+            self._reference = (cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY) if bg.ndim == 3 else bg).astype(np.float32)
         if self._window is None or self._window.shape != gray.shape:
-            self._window = cv2.createHanningWindow((gray.shape[1], gray.shape[0]), cv2.CV_32F)
-        (dx, dy), response = cv2.phaseCorrelate(reference.astype(np.float32), gray.astype(np.float32), self._window)
+            self._window = cv2.createHanningWindow((cw, ch), cv2.CV_32F)
+        (dx, dy), response = cv2.phaseCorrelate(self._reference, gray.astype(np.float32), self._window)
         shift = math.hypot(dx, dy)
-        if response < 0.3 or shift < 0.5 or shift > 0.1 * gray.shape[1]:
+        if response < 0.3 or shift < 0.5 or shift > 0.1 * small.shape[1]:
             return small
         matrix = np.float32([[1, 0, -dx], [0, 1, -dy]])
         # The strip the shift uncovers takes the background's pixels, so it is not foreground.
-        steadied = self._background.copy()
+        steadied = background.copy()
         cv2.warpAffine(small, matrix, (small.shape[1], small.shape[0]), dst=steadied, borderMode=cv2.BORDER_TRANSPARENT)
         return steadied
 
@@ -160,22 +170,20 @@ class BackgroundSubtractionDetector:
 
         c = self.config
         background = self._subtractor.getBackgroundImage()
-        self._background = background
+        self._background, self._reference = background, None
         diff = cv2.absdiff(small, background)
         if diff.ndim == 3:
-            diff = diff.max(axis=2)
-        diff = diff.astype(np.float32)
+            b, g, r = cv2.split(diff)
+            diff = cv2.max(cv2.max(b, g), r)
         floor = max(c.contrast_min, c.contrast_noise * float(np.median(diff[::4, ::4])))
+        diff = diff.astype(np.float32)
         if self._deviation is None or self._deviation.shape != diff.shape:
             self._deviation = np.full_like(diff, floor / c.deviation_k)
-        threshold = np.maximum(floor, c.deviation_k * self._deviation)
-        foreground = diff > threshold
-        if c.deviation_step:
-            self._deviation += np.where(diff > self._deviation, np.float32(c.deviation_step), np.float32(-c.deviation_step))
-            np.maximum(self._deviation, 0.5, out=self._deviation)
-        else:
-            self._deviation += np.where(foreground, c.deviation_rate_foreground, c.deviation_rate).astype(np.float32) * (diff - self._deviation)
-        return foreground.astype(np.uint8) * 255
+        foreground = cv2.compare(diff, c.deviation_k * self._deviation, cv2.CMP_GT)
+        cv2.bitwise_and(foreground, cv2.compare(diff, floor, cv2.CMP_GT), dst=foreground)
+        cv2.accumulateWeighted(diff, self._deviation, c.deviation_rate, mask=cv2.bitwise_not(foreground))
+        cv2.accumulateWeighted(diff, self._deviation, c.deviation_rate_foreground, mask=foreground)
+        return foreground
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         import cv2
