@@ -12,7 +12,7 @@ from ml.memory import MemoryEstimate
 
 if TYPE_CHECKING:
     from apps.mlops.inputs import PredictInput
-    from apps.mlops.models import TrainingRun
+    from apps.mlops.models import ModelVersion, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class ModelFamily:
     # ML_MEMORY_LIMIT before training starts, so a run too large for the worker fails with a clear message instead of
     # being killed by the kernel. None: not checked.
     memory_estimate: Callable[[TrainConfig, Any], MemoryEstimate] | None = None
+    # Decides what a newly trained version serves (called as ``consider_promotion(version=...)`` in the transaction
+    # that registers it). None: the family rule, :func:`apps.mlops.services.model_version_consider_promotion`. A
+    # family whose versions can serve one site or camera rather than every caller decides that here.
+    consider_promotion: Callable[..., ModelVersion] | None = None
 
     def beats(self, candidate: float | None, production: float | None) -> bool:
         if candidate is None:

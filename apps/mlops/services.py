@@ -328,7 +328,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
                     # The run was reaped or cancelled while we stored the artifact: keep the registry consistent.
                     transaction.set_rollback(True)
                     return
-                model_version_consider_promotion(version=version)
+                (spec.consider_promotion or model_version_consider_promotion)(version=version)
 
         _run_write(register, f"result of run {run.pk}")
     except TrainingCancelled:
