@@ -39,6 +39,12 @@ class Camera(models.Model):
     calibration_image_points = models.JSONField(default=list, blank=True)
     calibration_ground_points = models.JSONField(default=list, blank=True)
     latest_frame = models.FileField(upload_to="traffic/frames/", blank=True)
+    # The detector this camera's jobs use: a traffic.detector version (usually self-trained on its own footage). Empty:
+    # the family's production version if there is one, else background subtraction.
+    detector_version = models.ForeignKey(
+        "mlops.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the global detector."
+    )
+    detector_note = models.CharField(max_length=300, blank=True, help_text="Why the camera uses its detector, and who chose it.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -379,14 +379,16 @@ class _JobRunner:
         self.pipeline_ = None
 
     def detector(self):  # noqa: ANN201
+        """The camera's own detector version if it has one, else the family's production version, else motion."""
         from apps.mlops.serving import model_cache
+        from apps.traffic.camera_detector import camera_detector_for_job
         from ml.traffic import default_detector
 
-        version = model_cache.production(DETECTOR_FAMILY)
+        version, own = camera_detector_for_job(self.camera)
         if version is not None:
             predictor = model_cache.predictor(version)
             detector = predictor.detector
-            self.job.detector = f"ultralytics YOLO {DETECTOR_FAMILY} v{version.version}"[:200]
+            self.job.detector = f"ultralytics YOLO {DETECTOR_FAMILY} v{version.version}{', trained on this camera' if own else ''}"[:200]
             self.job.detector_model_version = version.pk
             return detector
         detector = default_detector()
