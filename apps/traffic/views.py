@@ -18,7 +18,8 @@ from django.views.decorators.http import require_POST
 from apps.accounts.decorators import operator_required
 from apps.core.params import int_param
 from apps.core.ranges import ranged_file_response
-from apps.traffic import selectors, services
+from apps.mlops.models import ModelVersion, Trigger
+from apps.traffic import camera_detector, selectors, services
 from apps.traffic.models import (
     Camera,
     CountingLine,
@@ -98,8 +99,57 @@ def camera_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "heatmap": selectors.trajectory_heatmap(camera=camera),
         "in_sides": InSide.choices,
         "zone_kinds": ZoneKind.choices,
+        "detector": camera_detector.camera_detector(camera=camera),
     }
     return render(request, "traffic/camera.html", context)
+
+
+def _detector_section(pk: int) -> HttpResponse:
+    return redirect(reverse("traffic:camera", args=[pk]) + "#detector")
+
+
+@operator_required
+@require_POST
+def detector_learn(request: HttpRequest, pk: int) -> HttpResponse:
+    camera = get_object_or_404(Camera, pk=pk)
+    try:
+        run = camera_detector.camera_detector_train_start(camera=camera, user=request.user, trigger=Trigger.DASHBOARD)
+    except ValidationError as exc:
+        messages.error(request, f"Could not start learning: {_errors(exc)}")
+    else:
+        messages.success(request, f"Training run #{run.pk} learns from {camera.name}'s recordings; its progress shows below.")
+    return _detector_section(pk)
+
+
+@operator_required
+@require_POST
+def detector_use(request: HttpRequest, pk: int) -> HttpResponse:
+    camera = get_object_or_404(Camera, pk=pk)
+    version_id = request.POST.get("version", "")
+    version = ModelVersion.objects.filter(pk=int(version_id)).first() if version_id.isdigit() else None
+    if version is None:
+        messages.error(request, "Choose a detector version to use.")
+    else:
+        try:
+            camera_detector.camera_detector_use(camera=camera, version=version, user=request.user)
+        except ValidationError as exc:
+            messages.error(request, f"Detector not changed: {_errors(exc)}")
+        else:
+            messages.success(request, f"{camera.name} now counts with YOLO v{version.version}; it applies to jobs that start from now on.")
+    return _detector_section(pk)
+
+
+@operator_required
+@require_POST
+def detector_revert(request: HttpRequest, pk: int) -> HttpResponse:
+    camera = get_object_or_404(Camera, pk=pk)
+    try:
+        camera = camera_detector.camera_detector_revert(camera=camera, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, f"Detector not changed: {_errors(exc)}")
+    else:
+        messages.success(request, f"{camera.name} is back to {camera_detector.camera_detector(camera=camera).description} for jobs that start from now on.")
+    return _detector_section(pk)
 
 
 @operator_required

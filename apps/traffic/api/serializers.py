@@ -42,9 +42,10 @@ class CameraSerializer(ModelSerializer):
             "calibration_ground_points",
             "is_calibrated",
             "latest_frame_url",
+            "detector_version",
             "created_at",
         )
-        read_only_fields = ("site", "width", "height", "calibration_image_points", "calibration_ground_points", "created_at")
+        read_only_fields = ("site", "width", "height", "calibration_image_points", "calibration_ground_points", "detector_version", "created_at")
 
     def validate_stream_url(self, value: str) -> str:
         # The camera's URL is shown without its credentials: sending that masked form back keeps the stored one.
@@ -349,3 +350,59 @@ class EvaluationSerializer(serializers.Serializer):
     verdicts = VerdictCountsSerializer()
     rows = EvaluationRowSerializer(many=True)
     total = EvaluationTotalSerializer()
+
+
+class DetectorVersionSerializer(serializers.Serializer):
+    """A ``traffic.detector`` version as the camera's detector card shows it."""
+
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.CharField(help_text="Registry status: candidate, production, archived…")
+    primary_metric = serializers.CharField()
+    primary_value = serializers.FloatField(allow_null=True, help_text="mAP50 on the frames the motion pipeline labelled (its agreement with it).")
+    metrics = serializers.DictField(child=serializers.FloatField(), help_text="With heldout_* (and reviewed_*) counts against the motion pipeline.")
+    comparison = serializers.SerializerMethodField(help_text="The held-out comparison in words.")
+    promotion_note = serializers.CharField()
+    training_run = serializers.IntegerField(source="training_run_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_comparison(self, version) -> str:  # noqa: ANN001
+        from apps.traffic.camera_detector import version_comparison
+
+        return version_comparison(version)
+
+
+class DetectorRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    stage = serializers.CharField()
+    error = serializers.CharField()
+    queued_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    model_version = serializers.SerializerMethodField()
+
+    def get_model_version(self, run) -> int | None:  # noqa: ANN001
+        version = getattr(run, "model_version", None)
+        return version.pk if version else None
+
+
+class CameraDetectorSerializer(serializers.Serializer):
+    """Which detector a camera's jobs use, and what it learnt from its own footage."""
+
+    serving = serializers.ChoiceField(
+        choices=("camera", "global", "motion"),
+        help_text="camera: a version trained on this camera; global: the family's production version; motion: background subtraction.",
+    )
+    description = serializers.CharField()
+    version = DetectorVersionSerializer(allow_null=True, help_text="The version serving the camera (none for motion).")
+    default = serializers.CharField(source="default_description", help_text="What the camera uses without a version of its own.")
+    note = serializers.CharField(help_text="Why the camera uses its detector, and who chose it.")
+    footage_jobs = serializers.IntegerField(help_text="Processed recordings a training run would learn from.")
+    training = serializers.BooleanField(help_text="A training run on this camera's footage is queued or running.")
+    latest_run = DetectorRunSerializer(allow_null=True)
+    versions = DetectorVersionSerializer(many=True, help_text="Versions trained on this camera, newest first (at most 5).")
+
+
+class DetectorUseSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="A traffic.detector model version id.")

@@ -14,10 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsIntegrationOrOperator
+from apps.accounts.permissions import IsIntegrationOrOperator, IsOperator
 from apps.core.api.filters import DateTimeFilter, FilterSet, FloatFilter, IdFilter
 from apps.core.errors import DOES_NOT_EXIST
-from apps.traffic import selectors, services
+from apps.mlops.models import ModelVersion, Trigger
+from apps.traffic import camera_detector, selectors, services
 from apps.traffic.api import serializers as s
 from apps.traffic.models import (
     BinSize,
@@ -82,6 +83,64 @@ class CameraCalibrationApi(TrafficApi, APIView):
         body.is_valid(raise_exception=True)
         camera = services.camera_calibrate(camera=camera, image_points=body.validated_data["image_points"], ground_points=body.validated_data["ground_points"])
         return Response(s.CameraSerializer(camera).data)
+
+
+# --- the camera's detector ---------------------------------------------------------------------------------------
+def _detector(camera: Camera) -> Response:
+    return Response(s.CameraDetectorSerializer(camera_detector.camera_detector(camera=camera)).data)
+
+
+class CameraDetectorApi(TrafficApi, APIView):
+    @extend_schema(responses=s.CameraDetectorSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """Which detector the camera's jobs use (its own self-trained version, the global production version, or
+        motion detection), its latest training run and the versions trained on its footage with their held-out
+        comparison against the motion pipeline."""
+        return _detector(get_object_or_404(Camera, pk=pk))
+
+
+class _CameraDetectorWriteApi(APIView):
+    # Training costs worker hours and changes what counts: operators (and their tokens with traffic:write) only.
+    permission_classes = (IsOperator,)
+    required_scopes = {"read": "traffic:read", "write": "traffic:write"}
+
+
+class CameraDetectorLearnApi(_CameraDetectorWriteApi):
+    schema_error_statuses = {409: "A training run on this camera's footage is already queued or running."}
+
+    @extend_schema(request=None, responses={201: s.DetectorRunSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Start a ``traffic.detector`` training run that learns from this camera's processed recordings (the motion
+        pipeline labels them; a YOLO is trained and compared with it on held-out footage). Follow it with
+        ``GET /api/v1/runs/{id}/`` or this camera's ``detector/``. 400 when the camera has no processed recording."""
+        camera = get_object_or_404(Camera, pk=pk)
+        run = camera_detector.camera_detector_train_start(camera=camera, user=request.user, trigger=Trigger.API)
+        return Response(s.DetectorRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class CameraDetectorUseApi(_CameraDetectorWriteApi):
+    schema_error_statuses = {409: "The camera already uses this version."}
+
+    @extend_schema(request=s.DetectorUseSerializer, responses=s.CameraDetectorSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Count this camera's next jobs with a ``traffic.detector`` version (usually one trained on its footage)."""
+        camera = get_object_or_404(Camera, pk=pk)
+        body = s.DetectorUseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = ModelVersion.objects.filter(pk=body.validated_data["version"]).first()
+        if version is None:
+            raise ApiValidationError({"version": [f"Model version {body.validated_data['version']} does not exist."]}, code=DOES_NOT_EXIST)
+        return _detector(camera_detector.camera_detector_use(camera=camera, version=version, user=request.user))
+
+
+class CameraDetectorRevertApi(_CameraDetectorWriteApi):
+    schema_error_statuses = {409: "The camera already uses the default detector."}
+
+    @extend_schema(request=None, responses=s.CameraDetectorSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Count this camera's next jobs with the default detector again: the global production version, else motion detection."""
+        camera = get_object_or_404(Camera, pk=pk)
+        return _detector(camera_detector.camera_detector_revert(camera=camera, user=request.user))
 
 
 # --- lines and zones ------------------------------------------------------------------------------------------
