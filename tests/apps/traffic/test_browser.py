@@ -147,3 +147,62 @@ def test_operator_reviews_a_jobs_crossings_and_sees_counted_against_reviewed(liv
     assert selectors.job_reviewed_counts(job) == {(line.pk, "in"): counted_in - 1, (line.pk, "out"): counted_out + 1}
     added = CrossingReview.objects.get(job=job, verdict="added")
     assert (added.direction, added.label, added.frame) == ("out", "truck", round(2.5 * job.fps))
+
+
+def test_operator_puts_the_cameras_own_detector_in_service_and_back(live_server, transactional_db, chromium) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+    from playwright.sync_api import expect, sync_playwright
+
+    from apps.mlops.models import ModelVersion, TrainingRun
+    from apps.traffic.models import Camera, JobStatus, ProcessingJob
+
+    operator = UserFactory(role="operator")
+    camera = CameraFactory(name="Ring road")
+    video = default_storage.save(f"traffic/videos/camera-{camera.pk}-ring.mp4", ContentFile(b"stored recording"))
+    ProcessingJob.objects.create(camera=camera, status=JobStatus.SUCCEEDED, video=video, recorded_at=timezone.now(), fps=25, frame_count=500)
+    run = TrainingRun.objects.create(
+        family="traffic.detector", trigger="dashboard", config={"camera": camera.pk}, status="running", progress=40, stage="epoch 30/75"
+    )
+    ModelVersion.objects.create(
+        family="traffic.detector",
+        version=1,
+        artifact_uri="traffic.detector/x/detector.pt",
+        artifact_sha256="0" * 64,
+        primary_metric="mAP50",
+        primary_value=0.93,
+        metrics={"mAP50": 0.93, "heldout_frames": 100, "heldout_count_yolo": 6, "heldout_count_motion": 6},
+        config={"camera": camera.pk},
+        created_via="dashboard",
+        promotion_note="No reviewed job to judge it on: an operator decides on the camera page.",
+    )
+    shots = Path(settings.VAR_DIR) / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            blocked = csp_violations(page)
+            page.goto(live_server.url + "/login/")
+            page.fill("input[name=username]", operator.username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(live_server.url + "/")
+            page.goto(f"{live_server.url}/traffic/cameras/{camera.pk}/")
+            card = page.locator("#detector")
+            expect(card.get_by_test_id("detector-serving")).to_have_text("motion detection (background subtraction + EfficientNet-Lite0)")
+            expect(card.locator(f'[data-run-progress="{run.pk}"] .label')).to_have_text("40%")
+            expect(card.get_by_role("button", name="Learn from this camera's footage")).to_be_disabled()  # already learning
+            card.get_by_role("button", name="Use for this camera").click()
+            expect(card.get_by_test_id("detector-serving")).to_have_text("this camera's YOLO v1")
+            page.screenshot(path=str(shots / "traffic-camera-detector.png"), full_page=True)
+            page.once("dialog", lambda dialog: dialog.accept())
+            card.get_by_role("button", name="Back to motion detection").click()
+            expect(card.get_by_test_id("detector-serving")).to_have_text("motion detection (background subtraction + EfficientNet-Lite0)")
+            assert not blocked, blocked
+        finally:
+            browser.close()
+
+    assert Camera.objects.get(pk=camera.pk).detector_version is None
