@@ -36,6 +36,11 @@ class DetectorTrainConfig(yolo.YoloTrainConfig):
 
 def _prepare(config: DetectorTrainConfig, run: Any) -> tuple[yolo.YoloDataset, dict[str, Any]]:
     if config.camera is None:
+        if not config.dataset:
+            raise ConfigError(
+                "set config.camera to learn from a camera's processed recordings (the camera page's 'Learn from this camera's footage'), "
+                "or config.dataset to a YOLO data.yaml of labelled frames, or upload trained weights instead"
+            )
         return yolo.prepare_dataset(config)
     from apps.traffic.camera_detector import camera_training_plan
 

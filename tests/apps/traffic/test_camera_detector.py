@@ -174,6 +174,11 @@ def test_a_camera_without_recordings_or_gone_cannot_train():
 def test_footage_paths_never_come_from_a_config(operator_client: Client):
     started = operator_client.post("/api/v1/runs/", {"family": FAMILY, "config": {"footage": ["/etc/passwd"]}}, content_type=JSON)
     assert started.status_code == 400 and "set camera" in str(started.json()["errors"])
+    # Neither a camera nor labelled frames: the run says what to give.
+    from tests.apps.mlops.helpers import train_inline
+
+    run = train_inline(family=FAMILY, config={})
+    assert run.status == RunStatus.FAILED and "set config.camera to learn from a camera's processed recordings" in run.error
 
 
 def test_jobs_use_the_cameras_version_else_the_global_one_else_motion():
