@@ -278,7 +278,7 @@ def harvest(
         for summary in pipeline.finish():
             summaries[summary.track_id] = summary
     confident, rejected = _confident_tracks(summaries, boxes_of, config)
-    result = _write_dataset(samples, out_dir, confident, summaries, boxes_of, fps_of, config, written)
+    result = _write_dataset(samples, out_dir, confident, boxes_of, fps_of, config, written)
     shutil.rmtree(staging, ignore_errors=True)
     labelled = sum(result["boxes"].values())
     if labelled < config.min_labels or result["images"]["train"] == 0 or result["boxes"]["val"] == 0:
@@ -375,7 +375,6 @@ def _write_dataset(
     samples: list[_Sample],
     out_dir: Path,
     confident: dict[str, int],
-    summaries: dict,
     boxes_of: dict[str, list[tuple[int, Box]]],
     fps_of: dict[str, float],
     config: HarvestConfig,
