@@ -8,8 +8,10 @@ frame (a blob merged with a neighbour, or cut by a lane marking, does not). Each
 track's class (its index in :data:`~ml.traffic.classes.VEHICLE_CLASSES`).
 
 Moving things it is *not* sure of must not teach the detector that a vehicle is background: on every sampled
-frame they are painted out (``mask="background"``: with the background model's image, so the frame looks like the
-empty road; ``"gray"``: YOLO's letterbox grey) or the frame is dropped (``"drop"``). Frames are sampled every
+frame they, and every smaller moving blob a second background model of the harvest's own sees (far vehicles below
+the detector's minimum size), are painted out (``mask="background"``: with that model's background image, so the
+frame looks like the empty road; ``"gray"``: YOLO's letterbox grey), or frames with an unsure vehicle are dropped
+(``"drop"``). Frames are sampled every
 ``every``-th frame, at most ``max_frames`` of them and ``max_bytes`` on disk, and split by time: the last
 ``val_fraction`` of the sampled frames is the validation split, so validation frames come after the training ones.
 
@@ -55,13 +57,13 @@ class HarvestConfig:
     max_frames: int = 600
     max_bytes: int = 300 * MIB  # images written, staging included
     max_source_frames: int = 18_000  # frames run through the motion pipeline, all footage together (12 min at 25 fps)
-    skip_seconds: float = 2.0  # the background models still learn at the start of a recording (30 frames at least)
+    skip_seconds: float = 1.0  # the background models still learn at the start of a recording (30 frames at least)
     min_track_frames: int = 6  # a track must be seen in this many frames…
     min_travel: float = 1.0  # …and its centre must move this many of its box diagonals
     size_tolerance: float = 1.5  # a box's area and aspect ratio within this factor of the track's median around it
     size_window_seconds: float = 1.0  # that median is taken over ± this long, 5 frames at least (vehicles grow as they approach)
     edge_margin: float = 0.01  # × frame width: boxes closer to the border are cut by it, not labelled
-    mask: str = "background"  # what unsure moving objects become: background | gray | drop (the frame)
+    mask: str = "background"  # what unsure moving objects become: background | gray | drop (the frame; small blobs stay)
     paint_margin: float = 0.15  # painted boxes grow by this fraction of their size on each side
     mask_width: int = 640  # the painting background model's width (its image fills painted boxes)
     residual_min_pixels: int = 6  # moving blobs of at least this many pixels (at mask_width) are painted, however small
@@ -411,9 +413,14 @@ def _write_dataset(
         labelled_boxes = [box for _, box in labels]
         paint.extend(d for d in sample.detections if not _explained(d, labelled_boxes))
         residual = [blob for blob in sample.blobs if not _explained(blob, labelled_boxes)]
-        if (paint or residual) and config.mask == "drop":
-            dropped += 1
-            continue
+        if config.mask == "drop":
+            # Frames with an unsure vehicle are left out. The small moving blobs the detector never took for objects
+            # are in nearly every frame (noise, swaying leaves, far vehicles): dropping on them drops everything
+            # (measured), so in this mode they stay as they are.
+            if paint:
+                dropped += 1
+                continue
+            residual = []
         (kept if labels else empty).append((sample, labels, paint, residual))
     # Some frames of the empty road teach what is not a vehicle; evenly spread, a bounded share.
     allowed = int(config.empty_fraction * len(kept))
