@@ -142,6 +142,10 @@ def test_counting_a_frame_range_and_comparing_detectors(road):
     assert metrics["heldout_count_yolo"] == metrics["heldout_count_motion"] == 2 * sum(later.values())
     assert metrics["reviewed_items"] == 1 and metrics["reviewed_abs_error_yolo"] == metrics["reviewed_abs_error_motion"] == abs_error(later, counted)
     assert len(comparison["items"]) == 2 and "expected" in comparison["items"][0] and "expected" not in comparison["items"][1]
+    # A line the truth does not cover (drawn after the review) is not judged.
+    other = LineSpec("new", (0.0, 60.0), (320.0, 60.0))
+    judged = compare_counting(BackgroundSubtractionDetector, [HeldOut(str(path), 60, None, counted)], [line, other])["metrics"]
+    assert judged["reviewed_abs_error_motion"] == abs_error(later, counted) and judged["heldout_count_motion"] > sum(later.values())
 
 
 def test_footage_defaults_fit_the_frames_and_the_data():
