@@ -49,6 +49,7 @@ lint: install-dev
 bench: install-dev
 	$(PY) tests/benchmarks/platform_overhead.py
 	$(PY) tests/benchmarks/traffic.py
+	$(PY) tests/benchmarks/traffic_selftrain.py
 	$(PY) tests/benchmarks/commerce_ingest.py
 	$(PY) tests/benchmarks/recommendations.py
 	$(PY) tests/benchmarks/recommendations_serving.py
