@@ -29,6 +29,7 @@ from apps.core.errors import conflict
 from apps.mlops import services as mlops_services
 from apps.mlops.models import UNUSABLE_VERSION_STATUSES, ModelVersion, RunStatus, TrainingRun, Trigger
 from apps.mlops.serving import model_cache
+from apps.traffic import selectors
 from apps.traffic.models import Camera, Direction, JobKind, JobStatus, ProcessingJob
 from apps.traffic.services import DETECTOR_FAMILY, line_spec
 from ml.traffic.geometry import LineSpec
@@ -49,16 +50,6 @@ def camera_footage_jobs(*, camera: Camera) -> list[ProcessingJob]:
     jobs = ProcessingJob.objects.filter(camera=camera, kind=JobKind.VIDEO, status=JobStatus.SUCCEEDED, frame_count__gt=0).exclude(video="")
     latest = [job for job in jobs.order_by("-recorded_at", "-id")[:FOOTAGE_JOBS] if default_storage.exists(job.video.name)]
     return latest[::-1]
-
-
-def job_review_counts(job: ProcessingJob) -> dict[tuple[int, str], int] | None:
-    """The reviewed crossing counts of ``job`` per (line id, direction), or None when its review is not complete.
-    Read through ``selectors.job_reviewed_counts``, which the crossing review feature provides; where that feature is
-    not installed no job counts as reviewed."""
-    from apps.traffic import selectors
-
-    reviewed = getattr(selectors, "job_reviewed_counts", None)
-    return reviewed(job) if reviewed is not None else None
 
 
 @dataclass
@@ -101,7 +92,7 @@ def camera_training_plan(*, camera_id: int, end_fraction: float) -> TrainingPlan
     reviewed: list[tuple[ProcessingJob, dict[tuple[str, int], int]]] = []
     frames = 0
     for job in reversed(jobs):  # newest first
-        counts = job_review_counts(job)
+        counts = selectors.job_reviewed_counts(job)
         if counts is None or frames + job.frame_count > HELD_OUT_MAX_FRAMES:
             continue
         expected = _expected(counts, lines)
@@ -113,7 +104,18 @@ def camera_training_plan(*, camera_id: int, end_fraction: float) -> TrainingPlan
     training = [job for job in jobs if job.pk not in held_ids] or jobs
     held_out: list[HeldOut] = []
     if reviewed:
-        held_out = [HeldOut(path(job), 0, None, expected, name=f"job #{job.pk} (reviewed)") for job, expected in reviewed]
+        held_out = [
+            # Judged on the lines drawn before the review was completed: a newer line has no truth in it.
+            HeldOut(
+                path(job),
+                0,
+                None,
+                expected,
+                f"job #{job.pk} (reviewed)",
+                frozenset(str(pk) for pk, line in lines.items() if line.created_at <= job.reviewed_at),
+            )
+            for job, expected in reviewed
+        ]
     elif end_fraction < 1.0:
         frames = 0
         for job in reversed(training):

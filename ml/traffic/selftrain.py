@@ -516,13 +516,14 @@ Counts = dict[tuple[str, int], int]
 @dataclass(frozen=True)
 class HeldOut:
     """Footage to count on: a video's frames ``[start_frame, end_frame)`` and, when known, the true counts per
-    (line key, direction ±1)."""
+    (line key, direction ±1); a (line, direction) missing from them had no crossing."""
 
     path: str
     start_frame: int = 0
     end_frame: int | None = None
     expected: Counts | None = None
     name: str = ""
+    judged_lines: frozenset[str] | None = None  # the lines ``expected`` covers (a line drawn after a review has no truth); None: all
 
 
 def count_crossings(
@@ -576,8 +577,7 @@ def compare_counting(
             totals[kind] += sum(counted.values())
             seconds[kind] += took
             if item.expected is not None:
-                # Judged on the lines the truth covers (a line drawn after a review has no truth to compare with).
-                judged = {line for line, _ in item.expected} or {line.key for line in lines}
+                judged = item.judged_lines if item.judged_lines is not None else {line.key for line in lines}
                 row[f"{kind}_abs_error"] = abs_error({k: n for k, n in counted.items() if k[0] in judged}, item.expected)
                 errors[kind] += row[f"{kind}_abs_error"]
         frames_total += row["frames"]

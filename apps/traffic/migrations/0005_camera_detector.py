@@ -5,11 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    # Numbered after 0004_crossing_review, which is being written in parallel; until it lands this depends on 0003.
-    # At merge: depend on ("traffic", "0004_crossing_review") instead.
     dependencies = [
         ("mlops", "0002_upload_check"),
-        ("traffic", "0003_job_idempotency_and_one_stream_per_camera"),
+        ("traffic", "0004_crossing_review"),
     ]
 
     operations = [

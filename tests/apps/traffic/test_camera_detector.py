@@ -111,21 +111,22 @@ def test_the_camera_page_starts_a_registry_run_on_its_recordings_and_the_operato
     assert camera.detector_version is None and "Back to the default detector" in camera.detector_note
 
 
-def test_reviewed_jobs_are_held_out_whole_and_decide_the_promotion(monkeypatch):
+def test_reviewed_jobs_are_held_out_whole_and_decide_the_promotion(operator):
     camera = CameraFactory()
     line = LineFactory(camera=camera, in_side=-1)
     learnt, reviewed = _stored_recording(camera, 300), _stored_recording(camera, 200)
-
-    def job_reviewed_counts(job):  # the crossing review's selector (apps.traffic.selectors), shipped separately
-        return {(line.pk, "in"): 4, (line.pk, "out"): 1} if job.pk == reviewed.pk else None
-
-    monkeypatch.setattr("apps.traffic.selectors.job_reviewed_counts", job_reviewed_counts, raising=False)
+    # An operator reviews the second recording: 4 vehicles in and 1 out that the machine missed.
+    for direction, frame in (("in", 10), ("in", 50), ("in", 90), ("in", 130), ("out", 170)):
+        services.crossing_review_add(job=reviewed, line=line, direction=direction, label="car", frame=frame, user=operator)
+    services.job_review_complete(job=reviewed, user=operator)
+    later_line = LineFactory(camera=camera, name="drawn after the review", y1=60.0, y2=60.0)
     plan = camera_detector.camera_training_plan(camera_id=camera.pk, end_fraction=0.8)
     assert plan.footage == [default_storage.path(learnt.video.name)]
     [held_out] = plan.held_out
     assert (held_out.path, held_out.start_frame, held_out.end_frame) == (default_storage.path(reviewed.video.name), 0, None)
-    # "in" is the line's in side (-1 here), as the pipeline numbers directions.
+    # "in" is the line's in side (-1 here), as the pipeline numbers directions; the line drawn later is not judged.
     assert held_out.expected == {(str(line.pk), -1): 4, (str(line.pk), 1): 1}
+    assert held_out.judged_lines == {str(line.pk)} and {spec.key for spec in plan.lines} == {str(line.pk), str(later_line.pk)}
 
     reviewed_metrics = {"reviewed_items": 1, "reviewed_count_expected": 5, "reviewed_abs_error_motion": 3}
     better = _version(camera, 1, {"mAP50": 0.4, "reviewed_abs_error_yolo": 1, **reviewed_metrics})
