@@ -31,8 +31,9 @@ from ml.traffic.selftrain import MASK_MODES, Footage, HarvestConfig, HeldOut, co
 
 # A camera's own footage on a CPU worker trains in minutes: YOLO11n from scratch, batches of FOOTAGE_BATCH with one
 # optimiser step each, about FOOTAGE_STEPS steps in all (epochs within FOOTAGE_EPOCHS), at a quarter of the frames'
-# longer side within FOOTAGE_IMGSZ. From scratch, the number of steps decides whether it learns at all: on the
-# highway clip 126 steps (batch 16) learnt nothing, 240 (batch 8) reached mAP50 0.95 (docs/benchmarks.md, traffic_selftrain).
+# longer side within FOOTAGE_IMGSZ. From scratch, the number of steps decides whether it learns at all: on the highway
+# clip, while choosing these defaults, 126 steps (batch 16) reached mAP50 0.0 and 240 (batch 8) 0.955. With them a
+# clip trains in 5-8 minutes on 2 shared cores (docs/benchmarks.md, traffic_selftrain).
 FOOTAGE_BATCH = 8
 FOOTAGE_STEPS = 300
 FOOTAGE_EPOCHS = (10, 100)
@@ -46,7 +47,7 @@ class YoloTrainConfig(TrainConfig):
     # the camera's own view. Each is harvested up to footage_end_fraction of its frames (the rest can be held out).
     footage: list[str] = field(default_factory=list)
     footage_end_fraction: float = 1.0
-    harvest_mask: str = "background"  # what moving objects the motion pipeline is unsure of become: background | gray | drop
+    harvest_mask: str = "gray"  # what moving objects the motion pipeline is unsure of become: gray | background | drop
     harvest_max_frames: int = 600
     model: str = "yolo11n.yaml"  # architecture (built offline from its yaml) or a .pt file to fine-tune
     epochs: int | None = None  # default: 30 for a dataset; for footage fitted to the harvest (footage_epochs)

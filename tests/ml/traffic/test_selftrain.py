@@ -34,7 +34,7 @@ def road(tmp_path_factory):
 def harvested(road, tmp_path_factory):
     path, _ = road
     out = tmp_path_factory.mktemp("ds")
-    return out, harvest([Footage(str(path), round(FRAMES * 0.8))], out, HarvestConfig())
+    return out, harvest([Footage(str(path), round(FRAMES * 0.8))], out, HarvestConfig(mask="background"))
 
 
 def _labels(out: Path, split: str) -> dict[int, list[tuple[int, tuple[float, float, float, float]]]]:
