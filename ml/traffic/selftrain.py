@@ -12,9 +12,9 @@ frame they, and every smaller moving blob a second background model of the harve
 the detector's minimum size), are painted out (``mask="gray"``, the default: YOLO's letterbox grey;
 ``"background"``: that model's background image, so the frame looks like the empty road), or frames with an unsure
 vehicle are dropped (``"drop"``). Measured on the real clips (docs/benchmarks.md, traffic_selftrain): grey and the
-background image train equally well within the noise of two clips (grey: total error 1 of 72 crossings, background
-image: 3), and grey leaves no ghost of a vehicle the background model half-learnt; dropping frames left too few to
-train on, as busy footage has an unsure vehicle in nearly every frame. Frames are sampled every
+background image train equally well within the noise of two clips (total error of 72 crossings in two runs: grey 1
+and 2, background image 3 and 3), and grey leaves no ghost of a vehicle the background model half-learnt; dropping
+frames left too few to train on, as busy footage has an unsure vehicle in nearly every frame. Frames are sampled every
 ``every``-th frame, at most ``max_frames`` of them and ``max_bytes`` on disk, and split by time: the last
 ``val_fraction`` of the sampled frames is the validation split, so validation frames come after the training ones.
 

@@ -33,7 +33,7 @@ from ml.traffic.selftrain import MASK_MODES, Footage, HarvestConfig, HeldOut, co
 # optimiser step each, about FOOTAGE_STEPS steps in all (epochs within FOOTAGE_EPOCHS), at a quarter of the frames'
 # longer side within FOOTAGE_IMGSZ. From scratch, the number of steps decides whether it learns at all: on the highway
 # clip, while choosing these defaults, 126 steps (batch 16) reached mAP50 0.0 and 240 (batch 8) 0.955. With them a
-# clip trains in 5-8 minutes on 2 shared cores (docs/benchmarks.md, traffic_selftrain).
+# clip trains in about 5 minutes on 2 shared cores (docs/benchmarks.md, traffic_selftrain).
 FOOTAGE_BATCH = 8
 FOOTAGE_STEPS = 300
 FOOTAGE_EPOCHS = (10, 100)
