@@ -8,6 +8,10 @@ or a short-lived false track all add counts. This counter:
 - remembers per track and line the last side the track was seen on *outside* the band (side memory), so a
   crossing is a move from one side to the other however many frames it spends on the line;
 - counts a track at most once per line;
+- counts a track that is *born on the line* (first seen inside the band, on the segment: a vehicle that entered
+  the frame merged with another and separated on the line, or one the background model had not learnt yet) when
+  it leaves the band, toward the side it leaves to; a fragment inherits its predecessor's state instead, so it
+  is never born on the line;
 - counts only confirmed tracks: a crossing made before confirmation is held and emitted when (if) the track is
   confirmed, and dropped if the track goes back first;
 - lets a fragment inherit the state of the track it continues (:meth:`LineCounter.inherit`), so a re-born
@@ -43,6 +47,8 @@ class _LineState:
     last_out: Point | None = None
     counted: bool = False
     pending: Crossing | None = None
+    seen: bool = False
+    born_on: Point | None = None  # first seen inside the band, on the segment: where
 
 
 @dataclass
@@ -89,10 +95,15 @@ class LineCounter:
 
     def _step(self, line: LineSpec, state: _LineState, track_id: str, point: Point, frame: int, label: str) -> Crossing | None:
         d = line.signed_distance(point)
+        first, state.seen = not state.seen, True
         if abs(d) <= self.band:
+            if first and -self.segment_margin <= line.position_along(point) <= 1 + self.segment_margin:
+                state.born_on = point
             return None
         side = 1 if d > 0 else -1
         crossing = None
+        if not state.side and state.born_on is not None:
+            crossing = Crossing(line.key, track_id, side, label, frame, state.born_on, wrong_way=line.wrong_way == side)
         if state.side and side != state.side and state.last_out is not None:
             # Where the path from the last outside position to this one meets the line: is it on the segment?
             d0 = line.signed_distance(state.last_out)
@@ -133,6 +144,8 @@ class LineCounter:
                     "side": state.side,
                     "last_out": None if state.last_out is None else list(state.last_out),
                     "counted": state.counted,
+                    "seen": state.seen,
+                    "born_on": None if state.born_on is None else list(state.born_on),
                     "pending": None if pending is None else {**asdict(pending), "point": list(pending.point)},
                 }
         return out
@@ -148,6 +161,9 @@ class LineCounter:
                 side=s["side"],
                 last_out=None if s["last_out"] is None else tuple(s["last_out"]),
                 counted=s["counted"],
+                # Checkpoints written before born-on-the-line counting: a track in one was seen already.
+                seen=s.get("seen", True),
+                born_on=None if s.get("born_on") is None else tuple(s["born_on"]),
                 pending=None if pending is None else Crossing(**{**pending, "point": tuple(pending["point"])}),
             )
 

@@ -39,7 +39,9 @@ class PipelineConfig:
     min_hits: int = 4  # a track is confirmed (may count) once seen in this many frames
     band_fraction: float = 0.012  # hysteresis band on each side of a line, × frame height
     stitch_seconds: float = 1.0  # a new track continuing a lost one within this time inherits it (fragments)
-    stitch_distance: float = 0.75  # … if it starts within this × the lost box's diagonal of where it was heading
+    # … if it starts within this × the lost box's diagonal of where it was heading, and its box's area is within
+    # tracker.max_area_change of the lost one's
+    stitch_distance: float = 0.75
     # Background subtraction absorbs a vehicle that stands still into the background (its box shrinks over a
     # few frames, then vanishes). A confirmed track that vanishes inside the frame while slow (under hold_speed ×
     # its diagonal per second) or shrinking is held at its last full box for up to hold_seconds, so
@@ -254,6 +256,10 @@ class TrafficPipeline:
                 continue
             px, py = track.center[0] + track.velocity[0] * gap, track.center[1] + track.velocity[1] * gap
             distance = math.hypot(cx - px, cy - py)
+            # One vehicle's boxes in nearby frames are of a size: a speck near where a lost car was heading
+            # (a pan's marking edge, a fragment of another vehicle) is not its continuation.
+            if max(_area(box), _area(track.box)) > c.tracker.max_area_change * max(1.0, min(_area(box), _area(track.box))):
+                continue
             if distance <= c.stitch_distance * track.diagonal and distance < best_distance:
                 best, best_distance = track.key, distance
         return best
@@ -344,7 +350,9 @@ class TrafficPipeline:
 
     def finish(self) -> list[TrackSummary]:
         """Close every open track (end of the video)."""
-        return [s for t in list(self._tracks.values()) if (s := self._close(t)) is not None]
+        summaries = [s for t in list(self._tracks.values()) if (s := self._close(t)) is not None]
+        self._id_map.clear()
+        return summaries
 
     # -- checkpoints -----------------------------------------------------------------------------------------
     def _tail_frames(self) -> int:

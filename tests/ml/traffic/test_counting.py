@@ -66,6 +66,20 @@ def test_without_side_memory_a_track_born_past_the_line_does_not_count():
     assert feed(counter, "born-below", [110, 130, 150]) == []
 
 
+def test_a_track_born_on_the_line_counts_once_toward_the_side_it_leaves_to():
+    counter = LineCounter([LINE], band=5)
+    # First seen inside the band (entered merged with another vehicle and separated on the line).
+    born = feed(counter, "a", [101, 103, 108, 120, 140, 120, 90])
+    assert [(c.track_id, c.direction) for c in born] == [("a", 1)]
+    assert born[0].point == (50.0, 101.0)  # dated where it was first seen
+    assert [c.direction for c in feed(counter, "b", [99, 96, 90, 70])] == [-1]
+    # Born on the line's extension beyond the segment, or noise that never leaves the band: nothing.
+    assert feed(counter, "c", [100, 110, 130], x=400.0) == []
+    assert feed(counter, "d", [100, 97, 103, 99]) == []
+    # Unconfirmed while it was born on the line and left: held until confirmation, as any crossing.
+    assert [c.frame for c in feed(counter, "e", [100, 110, 120, 130], confirmed_from=3)] == [1]
+
+
 def test_a_crossing_beyond_the_segment_ends_is_not_counted():
     short = LineSpec("S", (0.0, 100.0), (100.0, 100.0))
     counter = LineCounter([short], band=5)
@@ -104,3 +118,16 @@ def test_several_lines_are_independent():
         out += counter.update("a", (x, y), i, confirmed=True, label="car")
     assert sorted((c.line, c.direction) for c in out) == [("L", 1), ("V", -1)]
     assert vertical.image_direction(-1) == "right"
+
+
+def test_born_on_the_line_survives_a_checkpoint():
+    counter = LineCounter([LINE], band=5)
+    feed(counter, "a", [101])
+    resumed = LineCounter([LINE], band=5)
+    resumed.restore_state("a", counter.state_of("a"))
+    assert [c.direction for c in feed(resumed, "a", [110, 130], start=1)] == [1]
+    # A checkpoint written before the counter knew of births on the line: the track was seen already.
+    old = {k: v for k, v in counter.state_of("a")["L"].items() if k not in ("seen", "born_on")}
+    legacy = LineCounter([LINE], band=5)
+    legacy.restore_state("a", {"L": old})
+    assert feed(legacy, "a", [110, 130], start=1) == []
