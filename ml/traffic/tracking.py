@@ -147,7 +147,9 @@ class MotionTracker:
         each track's size at its predicted centre, clipped to the blob."""
         if not self.config.split_merged:
             return detections
-        moving = [(t, p) for t, p in zip(self._tracks, predicted, strict=True) if p[2] and t.hits >= 2]
+        # A track seen once is predicted with its neighbours' motion: a vehicle that showed apart from the blob for
+        # one frame and merges again (adjacent lanes at a low frame rate) keeps its track.
+        moving = [(t, p) for t, p in zip(self._tracks, predicted, strict=True) if p[2]]
         if len(moving) < 2:
             return detections
         out = []

@@ -55,6 +55,18 @@ def test_a_blob_of_two_merged_vehicles_is_split_between_their_tracks():
     assert centres[0] < 112 < centres[1]
 
 
+def test_a_vehicle_seen_alone_once_keeps_its_track_when_the_blob_merges_again():
+    """Two cars in adjacent lanes enter merged, show apart for one frame (the newcomer's track is one frame old,
+    predicted with its neighbour's motion) and merge again: the blob is split, the newcomer's track goes on."""
+    tracker = MotionTracker(fps=3)
+    for i in range(4):
+        tracker.update([Detection((485 - 30 * i, 92, 515 - 30 * i, 132), 0.9)])
+    apart = tracker.update([Detection(box_at(380, 100), 0.9), Detection(box_at(380, 124), 0.9)])
+    assert len({t.track_id for t in apart}) == 2
+    merged = tracker.update([Detection((335, 92, 365, 132), 0.9)])
+    assert {t.track_id for t in merged} == {t.track_id for t in apart}
+
+
 def test_specks_inside_a_large_blob_do_not_cut_it_up():
     tracker = MotionTracker(fps=25)
     for i in range(4):  # two tiny noise tracks drifting with a large vehicle
