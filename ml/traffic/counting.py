@@ -48,7 +48,7 @@ class _LineState:
     counted: bool = False
     pending: Crossing | None = None
     seen: bool = False
-    born_on: Point | None = None  # first seen inside the band, on the segment: where
+    born_on: Point | None = None  # where it was first seen, if that was inside the band and on the segment
 
 
 @dataclass
