@@ -92,10 +92,18 @@ class AnomalyConfig(TrainConfig):
     # ``coreset_candidates`` patches of the good images (bounds memory and the selection's cost). Measured on magnetic
     # tiles with 458 bank images (80/20 protocol): 2,048 from 60,000 gave image AUROC 0.971 against 0.962 for 1,024
     # from 20,000; 4,096 or 120,000 candidates gained nothing more (docs/benchmarks.md).
-    coreset_size: int = 2048
+    coreset_size: int = 8192
     coreset_candidates: int = 60000
     coreset_method: str = "greedy"  # "greedy" k-center selection, or "random" (far cheaper to fit)
     projection_dim: int = 128  # random projection used only to speed up coreset selection
+    # Patchcore: patch features are projected onto this many principal components of the sampled good rows, plus
+    # one coordinate for the length of what the projection leaves out (a patch unlike any good one off those
+    # components still stands out), before the bank is chosen and searched (0: all channels). Fewer dimensions make
+    # each neighbour search cheaper, which pays for a larger bank at the same speed. Measured on magnetic tiles
+    # (80/20 protocol, three sampling seeds): 64 components and 8,192 patches gave image AUROC 0.970-0.972 against
+    # 0.964-0.971 for all 344 channels and 2,048 patches, at 0.53 against 0.70 GFLOP of search per image
+    # (docs/benchmarks.md).
+    feature_dim: int = 64
     smoothing_sigma: float = 4.0  # Gaussian blur of the heatmap, in input pixels
     position_holdout: float = 0.25  # share of the good images kept out of the memory bank to learn per-position score statistics (0: off)
     # Whole-image check: Mahalanobis distance of the image's pooled features (per-channel mean and spread of these
@@ -143,6 +151,8 @@ class AnomalyConfig(TrainConfig):
             raise ConfigError("coreset_method must be greedy or random")
         if not 8 <= self.projection_dim <= 4096:
             raise ConfigError("projection_dim must be between 8 and 4096")
+        if self.feature_dim and not 8 <= self.feature_dim <= 4096:
+            raise ConfigError("feature_dim must be 0 (all channels) or between 8 and 4096")
         if not 0 <= self.smoothing_sigma <= 64:
             raise ConfigError("smoothing_sigma must be between 0 and 64")
         if not 0 <= self.position_holdout <= 0.5:
@@ -239,6 +249,30 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 # --- scorers --------------------------------------------------------------------------------------------
 
 
+def project(rows: Any, mean: Any, basis: Any) -> Any:
+    """Rows (N, C) as their coordinates on ``basis`` (C, d) around ``mean`` plus the length of the rest: (N, d + 1)."""
+    import torch
+
+    centred = rows.float() - mean.to(rows.device)
+    inside = centred @ basis.to(rows.device)
+    rest = ((centred * centred).sum(dim=1) - (inside * inside).sum(dim=1)).clamp_min(0).sqrt()
+    return torch.cat([inside, rest[:, None]], dim=1)
+
+
+def principal_basis(rows: Any, dim: int) -> tuple[Any, Any]:
+    """Mean (C,) and the ``dim`` leading principal directions (C, dim) of ``rows`` (N, C), largest variance first."""
+    import torch
+
+    x = rows.detach().to("cpu", torch.float64)
+    mean = x.mean(dim=0)
+    centred = x - mean
+    covariance = (centred.T @ centred / max(1, x.shape[0] - 1)).numpy()
+    # numpy's symmetric eigensolver rather than torch.linalg: the latter raised MKL errors on some CPUs (RECIPES.md).
+    _, vectors = np.linalg.eigh(covariance)
+    basis = np.ascontiguousarray(vectors[:, ::-1][:, :dim])
+    return mean.float().to(rows.device), torch.from_numpy(basis).float().to(rows.device)
+
+
 def greedy_coreset(features: Any, size: int, projection_dim: int, seed: int) -> Any:
     """Indices of ``size`` rows chosen by greedy k-center selection (each pick is the row farthest from the picks)."""
     import torch
@@ -255,10 +289,13 @@ def greedy_coreset(features: Any, size: int, projection_dim: int, seed: int) -> 
     picked = torch.empty(size, dtype=torch.long)
     current = int(torch.randint(n, (1,), generator=generator))
     min_dist = torch.full((n,), float("inf"), device=features.device)
+    # Squared distances as |a|² - 2a·b + |b|²: one matrix-vector product a pick instead of an (n, dim) temporary
+    # (6× faster on the CPU, measured; same picks).
+    norms = (reduced * reduced).sum(dim=1)
     for i in range(size):
         picked[i] = current
-        dist = ((reduced - reduced[current]) ** 2).sum(dim=1)
-        min_dist = torch.minimum(min_dist, dist)
+        dist = norms - 2 * (reduced @ reduced[current]) + norms[current]
+        torch.minimum(min_dist, dist, out=min_dist)
         current = int(torch.argmax(min_dist))
     return picked
 
@@ -284,10 +321,19 @@ class PatchScorer:
 
         if self.method == "patchcore":
             bank = self.state["bank"].to(features.device)
+            if "feature_basis" in self.state:
+                features = project(features, self.state["feature_mean"], self.state["feature_basis"])
+            # |a - b|² = |a|² - 2a·b + |b|²: one fused matrix product a block, the minimum over the bank taken before
+            # the row's |a|² and the square root are added (cdist's elementwise passes over every distance cost more
+            # than the product with a large bank). Blocks of 512 rows stay in the CPU caches (measured: 2× faster
+            # than 2,048 rows with 8,192 bank patches).
+            features = features.float()
+            bank_norms = (bank * bank).sum(dim=1)
             out = torch.empty(features.shape[0], device=features.device)
-            for start in range(0, features.shape[0], 8192):
-                chunk = features[start : start + 8192]
-                out[start : start + 8192] = torch.cdist(chunk, bank).amin(dim=1)
+            for start in range(0, features.shape[0], 512):
+                chunk = features[start : start + 512]
+                nearest = torch.addmm(bank_norms, chunk, bank.T, alpha=-2).amin(dim=1)
+                out[start : start + 512] = (nearest + (chunk * chunk).sum(dim=1)).clamp_min(0).sqrt()
             return out
         diff = features - self.state["mean"].to(features.device)
         return ((diff @ self.state["precision"].to(features.device)) * diff).sum(dim=1).clamp_min(0).sqrt()
@@ -396,13 +442,17 @@ class PatchStream:
         if self.seen < 2:
             raise ValueError("the anomaly model needs patch features of at least 2 patches to fit on")
         if config.method == "patchcore":
-            features = self.rows
+            features, projection = self.rows, {}
+            if 0 < config.feature_dim < features.shape[1]:
+                mean, basis = principal_basis(features, config.feature_dim)
+                features = project(features, mean, basis)
+                projection = {"feature_mean": mean, "feature_basis": basis}
             generator = torch.Generator().manual_seed(config.seed)
             if config.coreset_method == "random" or features.shape[0] <= config.coreset_size:
                 idx = torch.randperm(features.shape[0], generator=generator)[: config.coreset_size]
             else:
                 idx = greedy_coreset(features, config.coreset_size, config.projection_dim, config.seed)
-            return PatchScorer("patchcore", {"bank": features[idx].contiguous()})
+            return PatchScorer("patchcore", {"bank": features[idx].contiguous(), **projection})
         n = self.seen
         mean = (self.sum / n).numpy()
         cov = (self.outer.numpy() - n * np.outer(mean, mean)) / (n - 1) + 0.01 * np.eye(len(mean))
@@ -689,7 +739,10 @@ def memory_estimate(config: AnomalyConfig, dataset: AnomalyDataset) -> MemoryEst
         # The sample, the sample and a batch joined while the new sample is picked, the new sample; a batch's patch
         # maps and their rows.
         bank = (3 * kept + 3 * batch_rows) * channels * 4
-        scorer = kept * (channels + min(channels, config.projection_dim) + 2) * 4
+        searched = min(channels, config.feature_dim + 1 if config.feature_dim else channels)
+        scorer = kept * (searched + min(searched, config.projection_dim) + 2) * 4
+        if config.feature_dim:
+            scorer += kept * channels * 8 * 2  # the sample in float64 and centred, for its principal directions
     else:
         bank = batch_rows * channels * (4 * 2 + 8) + channels * channels * 8 * 2  # a batch's rows (and float64 copy), running sums
         scorer = channels * channels * 8 * 3  # covariance, its inverse, a product

@@ -109,3 +109,34 @@ def test_the_classifier_decodes_a_batch_at_a_time_and_embeds_as_from_arrays(imag
     assert reads.count == 10  # once each, though every image is embedded three times
     assert np.allclose(lazy, embed(images[:10], config, "cpu", flips=True), atol=1e-5)
     assert lazy.shape[0] == 30
+
+
+def test_patchcore_searches_the_principal_components_of_the_good_rows(images):
+    from ml.core import ConfigError
+
+    extractor = FeatureExtractor(_config(), "cpu")
+    rows = torch.cat([f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for _, f in extractor(images[:16])])
+    unseen = torch.cat([f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for _, f in extractor(images[16:20])])
+    scorer = PatchScorer.fit(rows, _config(feature_dim=12, coreset_size=64))
+    mean, basis = scorer.state["feature_mean"], scorer.state["feature_basis"]
+    assert scorer.state["bank"].shape == (64, 13) and basis.shape == (rows.shape[1], 12)
+    # Orthonormal directions, largest variance first: they hold more of the rows' spread than any other 12 would.
+    assert torch.allclose(basis.T @ basis, torch.eye(12), atol=1e-4)
+    variances = (((rows - mean) @ basis) ** 2).mean(dim=0)
+    assert bool((variances[:-1] >= variances[1:] - 1e-4).all())
+    # Scores are nearest-neighbour distances in that space, plus the length of what it leaves out, to the good
+    # parts' projected sample.
+    inside = (unseen - mean) @ basis
+    rest = ((unseen - mean).norm(dim=1) ** 2 - inside.norm(dim=1) ** 2).clamp_min(0).sqrt()
+    projected = torch.cat([inside, rest[:, None]], dim=1)
+    assert torch.allclose(scorer.score(unseen), torch.cdist(projected, scorer.state["bank"]).amin(dim=1), atol=1e-3)
+    # A patch far off the good parts' leading components scores high though its projection looks good.
+    away = torch.eye(rows.shape[1])[0] - basis @ basis[0]  # a channel's direction, less its share on the components
+    off = rows[:1] + 100 * away / away.norm()
+    assert torch.allclose((off - rows[:1]) @ basis, torch.zeros(12), atol=1e-3)
+    # Projected alone it would score as the row it came from; the left-out length sets it apart.
+    assert float(scorer.score(off)) > float(scorer.score(rows[:1])) + 30
+    # More components than channels: all channels, no projection.
+    assert "feature_basis" not in PatchScorer.fit(rows, _config(feature_dim=4096)).state
+    with pytest.raises(ConfigError, match="feature_dim"):
+        AnomalyConfig.from_dict({"feature_dim": 4})
