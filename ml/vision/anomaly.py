@@ -90,8 +90,8 @@ class AnomalyConfig(TrainConfig):
     method: str = "patchcore"
     # Memory-bank patches kept by greedy coreset selection (patchcore), from a seeded sample of at most
     # ``coreset_candidates`` patches of the good images (bounds memory and the selection's cost). Measured on magnetic
-    # tiles with 458 bank images (80/20 protocol): 2,048 from 60,000 gave image AUROC 0.971 against 0.962 for 1,024
-    # from 20,000; 4,096 or 120,000 candidates gained nothing more (docs/benchmarks.md).
+    # tiles with 458 bank images (80/20 protocol): over all channels 2,048 from 60,000 beat 1,024 from 20,000 (0.971
+    # against 0.962); with ``feature_dim`` 8,192 beat 4,096 (docs/benchmarks.md).
     coreset_size: int = 8192
     coreset_candidates: int = 60000
     coreset_method: str = "greedy"  # "greedy" k-center selection, or "random" (far cheaper to fit)
@@ -99,9 +99,9 @@ class AnomalyConfig(TrainConfig):
     # Patchcore: patch features are projected onto this many principal components of the sampled good rows, plus
     # one coordinate for the length of what the projection leaves out (a patch unlike any good one off those
     # components still stands out), before the bank is chosen and searched (0: all channels). Fewer dimensions make
-    # each neighbour search cheaper, which pays for a larger bank at the same speed. Measured on magnetic tiles
-    # (80/20 protocol, three sampling seeds): 64 components and 8,192 patches gave image AUROC 0.970-0.972 against
-    # 0.964-0.971 for all 344 channels and 2,048 patches, at 0.53 against 0.70 GFLOP of search per image
+    # each distance cheaper, which pays for most of a 4× larger bank. Measured on magnetic tiles (80/20 protocol,
+    # two to four sampling seeds): 64 components and 8,192 patches gave image AUROC 0.970-0.972 against 0.964-0.971
+    # for all 344 channels and 2,048 patches; the search takes about 15 against 12 ms an image on 2 CPU cores
     # (docs/benchmarks.md).
     feature_dim: int = 64
     smoothing_sigma: float = 4.0  # Gaussian blur of the heatmap, in input pixels

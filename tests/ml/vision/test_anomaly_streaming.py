@@ -120,7 +120,7 @@ def test_patchcore_searches_the_principal_components_of_the_good_rows(images):
     scorer = PatchScorer.fit(rows, _config(feature_dim=12, coreset_size=64))
     mean, basis = scorer.state["feature_mean"], scorer.state["feature_basis"]
     assert scorer.state["bank"].shape == (64, 13) and basis.shape == (rows.shape[1], 12)
-    # Orthonormal directions, largest variance first: they hold more of the rows' spread than any other 12 would.
+    # Orthonormal directions, largest variance first.
     assert torch.allclose(basis.T @ basis, torch.eye(12), atol=1e-4)
     variances = (((rows - mean) @ basis) ** 2).mean(dim=0)
     assert bool((variances[:-1] >= variances[1:] - 1e-4).all())
