@@ -50,10 +50,12 @@ def test_the_bank_holds_at_most_coreset_candidates_rows_however_many_images_stre
     for n in (6, 24):
         reads = Reads(images[:n])
         decoded_by_batch = []
-        stream, pooled = _stream_bank(extractor, reads.items, config, lambda _f, r=reads, d=decoded_by_batch: d.append(r.count))
+        stream, coarse, pooled = _stream_bank(extractor, reads.items, config, lambda _f, r=reads, d=decoded_by_batch: d.append(r.count), coarse=True)
         # Each image decoded once, and only when its batch came up.
         assert reads.count == n and decoded_by_batch == [min(n, 4 * (k + 1)) for k in range(len(decoded_by_batch))]
         assert stream.seen == n * 64 and stream.rows.shape == (100, 152) and pooled.shape[0] == n
+        # The coarse map's rows: the 8×8 patch grid averaged at stride 4, 2×2 an image, in a sample of their own.
+        assert coarse.seen == n * 4 and coarse.rows.shape == (min(n * 4, 100), 152)
         held[n] = stream.held_bytes()
     assert held[6] == held[24] == 100 * ROW_BYTES
 

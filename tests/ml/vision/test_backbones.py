@@ -52,8 +52,17 @@ def parts():
 
 def resnet_config(weights: Path, **overrides) -> AnomalyConfig:
     base = dict(
-        backbone="resnet18", backbone_weights=str(weights), image_height=SIZE, image_width=SIZE, blocks=[1, 2], global_blocks=[2, 3],
-        coreset_size=64, head_epochs=2, synthetic_variants=1, target_false_reject_rate=0.0, input_padding=32,
+        backbone="resnet18",
+        backbone_weights=str(weights),
+        image_height=SIZE,
+        image_width=SIZE,
+        blocks=[1, 2],
+        global_blocks=[2, 3],
+        coreset_size=64,
+        head_epochs=2,
+        synthetic_variants=1,
+        target_false_reject_rate=0.0,
+        input_padding=32,
     )
     return AnomalyConfig(**{**base, **overrides})
 
@@ -62,8 +71,11 @@ def test_a_resnet_backbone_trains_predicts_and_shares_the_pass_with_the_classifi
     good = [p.image for p in parts if not p.defect_type]
     bad = [p for p in parts if p.defect_type]
     dataset = AnomalyDataset(
-        train_good=good[:10], calibration_good=good[10:13], validation=good[13:] + [p.image for p in bad],
-        validation_labels=[0] * 3 + [1] * len(bad), validation_masks=[np.zeros((SIZE, SIZE), np.uint8)] * 3 + [p.mask for p in bad],
+        train_good=good[:10],
+        calibration_good=good[10:13],
+        validation=good[13:] + [p.image for p in bad],
+        validation_labels=[0] * 3 + [1] * len(bad),
+        validation_masks=[np.zeros((SIZE, SIZE), np.uint8)] * 3 + [p.mask for p in bad],
     )
     device = select_device("cpu")
     trained = train_anomaly(dataset, resnet_config(resnet_weights), no_progress, device)

@@ -1,9 +1,11 @@
 """ml/vision on generated parts: small images so the whole file runs in seconds on CPU."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ml.core import ConfigError, no_progress
 from ml.device import select_device
@@ -333,15 +335,50 @@ def test_whole_image_gaussian_and_segmentation_head_are_fitted_and_saved(anomaly
         maps += [head[j] for j in range(len(idx))]
     upsampled = [cv2.resize(m, (SIZE, SIZE)) for m in maps]
     assert pixel_roc_auc([p.mask > 0 for p in bad], upsampled) > 0.75
-    # Both parts off: the nearest-neighbour map alone, and the image score is its maximum.
-    config = AnomalyConfig(image_height=SIZE, image_width=SIZE, blocks=[4, 10], coreset_size=64, global_weight=0, head_weight=0)
+    # All three parts off (whole-image Gaussian, head, coarse map): the nearest-neighbour map alone, and the image
+    # score is its maximum.
+    config = AnomalyConfig(image_height=SIZE, image_width=SIZE, blocks=[4, 10], coreset_size=64, global_weight=0, head_weight=0, coarse_weight=0)
     plain = train_anomaly(AnomalyDataset(train_good=good[:12], calibration_good=good[12:16]), config, no_progress, select_device("cpu"))
-    assert not {"global_mean", "head_stats"} & set(plain.model.scorer.state)
+    assert not {"global_mean", "head_stats", "coarse_bank"} & set(plain.model.scorer.state)
     heats, scores = plain.model.score_arrays([bad[0].image])
     assert scores[0] == pytest.approx(float(heats[0].max()), rel=1e-5)
 
 
 def test_head_and_global_options_are_validated():
     for key, value in (("global_weight", -1), ("head_weight", 11), ("synthetic_variants", 0), ("head_samples", 8), ("head_epochs", 0), ("global_blocks", [7])):
+        with pytest.raises(ConfigError, match=key):
+            AnomalyConfig.from_dict({key: value})
+
+
+def test_coarse_map_is_fitted_saved_and_joins_the_heatmap_only(anomaly, parts):
+    from ml.vision.anomaly import PatchScorer, coarse_features, score_maps
+
+    trained, path = anomaly
+    state = trained.model.scorer.state
+    # Its own memory bank (projected like the patch bank) and position statistics on the coarse grid: the 8×8 patch
+    # grid of a 64-px part, averaged over 15×15 patches (the 17 of the default, clipped to the grid) at stride 4.
+    assert {"coarse_bank", "coarse_feature_basis", "coarse_position_mean", "coarse_position_std"} <= set(state)
+    assert tuple(state["coarse_position_mean"].shape) == (2, 2) and float(state["coarse_position_std"].min()) > 0
+    assert coarse_features(torch.zeros(1, 3, 32, 32), AnomalyConfig()).shape == (1, 3, 8, 8)
+    assert coarse_features(torch.zeros(1, 3, 20, 52), AnomalyConfig()).shape == (1, 3, 5, 13)
+    assert coarse_features(torch.zeros(1, 3, 1, 1), AnomalyConfig()).shape == (1, 3, 1, 1)
+    predictor = AnomalyPredictor.load(path, select_device("cpu"))
+    model = predictor.model
+    bad = [p for p in parts if p.defect_type]
+    (idx, groups), *_ = model.extractor.groups([p.image for p in bad])
+    features, pooled = model.extractor.patches(groups), model.extractor.pooled(groups)
+    coarse = model.scorer.coarse_map(features, model.config)
+    assert coarse.shape == (len(bad), 8, 8) and np.isfinite(coarse).all()
+    # The heatmap gains coarse_weight times that map; the image score does not use it.
+    heat, scores = score_maps(features, model.scorer, model.config, pooled)
+    without = dataclasses.replace(model.config, coarse_weight=0)
+    heat0, scores0 = score_maps(features, model.scorer, without, pooled)
+    assert np.array_equal(scores, scores0) and not np.allclose(heat, heat0)
+    # An artifact fitted before the coarse map existed scores without it.
+    older = PatchScorer(model.scorer.method, {k: v for k, v in state.items() if not k.startswith("coarse_")})
+    assert older.coarse() is None and older.coarse_map(features, model.config) is None
+    heat_old, _ = score_maps(features, older, model.config, pooled)
+    assert np.allclose(heat_old, heat0, atol=1e-5)
+    for key, value in (("coarse_weight", -0.5), ("coarse_window", 16), ("coarse_stride", 0), ("coarse_size", 8)):
         with pytest.raises(ConfigError, match=key):
             AnomalyConfig.from_dict({key: value})
