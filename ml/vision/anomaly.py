@@ -855,9 +855,10 @@ def memory_estimate(config: AnomalyConfig, dataset: AnomalyDataset) -> MemoryEst
     if config.coarse_weight > 0 and n_held:
         per_image = -(-max(1, config.image_height // stride) // config.coarse_stride) * -(-max(1, config.image_width // stride) // config.coarse_stride)
         kept = min(n_bank * per_image, coarse_candidates(config))
-        # Its sample as the memory bank's (three copies while a batch joins), the sample in float64 for its principal
-        # directions, and a batch's pooled maps.
-        parts["coarse map bank"] = kept * channels * (3 * 4 + 16) + config.batch_size * patches * channels * 4
+        # Patchcore: its sample as the memory bank's (three copies while a batch joins) and in float64 for its
+        # principal directions; gaussian: running sums. Either way a batch's pooled maps.
+        held = kept * channels * (3 * 4 + 16) if config.method == "patchcore" else channels * channels * 8 * 2
+        parts["coarse map bank"] = held + config.batch_size * patches * channels * 4
     if config.global_weight > 0:
         pooled = 2 * sum(taps[b][0] for b in config.global_blocks)
         parts["whole-image Gaussian"] = (n_bank + n_held) * pooled * 8 * 2 + pooled * pooled * 8 * 4
