@@ -72,17 +72,51 @@ def _mps_available(torch) -> bool:  # noqa: ANN001
     return bool(backend and backend.is_available())
 
 
-def inference_cpu_threads(requested: int = 0) -> int:
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_KEEP_FREED_MEMORY: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep the memory a process frees for its next allocations; True when it now does.
+
+    By default glibc serves every block above its mmap threshold (at most 32 MB) with a fresh ``mmap`` and unmaps it
+    when freed, and hands the free top of the heap back to the kernel. A CNN's activations on the CPU are such
+    blocks, so every forward pass page-faults its buffers in again and the kernel zeroes them: measured on a 2-core
+    AMD EPYC (EfficientNet-Lite0, batches of 16 at 256×256, blocks 4/10/14/15), 26 images/s with 1.7 M page faults
+    and as much system as user CPU time per 8 batches, against 57 images/s and no page faults with this (1 thread:
+    14 → 31). The cost: the process keeps its peak memory (freed blocks are reused, not returned), which suits a
+    worker that runs the same models again and again. Once per process; does nothing off glibc (musl, macOS).
+    """
+    global _KEEP_FREED_MEMORY
+    if _KEEP_FREED_MEMORY is None:
+        _KEEP_FREED_MEMORY = False
+        try:
+            glibc = os.confstr("CS_GNU_LIBC_VERSION")
+        except (ValueError, OSError):
+            glibc = None
+        if glibc:
+            import ctypes
+
+            libc = ctypes.CDLL(None)
+            # No block served by mmap, and the heap's top handed back only when 2 GB of it are free (mallopt takes an int).
+            _KEEP_FREED_MEMORY = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    return _KEEP_FREED_MEMORY
+
+
+def inference_cpu_threads(requested: int = 0, *, backlog: bool = False) -> int:
     """Set torch's intra-op threads for batched inference in a worker and return the count.
 
-    `requested` 0 means every core this process may run on but one (at least one): the web server, the database
-    and the webhook sender usually share the host, and a thread team that must wait for a descheduled member spins.
-    Measured on 2 cores (tests/benchmarks/inspection_line.py): at 10 images/s p95 272 ms with one thread against 468
-    ms with two, at about the same peak rate under overload (10.8 against 11.6 images/s).
+    `requested` 0 means every core this process may run on but one (at least one), or every core with a `backlog`
+    (the batch holds images that waited). The web server, the database and the webhook sender usually share the
+    host, and a thread team that must wait for a descheduled member spins: measured on 2 cores
+    (tests/benchmarks/inspection_line.py), at 10 images/s p95 272 ms with one thread against 468 ms with two. Once
+    images pile up, throughput counts more than one image's latency (see docs/benchmarks.md, ``inspection_line``).
     """
     import torch
 
-    threads = requested if requested > 0 else max(1, len(os.sched_getaffinity(0)) - 1)
+    cores = len(os.sched_getaffinity(0))
+    threads = requested if requested > 0 else cores if backlog else max(1, cores - 1)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from celery import Celery
+from celery import Celery, signals
 
 from platform_.environment import use_settings_module
 
@@ -46,3 +46,14 @@ def _forget_inherited_database_pool() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_inherited_database_pool)
+
+
+@signals.worker_init.connect
+def _worker_memory(**_kwargs) -> None:  # noqa: ANN003
+    """Every worker (and the children a prefork worker forks, which inherit it) keeps the memory it frees."""
+    from django.conf import settings
+
+    from ml.device import keep_freed_memory
+
+    if settings.ML_KEEP_FREED_MEMORY:
+        keep_freed_memory()

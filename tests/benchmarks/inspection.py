@@ -35,7 +35,7 @@ sys.path.insert(0, str(_report.ROOT))
 import numpy as np  # noqa: E402
 
 from ml.core import no_progress  # noqa: E402
-from ml.device import select_device  # noqa: E402
+from ml.device import keep_freed_memory, select_device  # noqa: E402
 from ml.metrics import pixel_roc_auc, roc_auc  # noqa: E402
 from ml.vision import (  # noqa: E402
     AnomalyConfig,
@@ -51,7 +51,7 @@ from ml.vision import (  # noqa: E402
 from ml.vision.anomaly import evaluate as evaluate_anomaly  # noqa: E402
 from ml.vision.anomaly import resize_heatmap  # noqa: E402
 from ml.vision.backbone import to_gray_array  # noqa: E402
-from ml.vision.render import overlay_png  # noqa: E402
+from ml.vision.render import blend_overlay  # noqa: E402
 
 # ../shared beside the repository (CI, /work/main), or two levels up for a git worktree under /work/wt/<name>.
 _CANDIDATES = [base / "shared" / "data" / "defects" / "magnetic-tile" for base in (_report.ROOT.parent, _report.ROOT.parent.parent)]
@@ -148,7 +148,7 @@ def save_worst(rows: list[dict[str, str]], data: Path, run: dict, count: int = 6
         for j in idx:
             gray = to_gray_array(str(data / rows[run["test"][j]]["image"]))
             heat = resize_heatmap(run["heats"][j], *gray.shape)
-            picture = cv2.imdecode(np.frombuffer(overlay_png(gray, heat, model.heat_threshold), np.uint8), cv2.IMREAD_COLOR)
+            picture = blend_overlay(gray, heat, model.heat_threshold)
             picture = cv2.resize(picture, (int(round(picture.shape[1] * 300 / picture.shape[0])), 300))
             label = f"{rows[run['test'][j]]['class']} {run['scores'][j]:.2f}"
             cv2.putText(picture, label, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
@@ -177,6 +177,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
+    keep_freed_memory()  # as the product's workers run (ML_KEEP_FREED_MEMORY): training and inference alike
     data: Path = args.data
     rows = load_rows(data)
     device = select_device("cpu")

@@ -170,14 +170,19 @@ def seed(data: Path, *, fresh: bool) -> dict:
 
 
 def model_only_rate(data: Path, live_rows: list[dict[str, str]], n: int = 96, batch: int = 16, rounds: int = 3) -> dict:
-    """Images/s of the production models alone (shared backbone pass, batches of 16, 2 threads), median of 3 rounds."""
+    """Images/s of the production models alone (shared backbone pass, batches of 16, 2 threads), median of 3 rounds;
+    with glibc keeping freed memory, as the workers run (``ML_KEEP_FREED_MEMORY``)."""
     import torch
+    from django.conf import settings
 
     from apps.inspection.families import ANOMALY_FAMILY, DEFECT_TYPE_FAMILY
     from apps.mlops.serving import model_cache
+    from ml.device import keep_freed_memory
     from ml.vision import pipeline
     from ml.vision.backbone import to_gray_array
 
+    if settings.ML_KEEP_FREED_MEMORY:
+        keep_freed_memory()
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     anomaly = model_cache.predictor(model_cache.production(ANOMALY_FAMILY))

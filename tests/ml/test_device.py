@@ -94,5 +94,60 @@ def test_inspection_inference_leaves_a_core_to_the_rest_of_the_host() -> None:
         assert inference_cpu_threads() == max(1, len(os.sched_getaffinity(0)) - 1) == torch.get_num_threads()
         assert inference_cpu_threads(3) == 3 == torch.get_num_threads()
         assert inference_cpu_threads(-2) == max(1, len(os.sched_getaffinity(0)) - 1)  # a negative setting means the default
+        # A batch of images that waited gets every core; a setting still wins.
+        assert inference_cpu_threads(backlog=True) == len(os.sched_getaffinity(0)) == torch.get_num_threads()
+        assert inference_cpu_threads(3, backlog=True) == 3
     finally:
         torch.set_num_threads(before)
+
+
+_FAULTS_SCRIPT = """
+import ctypes, resource, sys
+from ml.device import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory() and keep_freed_memory()  # once per process, the second call answers the same
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+size = 40 << 20  # above glibc's largest mmap threshold (32 MB), like a batch's largest activations
+
+def touch_and_free():
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+    libc.free(block)
+
+touch_and_free()  # the first block faults its pages in either way
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(8):
+    touch_and_free()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "confstr") or not __import__("os").confstr("CS_GNU_LIBC_VERSION"), reason="glibc only")
+def test_keep_freed_memory_stops_page_faults_on_repeated_large_allocations():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def faults(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+        return int(out.stdout.split()[-1])
+
+    # By default glibc maps and unmaps each block, so every pass faults its pages in again: 10,240 pages of 4 kB
+    # (20 of 2 MB where the kernel backs every mapping with huge pages). Kept, the second block reuses the first.
+    assert faults("default") >= 8 * 20
+    assert faults("keep") < 50
+
+
+def test_celery_workers_keep_freed_memory_unless_turned_off(settings, monkeypatch):
+    import ml.device
+    from platform_ import celery
+
+    calls = []
+    monkeypatch.setattr(ml.device, "keep_freed_memory", lambda: calls.append(1) or True)
+    settings.ML_KEEP_FREED_MEMORY = True
+    celery._worker_memory()
+    settings.ML_KEEP_FREED_MEMORY = False
+    celery._worker_memory()
+    assert calls == [1]

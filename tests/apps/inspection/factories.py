@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 
 from apps.inspection import services
 from apps.inspection.models import InspectionResult, ProductionLine, Station
-from ml.vision.render import overlay_png
+from ml.vision.render import overlay_jpeg
 from ml.vision.synthetic import make_part
 
 
@@ -78,6 +78,6 @@ def result(
         latency_ms=5.0,
         inference_ms=2.0,
     )
-    obj.heatmap.save(f"{image.pk}.png", ContentFile(overlay_png(part.image, heat, threshold)), save=False)
+    obj.heatmap.save(f"{image.pk}.jpg", ContentFile(overlay_jpeg(part.image, heat, threshold)), save=False)
     obj.save()
     return obj

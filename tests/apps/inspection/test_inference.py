@@ -57,9 +57,9 @@ def test_one_pass_takes_every_waiting_image_and_writes_them_together(station, dj
     for r in results:
         assert set(r.timings_ms) == {"queue", "decode", "model", "render", "before_write"}, r.timings_ms
         assert r.timings_ms["queue"] >= 0 and r.timings_ms["model"] > 0 and r.latency_ms >= r.timings_ms["queue"]
-        # The overlay: a colour PNG the size of the part.
+        # The overlay: a colour JPEG the size of the part.
         with r.heatmap.open("rb") as fh, Image.open(io.BytesIO(fh.read())) as picture:
-            assert (picture.format, picture.mode, picture.size) == ("PNG", "RGB", (64, 64))
+            assert (picture.format, picture.mode, picture.size) == ("JPEG", "RGB", (64, 64))
         assert (r.verdict == "defective") == bool(r.boxes)
     assert services.images_inspect(image_ids=[]) == 0  # nothing left waiting
 

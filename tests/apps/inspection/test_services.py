@@ -104,7 +104,8 @@ def test_operator_pages_render(operator_client: Client):
     for url in ("/inspection/", "/inspection/review/", f"/inspection/stations/{station.pk}/", "/inspection/models/", "/inspection/reports/"):
         response = operator_client.get(url)
         assert response.status_code == 200, url
-    assert operator_client.get(f"/inspection/images/{result.image_id}/heatmap").status_code == 200
+    heatmap = operator_client.get(f"/inspection/images/{result.image_id}/heatmap")
+    assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/jpeg"
     curve = operator_client.get(f"/inspection/stations/{station.pk}/curve.json").json()
     assert curve["curve"] == [] and curve["source"] == "no data yet"
     saved = operator_client.post(

@@ -22,7 +22,7 @@ from ml.vision import (
 )
 from ml.vision.anomaly import greedy_coreset
 from ml.vision.backbone import ImageError, extract, fold_batch_norms, input_size, load_backbone, shape_for_parts, to_gray_array
-from ml.vision.render import defect_boxes, hottest_region, overlay_png, regions_above
+from ml.vision.render import defect_boxes, hottest_region, overlay_jpeg, regions_above
 from ml.vision.synthetic import DEFECT_TYPES, make_part, make_parts
 
 SIZE = 64
@@ -229,13 +229,19 @@ def test_greedy_coreset_picks_spread_points():
 
 
 def test_to_gray_array_errors_and_rendering():
+    import cv2
+
     with pytest.raises(ImageError):
         to_gray_array(b"garbage")
     gray = np.full((20, 30), 100, np.uint8)
     heat = np.zeros((20, 30), np.float32)
     heat[5:10, 10:20] = 2.0
     assert regions_above(heat, 1.0) == [[10, 5, 10, 5]]
-    assert overlay_png(gray, heat, 1.0).startswith(b"\x89PNG")
+    picture = cv2.imdecode(np.frombuffer(overlay_jpeg(gray, heat, 1.0), np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (20, 30, 3)
+    # Red over the hot region (B, G, R), the grey image left as it was elsewhere.
+    hot, cold = picture[7, 15].astype(int), picture[15, 5].astype(int)
+    assert hot[2] - hot[0] > 40 and abs(cold - 100).max() <= 3
 
 
 def test_a_defective_result_always_gets_a_box():
