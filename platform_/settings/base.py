@@ -464,7 +464,8 @@ INSPECTION_MAX_PIXELS = env.int("INSPECTION_MAX_PIXELS", default=40_000_000)
 INSPECTION_MAX_FILES_PER_REQUEST = env.int("INSPECTION_MAX_FILES_PER_REQUEST", default=32)
 # Images one inference pass takes from the queue (several per forward pass when they pile up).
 INSPECTION_BATCH_SIZE = env.int("INSPECTION_BATCH_SIZE", default=16)
-# torch threads for inspection inference on a CPU worker; 0: every core but one (ml.device.inference_cpu_threads).
+# torch threads for inspection inference on a CPU worker; 0: every core but one for a single image, every core for a
+# batch of images that waited (ml.device.inference_cpu_threads).
 INSPECTION_CPU_THREADS = env.int("INSPECTION_CPU_THREADS", default=0)
 
 LOGGING = {

@@ -47,9 +47,9 @@ def test_one_pass_takes_every_waiting_image_and_writes_them_together(station, dj
     more = [_pending(station, f"m{k}", 800 + k, defect) for k, defect in enumerate(["", "spot", "crack", "", "scratch", ""])]
 
     # Asked for one, it takes all six waiting: one claim (select + update), the production versions (asked every pass
-    # under test settings), one write of the results (select + insert + update), the last empty claim; the savepoints
-    # of the test's transaction. None of it per image.
-    with django_assert_max_num_queries(15):
+    # under test settings), one write of the results (select + insert + update); no second claim, since the batch
+    # was not full; the savepoints of the test's transaction. None of it per image.
+    with django_assert_max_num_queries(13):
         assert services.images_inspect(image_ids=[more[-1].pk]) == 6
     results = list(InspectionResult.objects.filter(image__in=more).select_related("image"))
     assert len(results) == 6 and {r.batch_size for r in results} == {6}
@@ -75,3 +75,13 @@ def test_an_image_inspected_again_keeps_its_result_row_and_reviews(station, oper
     again = InspectionResult.objects.get(image=image)
     assert again.pk == result.pk and Review.objects.filter(result=again).count() == 1
     assert again.heatmap and again.heatmap.name != "" and np.isfinite(again.score)
+
+
+def test_full_passes_go_on_and_a_partial_pass_ends_the_task(station):
+    services.images_inspect(image_ids=[_pending(station, "warm", 950).pk])  # loads the models
+    waiting = [_pending(station, f"f{k}", 960 + k) for k in range(5)]
+    # Batches of 2: 2 + 2 + 1. The third pass is not full, so the task ends without claiming again.
+    assert services.images_inspect(image_ids=[waiting[0].pk], batch_size=2) == 5
+    assert sorted(InspectionResult.objects.filter(image__in=waiting).values_list("batch_size", flat=True)) == [1, 2, 2, 2, 2]
+    late = _pending(station, "late", 970)
+    assert services.images_inspect(image_ids=[late.pk], batch_size=2) == 1
