@@ -1,5 +1,7 @@
 """Device selection: ``ML_DEVICE`` (or the argument) pins a device, and asking for a missing one fails loudly."""
 
+import os
+
 import pytest
 import torch
 
@@ -63,8 +65,6 @@ def test_explicit_auto_argument_ignores_a_pinned_environment(monkeypatch):
 
 
 def test_training_takes_back_the_cores_a_serving_pin_left(monkeypatch) -> None:  # noqa: ANN001
-    import os
-
     import torch
 
     from ml.device import training_cpu_threads
@@ -82,8 +82,6 @@ def test_training_takes_back_the_cores_a_serving_pin_left(monkeypatch) -> None: 
 
 
 def test_inspection_inference_leaves_a_core_to_the_rest_of_the_host() -> None:
-    import os
-
     import torch
 
     from ml.device import inference_cpu_threads
@@ -124,7 +122,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "confstr") or not __import__("os").confstr("CS_GNU_LIBC_VERSION"), reason="glibc only")
+def _glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc only")
 def test_keep_freed_memory_stops_page_faults_on_repeated_large_allocations():
     import subprocess
     import sys
